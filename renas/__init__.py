@@ -1,0 +1,8 @@
+"""RENAS: reinforced evolutionary neural architecture search.
+
+Evolutionary search whose mutations are chosen by a reinforcement-learned controller
+(Chen et al., "RENAS: Reinforced Evolutionary Neural Architecture Search", CVPR 2019),
+with the baselines it must beat, on Hydra configs, Lightning training and W&B logging.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,108 @@
+"""What the Hydra entry points share: argument quoting, error reporting, run-folder hygiene."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from renas.errors import RenasError
+
+log = logging.getLogger("renas")
+
+_ARCH_KEYS = ("arch", "+arch", "++arch")
+
+
+def quote_arch_overrides(argv: list[str]) -> list[str]:
+    """Let ``arch='|nor_conv_3x3~0|+|...|'`` through Hydra's override grammar.
+
+    Hydra does not accept ``~`` or ``|`` in an unquoted value, so a genotype string given as
+    ``arch=<string>`` is quoted for it. Values already quoted, and lists such as
+    ``arch=[[1,0],[0,1],...]`` (the paper's encoding), are left as they are.
+    """
+    out = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if sep and key in _ARCH_KEYS and value and value[0] not in "'\"[{" and value != "null":
+            value = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+            arg = f"{key}={value}"
+        out.append(arg)
+    return out
+
+
+def hydra_run_dir() -> Path:
+    from hydra.core.hydra_config import HydraConfig
+
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def _only_hydra_files(run_dir: Path) -> bool:
+    """True if the folder holds nothing but what Hydra wrote when the job started."""
+    for p in run_dir.iterdir():
+        if p.name == ".hydra" or p.suffix == ".log":
+            continue
+        return False
+    return True
+
+
+def remove_empty_run_dir(run_dir: Path) -> None:
+    """Remove a run folder that holds only Hydra's own files (a job that failed to start)."""
+    try:
+        if run_dir.is_dir() and _only_hydra_files(run_dir):
+            for handler in logging.getLogger().handlers[:]:
+                if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent == run_dir:
+                    handler.close()
+                    logging.getLogger().removeHandler(handler)
+            shutil.rmtree(run_dir)
+            parent = run_dir.parent
+            if parent.is_dir() and not any(parent.iterdir()):
+                parent.rmdir()
+    except OSError:
+        pass
+
+
+def report_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a Hydra task; a :class:`RenasError` prints one line and exits with status 2.
+
+    A run folder the failed job left with only Hydra's files in it is removed, so bad input
+    leaves nothing behind. Set ``RENAS_DEBUG=1`` for the traceback.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except RenasError as e:
+            if os.environ.get("RENAS_DEBUG"):
+                raise
+            try:
+                remove_empty_run_dir(hydra_run_dir())
+            except Exception:
+                pass
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def quiet_lightning() -> None:
+    """Lightning's banners ("GPU available: ...", tips) are noise in every child's training."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    import warnings
+
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*LeafSpec.*")
+    warnings.filterwarnings("ignore", ".*treespec, LeafSpec.*")
+
+
+def set_threads(threads: int | None) -> None:
+    """Limit torch's intra-op threads (``threads=null`` keeps torch's default)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))

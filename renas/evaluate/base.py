@@ -1,0 +1,107 @@
+"""The evaluator protocol: given an architecture, return its fitness and extra metrics.
+
+The search loop knows an evaluator only through this protocol and an executor that runs it,
+so a table look-up, in-process Lightning training and a Ray cluster are interchangeable. An
+executor takes work (:meth:`Executor.submit`) and hands back results as they finish
+(:meth:`Executor.next_result`), so several children can be in evaluation at once.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass
+class Task:
+    """One architecture to evaluate.
+
+    Attributes:
+        id: submission number (unique within a search).
+        arch: the exact genotype string.
+        values: its gene values.
+        seed: seed for anything random in the evaluation (weight init, data order).
+        parent_arch: the parent's genotype string (for weight inheritance), if any.
+    """
+
+    id: int
+    arch: str
+    values: tuple[int, ...]
+    seed: int
+    parent_arch: str | None = None
+
+
+@dataclass
+class Outcome:
+    """What an evaluation produced. ``status`` is ``ok`` or ``failed`` (then ``error`` says why)."""
+
+    fitness: float | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    status: str = "ok"
+    error: str | None = None
+    seconds: float = 0.0
+
+    @classmethod
+    def failed(cls, error: str, seconds: float = 0.0) -> "Outcome":
+        return cls(None, {}, "failed", error, seconds)
+
+
+class Evaluator(Protocol):
+    """Evaluates architectures. ``name`` shows up in summaries."""
+
+    name: str
+
+    def evaluate(self, task: Task) -> Outcome: ...
+
+
+def safe_evaluate(evaluator: Evaluator, task: Task) -> Outcome:
+    """Run ``evaluator.evaluate``; an exception or a non-finite fitness becomes a failed outcome."""
+    start = time.perf_counter()
+    try:
+        out = evaluator.evaluate(task)
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # a child's failure must not end the search
+        text = f"{type(e).__name__}: {e}".strip()
+        tb = traceback.extract_tb(e.__traceback__)
+        where = f" (at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
+        return Outcome.failed(text.splitlines()[0][:500] + where, time.perf_counter() - start)
+    if out.status == "ok" and (out.fitness is None or not math.isfinite(out.fitness)):
+        return Outcome.failed(f"non-finite fitness {out.fitness}", out.seconds)
+    if not out.seconds:
+        out.seconds = time.perf_counter() - start
+    return out
+
+
+class Executor(Protocol):
+    capacity: int
+
+    def submit(self, task: Task) -> None: ...
+
+    def next_result(self) -> tuple[Task, Outcome]: ...
+
+    def close(self) -> None: ...
+
+
+class InlineExecutor:
+    """Evaluates in this process, one task at a time, when its result is asked for."""
+
+    capacity = 1
+
+    def __init__(self, evaluator: Evaluator) -> None:
+        self.evaluator = evaluator
+        self.queue: collections.deque[Task] = collections.deque()
+
+    def submit(self, task: Task) -> None:
+        self.queue.append(task)
+
+    def next_result(self) -> tuple[Task, Outcome]:
+        task = self.queue.popleft()
+        return task, safe_evaluate(self.evaluator, task)
+
+    def close(self) -> None:
+        self.queue.clear()

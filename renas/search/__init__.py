@@ -1,0 +1,1 @@
+"""How an architecture is found: population, selection, mutation, controller, strategies, loop."""

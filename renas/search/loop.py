@@ -1,0 +1,286 @@
+"""The search loop: propose, evaluate, record, learn, until the budget is spent.
+
+The loop is the same for every algorithm and evaluator. It keeps up to
+``executor.capacity`` children in evaluation, never evaluates an architecture twice (cache by
+exact or isomorphism-canonical string; the budget counts distinct evaluations), writes one
+history line per evaluation, and logs one row per generation (``population_size``
+consecutive evaluations).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from renas.errors import RenasError
+from renas.evaluate.base import Executor, Outcome, Task
+from renas.search.strategies import Proposal, Strategy
+from renas.space.base import SearchSpace
+
+log = logging.getLogger("renas.search")
+
+
+class SearchStopped(RenasError):
+    """The search stopped before its budget was spent (e.g. too many failures in a row)."""
+
+
+@dataclass
+class CacheEntry:
+    step: int
+    fitness: float | None  # None: failed and skipped
+    status: str
+
+
+@dataclass
+class Pending:
+    task: Task
+    proposal: Proposal
+    key: str
+
+
+@dataclass
+class GenerationStats:
+    """Accumulates what one generation logs."""
+
+    fitness: list[float] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+    updates: list[dict[str, float]] = field(default_factory=list)
+
+
+class Search:
+    """Runs a strategy against an executor for a budget of distinct evaluations.
+
+    Args:
+        space: the search space.
+        strategy: the algorithm (ask / tell).
+        executor: runs evaluations (inline, local processes, Ray).
+        budget: number of distinct architectures to evaluate.
+        generation_size: evaluations per generation (``ga.population_size``).
+        seed: the run's seed (children's seeds derive from it).
+        dedup: ``exact`` (genotype string) or ``isomorphic`` (canonical form) cache keys.
+        on_failure: ``worst`` (a failed child gets ``failure_fitness``) or ``skip`` (it is
+            recorded but never joins the population nor rewards the controller).
+        failure_fitness: fitness given to failed children under ``worst``.
+        max_failures: this many failures in a row stop the search.
+        journal: called with each history record (writes history.jsonl).
+        on_generation: called with each generation's log row.
+        on_progress: called with each history record once it is written (progress output).
+        on_step: called when everything of an evaluation is recorded (state persistence).
+        retain: called with the architectures still alive (weight inheritance clean-up).
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        strategy: Strategy,
+        executor: Executor,
+        budget: int,
+        generation_size: int,
+        seed: int = 0,
+        dedup: str = "exact",
+        on_failure: str = "worst",
+        failure_fitness: float = 0.0,
+        max_failures: int = 10,
+        max_duplicates: int = 1000,
+        journal: Callable[[dict[str, Any]], None] | None = None,
+        on_generation: Callable[[dict[str, Any]], None] | None = None,
+        on_step: Callable[["Search", dict[str, Any]], None] | None = None,
+        on_progress: Callable[["Search", dict[str, Any]], None] | None = None,
+        retain: Callable[[set[str]], None] | None = None,
+    ) -> None:
+        self.space = space
+        self.strategy = strategy
+        self.executor = executor
+        self.budget = budget
+        self.generation_size = generation_size
+        self.seed = seed
+        self.dedup = dedup
+        self.on_failure = on_failure
+        self.failure_fitness = failure_fitness
+        self.max_failures = max_failures
+        self.max_duplicates = max_duplicates
+        self.journal = journal
+        self.on_generation = on_generation
+        self.on_step = on_step
+        self.on_progress = on_progress
+        self.retain = retain
+        # state
+        self.steps = 0
+        self.next_task_id = 0
+        self.cache: dict[str, CacheEntry] = {}
+        self.pending: dict[int, Pending] = {}
+        self.best: dict[str, Any] | None = None
+        self.best_so_far: list[float] = []
+        self.duplicates = 0
+        self.failures = 0
+        self.failures_in_row = 0
+        self.gen = GenerationStats()
+        self.generations: list[dict[str, Any]] = []
+        self.archs: dict[int, str] = {}  # step -> arch string (for the final population table)
+        self.stop_requested = False
+        self.exhausted = False
+
+    # --- keys and seeds ------------------------------------------------------------------
+    def key(self, genotype) -> str:
+        return self.space.canonical(genotype) if self.dedup == "isomorphic" else self.space.format(genotype)
+
+    def child_seed(self, task_id: int) -> int:
+        return int(np.random.SeedSequence([self.seed, task_id]).generate_state(1)[0] % (2**31 - 1))
+
+    @property
+    def finished(self) -> bool:
+        return self.steps >= self.budget
+
+    # --- the loop ------------------------------------------------------------------------
+    def run(self) -> None:
+        """Evaluate until the budget is spent (or a stop is requested / the space exhausted)."""
+        streak = 0
+        while True:
+            while (
+                not self.stop_requested
+                and not self.exhausted
+                and len(self.pending) < self.executor.capacity
+                and self.steps + len(self.pending) < self.budget
+            ):
+                proposal = self.strategy.ask() if streak < self.max_duplicates else self.strategy.random_proposal()
+                if proposal is None:
+                    break
+                if not self._submit(proposal):
+                    streak += 1
+                    if streak >= 10 * self.max_duplicates:
+                        self.exhausted = True
+                        log.warning("%d proposals in a row were already evaluated: the space looks exhausted", streak)
+                else:
+                    streak = 0
+            if not self.pending:
+                break
+            task, outcome = self.executor.next_result()
+            self._record(task, outcome)
+        if self.steps and (not self.generations or self.generations[-1]["evaluations"] < self.steps):
+            self._log_generation()  # a last, partial generation
+
+    def _submit(self, proposal: Proposal) -> bool:
+        """Submit a proposal; a repeat is answered from the cache instead (returns False)."""
+        genotype = self.space.from_values(proposal.values)
+        key = self.key(genotype)
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.duplicates += 1
+            self._learn(proposal, hit.fitness, hit.step)
+            return False
+        if any(p.key == key for p in self.pending.values()):
+            return False  # the same child is already in evaluation; propose again
+        parent_arch = self.archs.get(proposal.parent.step) if proposal.parent is not None else None
+        task = Task(self.next_task_id, self.space.format(genotype), proposal.values, self.child_seed(self.next_task_id), parent_arch)
+        self.next_task_id += 1
+        self.pending[task.id] = Pending(task, proposal, key)
+        self.executor.submit(task)
+        return True
+
+    def _learn(self, proposal: Proposal, fitness: float | None, step: int) -> float | None:
+        """Tell the strategy; return the controller reward (if it had one)."""
+        reward = self.strategy.reward(proposal, fitness)
+        stats = self.strategy.tell(proposal, fitness, step)
+        if reward is not None:
+            self.gen.rewards.append(reward)
+        if stats:
+            self.gen.updates.append(stats)
+        return reward
+
+    def _record(self, task: Task, outcome: Outcome) -> None:
+        pending = self.pending.pop(task.id)
+        proposal = pending.proposal
+        step = self.steps
+        if outcome.status == "ok":
+            fitness: float | None = float(outcome.fitness)
+            self.failures_in_row = 0
+        else:
+            self.failures += 1
+            self.failures_in_row += 1
+            fitness = self.failure_fitness if self.on_failure == "worst" else None
+        self.cache[pending.key] = CacheEntry(step, fitness, outcome.status)
+        self.archs[step] = task.arch
+        reward = self._learn(proposal, fitness, step)
+        self.steps += 1
+        record = {
+            "step": step,
+            "generation": step // self.generation_size,
+            "arch": task.arch,
+            "fitness": fitness,
+            "metrics": outcome.metrics,
+            "parent": None if proposal.parent is None else proposal.parent.step,
+            "mate": None if proposal.mate is None else proposal.mate.step,
+            "mutation": self._describe(proposal),
+            "origin": proposal.origin,
+            "reward": reward,
+            "status": outcome.status,
+            "seconds": round(outcome.seconds, 4),
+        }
+        if outcome.status != "ok":
+            record["error"] = outcome.error
+        if self.journal:
+            self.journal(record)
+        if outcome.status == "ok" and (self.best is None or fitness > self.best["fitness"]):
+            self.best = {"step": step, "arch": task.arch, "fitness": fitness, "metrics": outcome.metrics}
+        self.best_so_far.append(self.best["fitness"] if self.best else math.nan)
+        if fitness is not None:
+            self.gen.fitness.append(fitness)
+        if self.retain is not None:
+            alive = {self.archs[m.step] for m in (self.strategy.population_members() or []) if m.step in self.archs}
+            alive |= {self.archs[p.proposal.parent.step] for p in self.pending.values()
+                      if p.proposal.parent is not None and p.proposal.parent.step in self.archs}
+            self.retain(alive)
+        if self.on_progress:
+            self.on_progress(self, record)
+        if self.steps % self.generation_size == 0:
+            self._log_generation()
+        if self.on_step:
+            self.on_step(self, record)
+        if self.failures_in_row >= self.max_failures:
+            raise SearchStopped(
+                f"{self.failures_in_row} children failed in a row (last: {outcome.error}); stopping "
+                f"(evaluator.max_failures={self.max_failures})"
+            )
+
+    def _describe(self, proposal: Proposal) -> list[dict[str, Any]] | None:
+        if not proposal.edits:
+            return None
+        out = []
+        for i, old, new in proposal.edits:
+            gene = self.space.genes[i]
+            out.append({"gene": gene.name, "from": gene.choices[old], "to": gene.choices[new]})
+        return out
+
+    def _log_generation(self) -> None:
+        members = self.strategy.population_members()
+        fit = [m.fitness for m in members] if members else self.gen.fitness
+        row: dict[str, Any] = {
+            "generation": (self.steps - 1) // self.generation_size,
+            "evaluations": self.steps,
+            "fitness/best_so_far": self.best["fitness"] if self.best else None,
+        }
+        if fit:
+            row.update({"fitness/max": max(fit), "fitness/mean": float(np.mean(fit)), "fitness/min": min(fit)})
+        if self.strategy.has_controller:
+            if self.gen.rewards:
+                row["controller/reward_mean"] = float(np.mean(self.gen.rewards))
+            if self.gen.updates:
+                for k in ("loss", "entropy", "baseline"):
+                    row[f"controller/{k}"] = float(np.mean([u[k] for u in self.gen.updates]))
+        row["duplicates"] = self.duplicates
+        self.generations.append(row)
+        self.gen = GenerationStats()
+        if self.on_generation:
+            self.on_generation(row)
+
+    def final_population(self) -> list[dict[str, Any]]:
+        """The population at the end (or the last generation's evaluations)."""
+        members = self.strategy.population_members()
+        if members:
+            return [{"step": m.step, "arch": self.archs.get(m.step), "fitness": m.fitness, "born": m.born} for m in members]
+        return []

@@ -1,0 +1,254 @@
+"""search.py's work: build the parts from the config, run the loop, write the run folder.
+
+Run folder (one per search): ``history.jsonl`` (one line per evaluation), ``generations.jsonl``
+(one line per generation), ``summary.json``, ``plots/``, ``wandb/`` (W&B logger on).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from renas.config import check_bool, check_choice, check_number
+from renas.errors import ConfigError, RenasError
+from renas.evaluate.base import InlineExecutor
+from renas.search.loop import Search, SearchStopped
+from renas.search.strategies import Strategy
+from renas.tracking.files import atomic_write_json
+from renas.tracking.history import HistoryWriter
+
+log = logging.getLogger("renas.search")
+
+#: evaluator.* keys the loop reads (the rest go to the evaluator's constructor)
+LOOP_KEYS = ("name", "dedup", "on_failure", "failure_fitness", "max_failures")
+
+
+def validate(cfg: DictConfig, space) -> None:
+    """Check every search setting before any work starts; one message per problem."""
+    ga = cfg.ga
+    p = check_number("ga.population_size", ga.population_size, 1, None, integer=True)
+    s = check_number("ga.sample_size", ga.sample_size, 1, None, integer=True)
+    if s > p:
+        raise ConfigError(
+            f"ga.sample_size={s} is larger than ga.population_size={p}: the tournament draws its "
+            f"sample from the population"
+        )
+    check_choice("ga.selection", ga.selection, ("tournament", "roulette"))
+    check_choice("ga.removal", ga.removal, ("worst", "oldest"))
+    check_number("ga.mutation_rate", ga.mutation_rate, 0.0, 1.0)
+    check_number("ga.crossover_rate", ga.crossover_rate, 0.0, 1.0)
+    b = check_number("ga.budget", ga.budget, 1, None, integer=True)
+    if b < p:
+        raise ConfigError(f"ga.budget={b} is smaller than ga.population_size={p}: the initial population alone needs {p} evaluations")
+    ev = cfg.evaluator
+    dedup = check_choice("evaluator.dedup", ev.get("dedup", "exact"), ("exact", "isomorphic"))
+    if dedup == "exact" and b > space.size:
+        raise ConfigError(f"ga.budget={b} is larger than the search space ({space.size} architectures)")
+    check_choice("evaluator.on_failure", ev.get("on_failure", "worst"), ("worst", "skip"))
+    check_number("evaluator.failure_fitness", ev.get("failure_fitness", 0.0))
+    check_number("evaluator.max_failures", ev.get("max_failures", 10), 1, None, integer=True)
+    check_number("seed", cfg.seed, 0, 2**31 - 1, integer=True)
+    check_choice("progress", cfg.get("progress", "eval"), ("eval", "generation", "none"))
+    if cfg.get("threads") is not None:
+        check_number("threads", cfg.threads, 1, 1024, integer=True)
+    if ev.get("name") == "train":
+        check_number("trainer.max_epochs", cfg.trainer.get("max_epochs"), 1, None, integer=True)
+        check_bool("evaluator.inherit_weights", ev.get("inherit_weights", False))
+
+
+def build_strategy(cfg: DictConfig, space) -> Strategy:
+    algo = cfg.algorithm
+    if "_target_" not in algo:
+        raise ConfigError("algorithm has no _target_ (choose one with algorithm=renas|rea|ga|reinforce|random|tpe)")
+    cls = get_class(algo._target_)
+    kwargs = {k: v for k, v in algo.items() if k not in ("_target_", "name")}
+    return cls(space=space, ga=cfg.ga, controller=cfg.get("controller"), seed=int(cfg.seed), name=algo.get("name"), **kwargs)
+
+
+def build_evaluator(cfg: DictConfig, space, run_dir: Path):
+    ev = OmegaConf.to_container(cfg.evaluator, resolve=True)
+    for k in LOOP_KEYS:
+        ev.pop(k, None)
+    extra: dict[str, Any] = {"space": space}
+    if cfg.evaluator.get("name") == "train":
+        extra.update(dataset=cfg.dataset, trainer=cfg.trainer, optim=cfg.optim, weights_dir=run_dir / "weights")
+    try:
+        return instantiate(ev, **extra, _recursive_=False)
+    except RenasError:
+        raise
+    except Exception as e:
+        cause = e.__cause__ or e
+        if isinstance(cause, RenasError):
+            raise cause from None
+        raise ConfigError(f"evaluator: {cause}") from None
+
+
+def _fmt_time(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60}:{rem % 60:02d}"
+
+
+class Progress:
+    """Prints generation, evaluations, fitness, best so far, elapsed and remaining time."""
+
+    def __init__(self, budget: int, mode: str) -> None:
+        self.budget, self.mode = budget, mode
+        self.start = time.perf_counter()
+        self.start_steps = 0
+
+    def step(self, search: Search, record: dict[str, Any]) -> None:
+        if self.mode != "eval":
+            return
+        done = search.steps
+        elapsed = time.perf_counter() - self.start
+        rate = elapsed / max(1, done - self.start_steps)
+        fit = record["fitness"]
+        status = f"{fit:.4f}" if record["status"] == "ok" else f"FAILED ({record.get('error', '')[:80]})"
+        best = search.best["fitness"] if search.best else float("nan")
+        log.info(
+            "gen %d | eval %d/%d | fitness %s | best %.4f | %s | elapsed %s, remaining ~%s",
+            record["generation"], done, self.budget, status, best, record["origin"],
+            _fmt_time(elapsed), _fmt_time(rate * (self.budget - done)),
+        )
+
+    def generation(self, row: dict[str, Any]) -> None:
+        if self.mode == "none":
+            return
+        extra = ""
+        if "controller/reward_mean" in row:
+            extra = f" | controller reward {row['controller/reward_mean']:+.4f}"
+        log.info(
+            "generation %d done: %d evaluations | population max %.4f mean %.4f | best so far %.4f%s",
+            row["generation"], row["evaluations"], row.get("fitness/max", float("nan")),
+            row.get("fitness/mean", float("nan")), row["fitness/best_so_far"] or float("nan"), extra,
+        )
+
+
+def run_search(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, group: str | None = None) -> dict[str, Any]:
+    """Run the search the config describes in ``run_dir``; returns the summary."""
+    from renas.train.final import build_space
+
+    choices = choices or {}
+    space = build_space(cfg.search_space)
+    validate(cfg, space)
+    strategy = build_strategy(cfg, space)
+    evaluator = build_evaluator(cfg, space, run_dir)
+    ev = cfg.evaluator
+    budget = int(cfg.ga.budget)
+    progress = Progress(budget, cfg.get("progress", "eval"))
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    history = HistoryWriter(run_dir / "history.jsonl")
+    generations_file = HistoryWriter(run_dir / "generations.jsonl")
+    sink = instantiate(cfg.logger)
+    sink.start(run_dir, OmegaConf.to_container(cfg, resolve=True), job_type="search", group=group)
+
+    def on_generation(row: dict[str, Any]) -> None:
+        generations_file.append(row)
+        sink.log({k: v for k, v in row.items() if v is not None}, step=row["generation"])
+        progress.generation(row)
+
+    search = Search(
+        space,
+        strategy,
+        InlineExecutor(evaluator),
+        budget=budget,
+        generation_size=int(cfg.ga.population_size),
+        seed=int(cfg.seed),
+        dedup=ev.get("dedup", "exact"),
+        on_failure=ev.get("on_failure", "worst"),
+        failure_fitness=float(ev.get("failure_fitness", 0.0)),
+        max_failures=int(ev.get("max_failures", 10)),
+        journal=history.append,
+        on_generation=on_generation,
+        on_progress=progress.step,
+        retain=getattr(evaluator, "retain", None),
+    )
+    log.info(
+        "searching %s with %s (%s evaluator, budget %d, population %d, seed %d) in %s",
+        space.name, strategy.name, getattr(evaluator, "name", "?"), budget, cfg.ga.population_size, cfg.seed, run_dir,
+    )
+    start = time.perf_counter()
+    exit_code, stopped = 1, None
+    try:
+        search.run()
+        exit_code = 0
+    except SearchStopped as e:
+        stopped = str(e)
+        raise
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+        log.warning("interrupted after %d evaluations", search.steps)
+        raise
+    finally:
+        seconds = time.perf_counter() - start
+        summary = summarize(search, cfg, choices, seconds, stopped)
+        atomic_write_json(run_dir / "summary.json", summary)
+        history.close()
+        generations_file.close()
+        try:
+            from renas.tracking.plots import plot_generations
+
+            plot_generations(search.generations, run_dir / "plots", title=f"{strategy.name} on {space.name}")
+        except Exception as e:  # a plot must never cost the results
+            log.warning("could not write plots: %s", e)
+        _finish_sink(sink, search, summary, exit_code)
+    log.info(
+        "done: %d evaluations in %s; best fitness %.4f: %s", search.steps, _fmt_time(seconds),
+        summary["best"]["fitness"] if summary["best"] else float("nan"),
+        summary["best"]["arch"] if summary["best"] else "-",
+    )
+    return summary
+
+
+def summarize(search: Search, cfg: DictConfig, choices: dict[str, str], seconds: float, stopped: str | None) -> dict[str, Any]:
+    p = int(cfg.ga.population_size)
+    initial = [f for f in search.best_so_far[:p]]
+    return {
+        "best": search.best,
+        "evaluations": search.steps,
+        "generations": len(search.generations),
+        "algorithm": cfg.algorithm.get("name"),
+        "search_space": search.space.name,
+        "evaluator": cfg.evaluator.get("name"),
+        "dataset": choices.get("dataset") if cfg.evaluator.get("name") == "train" else None,
+        "seed": int(cfg.seed),
+        "budget": int(cfg.ga.budget),
+        "finished": search.finished,
+        "stopped": stopped,
+        "best_initial_fitness": initial[-1] if initial else None,
+        "duplicates": search.duplicates,
+        "failures": search.failures,
+        "seconds": round(seconds, 3),
+    }
+
+
+def _finish_sink(sink, search: Search, summary: dict[str, Any], exit_code: int) -> None:
+    try:
+        best = summary["best"]
+        values: dict[str, Any] = {"evaluations": summary["evaluations"], "finished": summary["finished"]}
+        if best:
+            values.update({"best/arch": best["arch"], "best/fitness": best["fitness"], "best/step": best["step"]})
+            values.update({f"best/{k}": v for k, v in best["metrics"].items() if isinstance(v, (int, float, str))})
+        sink.summary(values)
+        rows = search.final_population()
+        if rows and search.generations:
+            sink.table(
+                "final_population",
+                ["step", "arch", "fitness", "born"],
+                [[r["step"], r["arch"], r["fitness"], r["born"]] for r in rows],
+                step=search.generations[-1]["generation"],
+            )
+    except Exception as e:
+        log.warning("could not write the W&B summary: %s", e)
+    finally:
+        sink.finish(exit_code)

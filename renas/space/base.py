@@ -1,0 +1,113 @@
+"""What every search space provides: genes with legal values, genotypes, strings, networks.
+
+A genotype is a fixed-length tuple of gene values (integers). Each gene has its own, static
+list of legal values, so any gene-wise combination of two genotypes (uniform crossover) and any
+single-gene change to another legal value (mutation) is again a valid genotype. Mutation, the
+RL controller and the baselines only act on this flat view; the space turns values into
+strings and networks.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+from torch import nn
+
+from renas.errors import GenotypeError
+
+
+@dataclass(frozen=True)
+class Gene:
+    """One position of the genotype.
+
+    Attributes:
+        name: where it is, e.g. ``normal.b2.op1`` or ``edge(3<-1)``.
+        kind: what it chooses: ``op`` or ``input``.
+        choices: labels of the legal values; gene value ``v`` means ``choices[v]``.
+    """
+
+    name: str
+    kind: str
+    choices: tuple[str, ...]
+
+    @property
+    def arity(self) -> int:
+        return len(self.choices)
+
+
+class SearchSpace(ABC):
+    """A space of architectures: genes, sampling, strings, canonical form and builder."""
+
+    #: short name used in configs and summaries
+    name: str = ""
+
+    @property
+    @abstractmethod
+    def genes(self) -> tuple[Gene, ...]:
+        """The genes, in genotype order."""
+
+    # --- genotype <-> values -------------------------------------------------------------
+    @abstractmethod
+    def from_values(self, values: Sequence[int]) -> Any:
+        """Build a genotype from gene values (validated)."""
+
+    @staticmethod
+    def values(genotype: Any) -> tuple[int, ...]:
+        """The gene values of a genotype."""
+        return tuple(genotype.values)
+
+    # --- strings -------------------------------------------------------------------------
+    @abstractmethod
+    def format(self, genotype: Any) -> str:
+        """The canonical genotype string (parseable back with :meth:`parse`)."""
+
+    @abstractmethod
+    def parse(self, text: Any) -> Any:
+        """Parse a genotype string; raise :class:`GenotypeError` naming what is wrong."""
+
+    def canonical(self, genotype: Any) -> str:
+        """Isomorphism-canonical form: genotypes computing the same function share it.
+
+        Spaces without such a notion return the exact string.
+        """
+        return self.format(genotype)
+
+    # --- sampling and checks -------------------------------------------------------------
+    def sample(self, rng: np.random.Generator) -> Any:
+        """A genotype drawn uniformly at random from ``rng``."""
+        return self.from_values([int(rng.integers(g.arity)) for g in self.genes])
+
+    def validate_values(self, values: Sequence[int]) -> tuple[int, ...]:
+        genes = self.genes
+        if len(values) != len(genes):
+            raise GenotypeError(
+                f"{self.name}: expected {len(genes)} gene values, got {len(values)}"
+            )
+        out = []
+        for gene, v in zip(genes, values):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise GenotypeError(f"{self.name}: gene {gene.name} must be an integer, got {v!r}")
+            if not 0 <= int(v) < gene.arity:
+                raise GenotypeError(
+                    f"{self.name}: gene {gene.name}={v} is out of range 0..{gene.arity - 1}"
+                )
+            out.append(int(v))
+        return tuple(out)
+
+    @property
+    def size(self) -> int:
+        """Number of distinct genotypes (product of gene arities)."""
+        return math.prod(g.arity for g in self.genes)
+
+    # --- networks ------------------------------------------------------------------------
+    @abstractmethod
+    def build(self, genotype: Any, in_channels: int, num_classes: int) -> nn.Module:
+        """The network of a genotype, ready to train."""
+
+    @abstractmethod
+    def reference(self) -> Any:
+        """A documented reference architecture (what train.py trains without ``arch=``)."""

@@ -1,0 +1,1 @@
+"""Run bookkeeping: metric sinks (W&B, CSV), history journal, state, plots, comparison."""

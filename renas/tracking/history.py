@@ -1,0 +1,67 @@
+"""``history.jsonl``: one JSON object per evaluation, appended and flushed as soon as known."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+from renas.errors import RenasError
+
+
+class HistoryWriter:
+    """Append-only journal. Each record is one line, flushed to the OS when written, so a
+    crash loses at most the line being written (detected and dropped by :func:`read_history`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._f = open(self.path, "a", encoding="utf-8")
+
+    def append(self, record: dict[str, Any]) -> None:
+        self._f.write(json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n")
+        self._f.flush()
+
+    def sync(self) -> None:
+        os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.close()
+
+
+def read_history(path: Path, repair: bool = False) -> list[dict[str, Any]]:
+    """Read a history file.
+
+    A torn last line (a crash while it was written) is dropped, and with ``repair=True`` cut
+    from the file. A malformed line anywhere else is an error: the file was edited or is not
+    a history.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return []
+    data = path.read_bytes()
+    records: list[dict[str, Any]] = []
+    good_end = 0
+    pos = 0
+    while pos < len(data):
+        nl = data.find(b"\n", pos)
+        line = data[pos:] if nl < 0 else data[pos:nl]
+        try:
+            if nl < 0:
+                raise ValueError("no newline")
+            records.append(json.loads(line))
+            good_end = nl + 1
+        except ValueError:
+            if nl < 0 or data[nl + 1 :].strip() == b"":
+                break  # torn last line
+            raise RenasError(f"{path}: line {len(records) + 1} is not valid JSON (file edited or corrupt)") from None
+        pos = nl + 1
+    if repair and good_end < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(good_end)
+    return records
+
+
+def iter_history(path: Path) -> Iterator[dict[str, Any]]:
+    yield from read_history(path)

@@ -1,0 +1,150 @@
+"""Where a run's metrics go: W&B (offline by default), a CSV file, or nowhere.
+
+One sink per run (a search or a final training). ``search.py`` logs one row per generation
+through :meth:`Sink.log`; ``train.py`` hands :meth:`Sink.lightning` to the Lightning Trainer.
+Children's proxy training never gets a sink, so it creates no W&B runs of its own.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Any
+
+from renas.config import check_choice
+
+
+class Sink:
+    """No-op base (``logger=none``)."""
+
+    run_id: str | None = None
+
+    def start(
+        self,
+        run_dir: Path,
+        config: dict[str, Any],
+        name: str | None = None,
+        job_type: str = "search",
+        group: str | None = None,
+        resume_id: str | None = None,
+    ) -> None:
+        self.run_dir = Path(run_dir)
+
+    def log(self, metrics: dict[str, Any], step: int) -> None:
+        pass
+
+    def summary(self, values: dict[str, Any]) -> None:
+        pass
+
+    def table(self, key: str, columns: list[str], rows: list[list[Any]], step: int) -> None:
+        pass
+
+    def lightning(self):
+        """A Lightning logger writing to this sink, or ``False`` for none."""
+        return False
+
+    def finish(self, exit_code: int = 0) -> None:
+        pass
+
+
+NullSink = Sink
+
+
+class CSVSink(Sink):
+    """Metrics to ``metrics.csv`` in the run folder (Lightning's CSVLogger for training)."""
+
+    def start(self, run_dir, config, name=None, job_type="search", group=None, resume_id=None) -> None:
+        super().start(run_dir, config)
+        self._rows: list[dict[str, Any]] = []
+
+    def log(self, metrics: dict[str, Any], step: int) -> None:
+        self._rows.append({"step": step, **metrics})
+        keys: list[str] = []
+        for row in self._rows:
+            keys += [k for k in row if k not in keys]
+        tmp = self.run_dir / "metrics.csv.tmp"
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=keys)
+            w.writeheader()
+            w.writerows(self._rows)
+        os.replace(tmp, self.run_dir / "metrics.csv")
+
+    def lightning(self):
+        from lightning.pytorch.loggers import CSVLogger
+
+        return CSVLogger(save_dir=str(self.run_dir), name="", version="")
+
+
+class WandbSink(Sink):
+    """One W&B run. ``mode``: ``offline`` (default: files in ``<run>/wandb`` that
+    ``wandb sync`` uploads later), ``online`` (needs an API key) or ``disabled``.
+
+    Args:
+        project, entity, tags, name: as in ``wandb.init``.
+        group: W&B group; ``None`` puts the jobs of a Hydra multirun in one group named
+            after the sweep, and single runs in no group.
+        mode: ``offline``, ``online`` or ``disabled``.
+    """
+
+    def __init__(
+        self,
+        project: str = "renas",
+        entity: str | None = None,
+        mode: str = "offline",
+        group: str | None = None,
+        tags: list[str] | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.project = project
+        self.entity = entity
+        self.mode = check_choice("logger.mode", mode, ("offline", "online", "disabled"))
+        self.group = group
+        self.tags = list(tags or [])
+        self.name = name
+        self.run = None
+
+    def start(self, run_dir, config, name=None, job_type="search", group=None, resume_id=None) -> None:
+        super().start(run_dir, config)
+        import wandb
+
+        os.environ.setdefault("WANDB_SILENT", "true")
+        self.run = wandb.init(
+            project=self.project,
+            entity=self.entity,
+            mode=self.mode,
+            dir=str(self.run_dir),
+            config=config,
+            name=self.name or name,
+            group=self.group or group,
+            job_type=job_type,
+            tags=self.tags,
+            id=resume_id,
+            resume="allow" if resume_id else None,
+            reinit="create_new",
+            settings=wandb.Settings(console="off", x_disable_stats=True, quiet=True),
+        )
+        self.run_id = self.run.id
+
+    def log(self, metrics: dict[str, Any], step: int) -> None:
+        self.run.log(metrics, step=step)
+
+    def summary(self, values: dict[str, Any]) -> None:
+        for k, v in values.items():
+            self.run.summary[k] = v
+
+    def table(self, key: str, columns: list[str], rows: list[list[Any]], step: int) -> None:
+        import wandb
+
+        # logged at the last generation's step so it joins that row instead of adding one
+        self.run.log({key: wandb.Table(columns=columns, data=rows)}, step=step)
+
+    def lightning(self):
+        from lightning.pytorch.loggers import WandbLogger
+
+        return WandbLogger(experiment=self.run, save_dir=str(self.run_dir))
+
+    def finish(self, exit_code: int = 0) -> None:
+        if self.run is not None:
+            self.run.finish(exit_code=exit_code)
+            self.run = None

@@ -1,0 +1,168 @@
+"""train.py's work: train one architecture fully, evaluate validation and test accuracy."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from renas.config import check_number
+from renas.errors import ConfigError, RenasError
+from renas.tracking.files import atomic_write_json
+
+log = logging.getLogger("renas.train")
+
+
+def build_space(cfg_space: DictConfig):
+    """Instantiate a search space config, turning bad values into one-line errors."""
+    try:
+        return instantiate(cfg_space)
+    except RenasError:
+        raise
+    except Exception as e:  # Hydra wraps constructor errors; unwrap ours
+        cause = e.__cause__ or e
+        if isinstance(cause, RenasError):
+            raise cause from None
+        raise ConfigError(f"search_space: {cause}") from None
+
+
+def build_datamodule(cfg_data: DictConfig):
+    try:
+        return instantiate(cfg_data)
+    except RenasError:
+        raise
+    except Exception as e:
+        cause = e.__cause__ or e
+        if isinstance(cause, RenasError):
+            raise cause from None
+        raise ConfigError(f"dataset: {cause}") from None
+
+
+def build_module(net, num_classes: int, cfg_optim: DictConfig, meta: dict[str, Any] | None = None):
+    from renas.train.module import ClassifierModule
+
+    optimizer = instantiate(cfg_optim.optimizer)
+    return ClassifierModule(
+        net,
+        num_classes,
+        optimizer=optimizer,
+        scheduler=cfg_optim.get("scheduler", "cosine"),
+        label_smoothing=float(cfg_optim.get("label_smoothing", 0.0)),
+        aux_weight=float(cfg_optim.get("aux_weight", 0.4)),
+        meta=meta,
+    )
+
+
+def check_trainer(cfg_trainer: DictConfig) -> None:
+    check_number("trainer.max_epochs", cfg_trainer.get("max_epochs"), 1, None, integer=True)
+
+
+def resolve_arch(cfg: DictConfig, space) -> tuple[Any, str]:
+    """The genotype to train and where it came from."""
+    if cfg.get("arch_from"):
+        run = Path(str(cfg.arch_from)).expanduser()
+        summary = run / "summary.json"
+        if not summary.is_file():
+            raise ConfigError(f"arch_from={run}: no summary.json there (is it a search run folder?)")
+        try:
+            data = json.loads(summary.read_text())
+            arch = data["best"]["arch"]
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise ConfigError(f"arch_from={run}: summary.json has no best architecture ({e})") from None
+        searched = data.get("search_space")
+        if searched and searched != space.name:
+            raise ConfigError(
+                f"arch_from={run}: that search used search_space={searched}; add search_space={searched}"
+            )
+        return space.parse(arch), f"best of {run}"
+    if cfg.get("arch") is not None:
+        return space.parse(cfg.arch), "arch="
+    return space.reference(), "reference architecture"
+
+
+def train_architecture(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Train ``cfg.arch`` (or the reference / ``arch_from``) and write ``result.json``."""
+    import lightning.pytorch as pl
+
+    from renas.train.profile import count_flops, count_params
+
+    check_trainer(cfg.trainer)
+    space = build_space(cfg.search_space)
+    genotype, source = resolve_arch(cfg, space)
+    arch = space.format(genotype)
+    dm = build_datamodule(cfg.dataset)
+    dm.prepare_data()
+    dm.setup("fit")
+    dm.setup("test")
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    net = space.build(genotype, dm.in_channels, dm.num_classes)
+    params = count_params(net)
+    flops = count_flops(net, dm.in_channels, dm.input_size)
+    dataset_name = getattr(dm, "name", "dataset")
+    log.info("training %s (%s): %s params, %.1fM FLOPs on %s", arch, source, f"{params:,}", flops / 1e6, dataset_name)
+    meta = {"arch": arch, "search_space": space.name, "dataset": dataset_name}
+    module = build_module(net, dm.num_classes, cfg.optim, meta=meta)
+
+    sink = instantiate(cfg.logger)
+    sink.start(run_dir, OmegaConf.to_container(cfg, resolve=True), job_type="train", group=_sweep_group())
+    exit_code = 1
+    try:
+        trainer = instantiate(cfg.trainer, logger=sink.lightning(), default_root_dir=str(run_dir),
+                              enable_checkpointing=False)
+        start = time.perf_counter()
+        trainer.fit(module, datamodule=dm)
+        seconds = time.perf_counter() - start
+        val_acc = float(trainer.callback_metrics["val/acc"])
+        test_acc = float(trainer.test(module, datamodule=dm, verbose=False)[0]["test/acc"])
+        result = {
+            "arch": arch,
+            "source": source,
+            "search_space": space.name,
+            "dataset": dataset_name,
+            "epochs": int(trainer.current_epoch),
+            "val_acc": val_acc,
+            "test_acc": test_acc,
+            "params": params,
+            "flops": flops,
+            "seconds": seconds,
+            "seed": int(cfg.seed),
+        }
+        if cfg.get("save_checkpoint", True):
+            trainer.save_checkpoint(str(run_dir / "model.ckpt"))
+            result["checkpoint"] = "model.ckpt"
+        atomic_write_json(run_dir / "result.json", result)
+        sink.summary({k: v for k, v in result.items() if k != "source"})
+        exit_code = 0
+        return result
+    finally:
+        sink.finish(exit_code)
+
+
+def _sweep_group() -> str | None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    if hc.mode == RunMode.MULTIRUN:
+        return Path(hc.sweep.dir).as_posix().strip("/").replace("/", "_")
+    return None
+
+
+def load_trained(path: str | Path):
+    """Load a ``model.ckpt`` written by train.py: ``(network, meta)``; never runs pickled code."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"checkpoint {path} not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        hp = ckpt["hyper_parameters"]
+        state = ckpt["state_dict"]
+    except Exception as e:
+        raise ConfigError(f"checkpoint {path} is corrupt or not a renas checkpoint ({type(e).__name__})") from None
+    return state, hp

@@ -1,0 +1,104 @@
+"""One LightningModule that trains any built network: proxy training of children and final
+training of a found architecture use the same code."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+
+class DivergedError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class ClassifierModule(pl.LightningModule):
+    """Cross-entropy classification with TorchMetrics accuracy.
+
+    Args:
+        net: the network (returns logits, or ``(logits, aux_logits)`` in training).
+        num_classes: number of classes.
+        optimizer: ``params -> Optimizer`` (a Hydra ``_partial_`` of e.g. ``torch.optim.SGD``).
+        scheduler: ``cosine`` (per step, to 0 over the whole run) or ``none``.
+        label_smoothing: label smoothing of the loss.
+        aux_weight: weight of the auxiliary head's loss when the network has one.
+        meta: anything to keep in the checkpoint's hyperparameters (arch, space, data set).
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        num_classes: int,
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        scheduler: str = "cosine",
+        label_smoothing: float = 0.0,
+        aux_weight: float = 0.4,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "optimizer"])
+        self.net = net
+        self.optimizer_factory = optimizer or (
+            lambda params: torch.optim.SGD(params, lr=0.05, momentum=0.9, nesterov=True, weight_decay=3e-4)
+        )
+        if scheduler not in ("cosine", "none"):
+            from renas.errors import ConfigError
+
+            raise ConfigError(f"optim.scheduler={scheduler!r} is not one of: cosine, none")
+        self.scheduler = scheduler
+        self.loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.aux_weight = aux_weight
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x)
+        return out[0] if isinstance(out, tuple) else out
+
+    def on_train_epoch_start(self) -> None:
+        # drop path ramps up linearly over training, as in NASNet / DARTS
+        if hasattr(self.net, "set_drop_path") and getattr(self.net, "drop_path_max", 0) > 0:
+            epochs = max(1, self.trainer.max_epochs or 1)
+            self.net.set_drop_path(self.net.drop_path_max * self.current_epoch / epochs)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        out = self.net(x)
+        if isinstance(out, tuple):
+            logits, aux = out
+            loss = self.loss(logits, y) + self.aux_weight * self.loss(aux, y)
+        else:
+            logits, loss = out, self.loss(out, y)
+        if not torch.isfinite(loss):
+            raise DivergedError(f"training loss is {loss.item()} at epoch {self.current_epoch}, batch {batch_idx}")
+        self.train_acc(logits.detach(), y)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(y))
+        return loss
+
+    def _eval_step(self, batch, split: str, metric: MulticlassAccuracy) -> None:
+        x, y = batch
+        logits = self(x)
+        metric(logits, y)
+        self.log(f"{split}/loss", self.loss(logits, y), on_epoch=True, batch_size=len(y))
+        self.log(f"{split}/acc", metric, on_epoch=True, batch_size=len(y))
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._eval_step(batch, "val", self.val_acc)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._eval_step(batch, "test", self.test_acc)
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler == "none":
+            return optimizer
+        total = self.trainer.estimated_stepping_batches
+        total = int(total) if total and math.isfinite(total) else 1
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
