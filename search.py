@@ -16,13 +16,14 @@ from renas.cli import hydra_run_dir, quiet_lightning, quote_arch_overrides, repo
 @hydra.main(version_base="1.3", config_path="conf", config_name="search")
 @report_errors
 def main(cfg: DictConfig) -> float:
-    from renas.search.run import run_search
-    from renas.train.final import _sweep_group
     from hydra.core.hydra_config import HydraConfig
+
+    from renas.build import sweep_group
+    from renas.search.run import run_search
 
     quiet_lightning()
     set_threads(cfg.get("threads"))
-    summary = run_search(cfg, hydra_run_dir(), choices=dict(HydraConfig.get().runtime.choices), group=_sweep_group())
+    summary = run_search(cfg, hydra_run_dir(), choices=dict(HydraConfig.get().runtime.choices), group=sweep_group())
     best = summary["best"]
     return float(best["fitness"]) if best else math.nan
 

@@ -75,7 +75,7 @@ class TrainEvaluator:
     @property
     def datamodule(self):
         if self._dm is None:
-            from renas.train.final import build_datamodule
+            from renas.build import build_datamodule
 
             dm = build_datamodule(self.dataset_cfg)
             dm.prepare_data()

@@ -8,7 +8,7 @@ deviation), loss = -(advantage * log-prob) - entropy_weight * entropy, Adam.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -74,38 +74,85 @@ class MutationController(nn.Module):
     def log_prob(
         self, parents: torch.Tensor, positions: list[list[int]], values: list[list[int]]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-probability (B,) of each edit list and the mean entropy (B,) of its choices."""
+        """Log-probability (B,) of each edit list and the mean entropy (B,) of its choices.
+
+        Edits are scored in order: each gene is drawn from the position softmax without the
+        genes drawn before it, then its value from the value softmax.
+        """
         pos_logits, val_logits = self.logits(parents)
-        logps, ents = [], []
+        batch = parents.shape[0]
+        k_max = max(len(p) for p in positions)
+        pos = torch.full((batch, k_max), -1, dtype=torch.long)
+        val = torch.zeros((batch, k_max), dtype=torch.long)
         for b, (ps, vs) in enumerate(zip(positions, values)):
-            lp = parents.new_zeros((), dtype=torch.float32)
-            ent = parents.new_zeros((), dtype=torch.float32)
-            mask = torch.zeros(self.n_genes, dtype=torch.bool, device=parents.device)
-            for p, v in zip(ps, vs):
-                dist = torch.distributions.Categorical(logits=pos_logits[b].masked_fill(mask, float("-inf")))
-                vdist = torch.distributions.Categorical(logits=val_logits[b, p])
-                lp = lp + dist.log_prob(torch.tensor(p)) + vdist.log_prob(torch.tensor(v))
-                ent = ent + dist.entropy() + vdist.entropy()
-                mask = mask.clone()
-                mask[p] = True
-            logps.append(lp)
-            ents.append(ent / max(1, len(ps)))
-        return torch.stack(logps), torch.stack(ents)
+            pos[b, : len(ps)] = torch.tensor(ps, dtype=torch.long)
+            val[b, : len(vs)] = torch.tensor(vs, dtype=torch.long)
+        present = pos >= 0
+        safe_pos = pos.clamp_min(0)
+        val_logp_all = torch.log_softmax(val_logits, -1)  # (B, n, A)
+        val_p_all = val_logp_all.exp()
+        val_ent_all = -(val_p_all * val_logp_all.nan_to_num(neginf=0.0)).sum(-1)  # (B, n)
+        taken = torch.zeros_like(pos_logits, dtype=torch.bool)
+        logp = pos_logits.new_zeros(batch)
+        ent = pos_logits.new_zeros(batch)
+        rows = torch.arange(batch)
+        for j in range(k_max):
+            lp = torch.log_softmax(pos_logits.masked_fill(taken, float("-inf")), -1)
+            p_ent = -(lp.exp() * lp.nan_to_num(neginf=0.0)).sum(-1)
+            step_lp = lp[rows, safe_pos[:, j]] + val_logp_all[rows, safe_pos[:, j], val[:, j]]
+            step_ent = p_ent + val_ent_all[rows, safe_pos[:, j]]
+            logp = logp + torch.where(present[:, j], step_lp, torch.zeros_like(step_lp))
+            ent = ent + torch.where(present[:, j], step_ent, torch.zeros_like(step_ent))
+            taken = taken | (torch.nn.functional.one_hot(safe_pos[:, j], self.n_genes).bool() & present[:, j, None])
+        return logp, ent / present.sum(1).clamp_min(1)
 
     @torch.no_grad()
-    def propose(self, parent: Sequence[int], k: int, generator: torch.Generator) -> list[Edit]:
-        """Draw ``k`` edits for ``parent`` (distinct genes, each to a different legal value)."""
+    def propose(
+        self,
+        parent: Sequence[int],
+        k: int,
+        generator: torch.Generator,
+        known: Callable[[tuple[int, ...]], bool] | None = None,
+    ) -> list[Edit] | None:
+        """Draw ``k`` edits for ``parent`` (distinct genes, each to a different legal value).
+
+        The first ``k - 1`` edits are drawn from the policy; the last one is drawn from the
+        policy restricted to edits whose child is not ``known`` (already evaluated or in
+        evaluation), so a proposal never repeats an architecture of the search's history.
+        Returns ``None`` when every such edit leads to a known child.
+        """
         x = torch.tensor([list(parent)], dtype=torch.long)
         pos_logits, val_logits = self.logits(x)
-        pos_logits, val_logits = pos_logits[0], val_logits[0]
-        k = min(k, int(torch.isfinite(pos_logits).sum()))
+        pos_logp = torch.log_softmax(pos_logits[0], -1)
+        val_logp = torch.log_softmax(val_logits[0], -1)
+        k = max(1, min(k, int(torch.isfinite(pos_logp).sum())))
         edits: list[Edit] = []
-        for _ in range(k):
-            p = int(torch.multinomial(torch.softmax(pos_logits, -1), 1, generator=generator))
-            v = int(torch.multinomial(torch.softmax(val_logits[p], -1), 1, generator=generator))
-            edits.append((p, int(parent[p]), v))
-            pos_logits = pos_logits.clone()
-            pos_logits[p] = float("-inf")
+        child = list(parent)
+        taken = torch.zeros(self.n_genes, dtype=torch.bool)
+        for _ in range(k - 1):
+            p = int(torch.multinomial(torch.softmax(pos_logits[0].masked_fill(taken, float("-inf")), -1), 1, generator=generator))
+            v = int(torch.multinomial(val_logp[p].exp(), 1, generator=generator))
+            edits.append((p, child[p], v))
+            child[p] = v
+            taken[p] = True
+        # the last edit: the joint distribution over (gene, value), known children masked
+        joint = torch.log_softmax(pos_logits[0].masked_fill(taken, float("-inf")), -1)[:, None] + val_logp
+        if known is not None:
+            for i in range(self.n_genes):
+                if taken[i] or not torch.isfinite(joint[i]).any():
+                    continue
+                for v in range(self.max_arity):
+                    if torch.isfinite(joint[i, v]):
+                        cand = list(child)
+                        cand[i] = v
+                        if known(tuple(cand)):
+                            joint[i, v] = float("-inf")
+        flat = joint.flatten()
+        if not torch.isfinite(flat).any():
+            return None
+        idx = int(torch.multinomial(torch.softmax(flat, -1), 1, generator=generator))
+        p, v = divmod(idx, self.max_arity)
+        edits.append((p, child[p], v))
         return edits
 
     def edit_probability(self, parent: Sequence[int], gene: int, value: int) -> float:
@@ -113,7 +160,6 @@ class MutationController(nn.Module):
         with torch.no_grad():
             pos_logits, val_logits = self.logits(torch.tensor([list(parent)], dtype=torch.long))
             return float(torch.softmax(pos_logits[0], -1)[gene] * torch.softmax(val_logits[0, gene], -1)[value])
-
 
 class ArchitectureSampler(nn.Module):
     """An LSTM that samples whole architectures gene by gene (the REINFORCE baseline of
@@ -227,6 +273,14 @@ class Reinforce:
         """Add one reward; update when a batch is full. Returns the update's statistics."""
         self.buffer.append(exp)
         if len(self.buffer) < self.batch:
+            return None
+        batch, self.buffer = self.buffer, []
+        return self.update(batch)
+
+    def observe_many(self, experiences: list[Experience]) -> dict[str, float] | None:
+        """Add several rewards; update once if the batch is full."""
+        self.buffer.extend(experiences)
+        if not self.buffer or len(self.buffer) < self.batch:
             return None
         batch, self.buffer = self.buffer, []
         return self.update(batch)

@@ -124,6 +124,12 @@ class Search:
         self.archs: dict[int, str] = {}  # step -> arch string (for the final population table)
         self.stop_requested = False
         self.exhausted = False
+        strategy.is_known = self.is_known
+
+    def is_known(self, values: tuple[int, ...]) -> bool:
+        """Evaluated already, or in evaluation now."""
+        key = self.key(self.space.from_values(values))
+        return key in self.cache or any(p.key == key for p in self.pending.values())
 
     # --- keys and seeds ------------------------------------------------------------------
     def key(self, genotype) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from renas.build import build, build_space
 from renas.config import check_bool, check_choice, check_number
 from renas.errors import ConfigError, RenasError
 from renas.evaluate.base import InlineExecutor
@@ -78,15 +79,7 @@ def build_evaluator(cfg: DictConfig, space, run_dir: Path):
     extra: dict[str, Any] = {"space": space}
     if cfg.evaluator.get("name") == "train":
         extra.update(dataset=cfg.dataset, trainer=cfg.trainer, optim=cfg.optim, weights_dir=run_dir / "weights")
-    try:
-        return instantiate(ev, **extra, _recursive_=False)
-    except RenasError:
-        raise
-    except Exception as e:
-        cause = e.__cause__ or e
-        if isinstance(cause, RenasError):
-            raise cause from None
-        raise ConfigError(f"evaluator: {cause}") from None
+    return build(ev, "evaluator", **extra, _recursive_=False)
 
 
 def _fmt_time(seconds: float) -> str:
@@ -135,8 +128,6 @@ class Progress:
 
 def run_search(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, group: str | None = None) -> dict[str, Any]:
     """Run the search the config describes in ``run_dir``; returns the summary."""
-    from renas.train.final import build_space
-
     choices = choices or {}
     space = build_space(cfg.search_space)
     validate(cfg, space)
@@ -149,7 +140,7 @@ def run_search(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = 
     run_dir.mkdir(parents=True, exist_ok=True)
     history = HistoryWriter(run_dir / "history.jsonl")
     generations_file = HistoryWriter(run_dir / "generations.jsonl")
-    sink = instantiate(cfg.logger)
+    sink = build(cfg.logger, "logger")
     sink.start(run_dir, OmegaConf.to_container(cfg, resolve=True), job_type="search", group=group)
 
     def on_generation(row: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ loop, evaluator, history and logging, so they compare fairly:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -98,6 +98,8 @@ class Strategy:
         self.genes = space.genes
         self.rng = np.random.default_rng([int(seed), 1])
         self.population_size = int(ga.population_size)
+        #: set by the search loop: is this genotype evaluated or in evaluation already?
+        self.is_known: Callable[[tuple[int, ...]], bool] | None = None
         if name:
             self.name = name
 
@@ -201,6 +203,9 @@ class Evolution(Strategy):
                 policy = MutationController(self.genes, embed=int(controller.embed), hidden=int(controller.hidden))
             self.learner = _reinforce(policy, controller)
             self.generator = _torch_generator(seed)
+            self.replay = int(check_number("controller.replay", controller.get("replay", 0), 0, len(self.genes), integer=True))
+        #: every evaluated genotype and its fitness (the controller learns from neighbouring pairs)
+        self.archive: dict[tuple[int, ...], float] = {}
 
     # --- the algorithm -------------------------------------------------------------------
     def select(self) -> tuple[Member, list[Member] | None]:
@@ -213,7 +218,13 @@ class Evolution(Strategy):
             return random_mutation(base, self.genes, self.mutation_rate, self.rng)
         n = len(mutable_genes(self.genes))
         k = max(1, int(self.rng.binomial(n, self.mutation_rate)))
-        edits = self.learner.policy.propose(base, k, self.generator)
+        edits = None
+        while edits is None and k <= n:
+            # a parent whose every k-edit child is known already: change one gene more
+            edits = self.learner.policy.propose(base, k, self.generator, known=self.is_known)
+            k += 1
+        if edits is None:
+            return random_mutation(base, self.genes, self.mutation_rate, self.rng)
         child = list(base)
         for i, _, new in edits:
             child[i] = new
@@ -248,10 +259,36 @@ class Evolution(Strategy):
                 sample = [m for m in self.population.members if m.born in born]
                 self.population.remove_worst(sample or None)
         reward = self.reward(proposal, fitness)
+        if self.learner is None:
+            return None
+        experiences = []
         if reward is not None:
-            exp = Experience(reward, proposal.base, tuple(e[0] for e in proposal.edits), tuple(e[2] for e in proposal.edits))
-            return self.learner.observe(exp)
-        return None
+            experiences.append(
+                Experience(reward, proposal.base, tuple(e[0] for e in proposal.edits), tuple(e[2] for e in proposal.edits))
+            )
+        if self.replay and proposal.values not in self.archive:
+            experiences += self._replay(proposal.values, fitness)
+        self.archive[proposal.values] = fitness
+        return self.learner.observe_many(experiences)
+
+    def _replay(self, child: tuple[int, ...], fitness: float) -> list[Experience]:
+        """Hindsight experiences from the history: every evaluated genotype within
+        ``controller.replay`` genes of the new child gives the edit towards the child
+        (reward = its fitness gain) and the edit back (the opposite reward)."""
+        if not self.archive:
+            return []
+        known = list(self.archive)
+        arr = np.asarray(known, dtype=np.int64)
+        c = np.asarray(child, dtype=np.int64)
+        dist = (arr != c).sum(1)
+        out = []
+        for j in np.flatnonzero((dist > 0) & (dist <= self.replay)):
+            other = known[j]
+            pos = tuple(int(i) for i in np.flatnonzero(arr[j] != c))
+            gain = fitness - self.archive[other]
+            out.append(Experience(gain, other, pos, tuple(child[i] for i in pos)))
+            out.append(Experience(-gain, child, pos, tuple(other[i] for i in pos)))
+        return out
 
     def reward(self, proposal: Proposal, fitness: float | None) -> float | None:
         """RENAS: fitness(child) - fitness(parent)."""
@@ -264,7 +301,11 @@ class Evolution(Strategy):
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        state.update(population=self.population.state_dict(), initial_proposed=self.initial_proposed)
+        state.update(
+            population=self.population.state_dict(),
+            initial_proposed=self.initial_proposed,
+            archive=[[list(v), f] for v, f in self.archive.items()],
+        )
         if self.learner is not None:
             state.update(learner=self.learner.state_dict(), generator=self.generator.get_state())
         return state
@@ -273,6 +314,7 @@ class Evolution(Strategy):
         super().load_state_dict(state)
         self.population = Population.from_state(state["population"])
         self.initial_proposed = int(state["initial_proposed"])
+        self.archive = {tuple(v): float(f) for v, f in state["archive"]}
         if self.learner is not None:
             self.learner.load_state_dict(state["learner"])
             self.generator.set_state(state["generator"])

@@ -208,7 +208,7 @@ class RenasCellSpace(SearchSpace):
             from omegaconf import OmegaConf
 
             text = OmegaConf.to_container(text)
-        if isinstance(text, str) and text.strip()[:1] in "[{":
+        if isinstance(text, str) and text.strip()[:1] in ("[", "{"):  # not "" (empty string)
             try:
                 text = json.loads(text)
             except json.JSONDecodeError as e:

@@ -1,6 +1,18 @@
-"""Training: the LightningModule shared by proxy and final training, and model profiling."""
+"""Training: the LightningModule shared by proxy and final training, and model profiling.
 
-from renas.train.module import ClassifierModule, DivergedError
-from renas.train.profile import count_flops, count_params
+Imported lazily so that reading a config or a genotype does not pay for Lightning.
+"""
 
 __all__ = ["ClassifierModule", "DivergedError", "count_flops", "count_params"]
+
+
+def __getattr__(name):
+    if name in ("ClassifierModule", "DivergedError"):
+        from renas.train import module
+
+        return getattr(module, name)
+    if name in ("count_flops", "count_params"):
+        from renas.train import profile
+
+        return getattr(profile, name)
+    raise AttributeError(name)

@@ -13,35 +13,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from renas.config import check_number
-from renas.errors import ConfigError, RenasError
+from renas.build import build, build_datamodule, build_space, sweep_group
+from renas.errors import ConfigError
 from renas.tracking.files import atomic_write_json
 
 log = logging.getLogger("renas.train")
-
-
-def build_space(cfg_space: DictConfig):
-    """Instantiate a search space config, turning bad values into one-line errors."""
-    try:
-        return instantiate(cfg_space)
-    except RenasError:
-        raise
-    except Exception as e:  # Hydra wraps constructor errors; unwrap ours
-        cause = e.__cause__ or e
-        if isinstance(cause, RenasError):
-            raise cause from None
-        raise ConfigError(f"search_space: {cause}") from None
-
-
-def build_datamodule(cfg_data: DictConfig):
-    try:
-        return instantiate(cfg_data)
-    except RenasError:
-        raise
-    except Exception as e:
-        cause = e.__cause__ or e
-        if isinstance(cause, RenasError):
-            raise cause from None
-        raise ConfigError(f"dataset: {cause}") from None
 
 
 def build_module(net, num_classes: int, cfg_optim: DictConfig, meta: dict[str, Any] | None = None):
@@ -109,8 +85,8 @@ def train_architecture(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     meta = {"arch": arch, "search_space": space.name, "dataset": dataset_name}
     module = build_module(net, dm.num_classes, cfg.optim, meta=meta)
 
-    sink = instantiate(cfg.logger)
-    sink.start(run_dir, OmegaConf.to_container(cfg, resolve=True), job_type="train", group=_sweep_group())
+    sink = build(cfg.logger, "logger")
+    sink.start(run_dir, OmegaConf.to_container(cfg, resolve=True), job_type="train", group=sweep_group())
     exit_code = 1
     try:
         trainer = instantiate(cfg.trainer, logger=sink.lightning(), default_root_dir=str(run_dir),
@@ -142,16 +118,6 @@ def train_architecture(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         return result
     finally:
         sink.finish(exit_code)
-
-
-def _sweep_group() -> str | None:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    hc = HydraConfig.get()
-    if hc.mode == RunMode.MULTIRUN:
-        return Path(hc.sweep.dir).as_posix().strip("/").replace("/", "_")
-    return None
 
 
 def load_trained(path: str | Path):

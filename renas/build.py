@@ -1,0 +1,49 @@
+"""Building configured parts with ``hydra.utils.instantiate``, with one-line errors.
+
+Kept free of heavy imports (Lightning, W&B) so that bad input is reported quickly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from renas.errors import ConfigError, RenasError
+
+
+def build(cfg: DictConfig, group: str, **kwargs: Any) -> Any:
+    """Instantiate ``cfg``; errors raised by our constructors keep their message, anything
+    else becomes ``ConfigError("<group>: ...")``."""
+    try:
+        return instantiate(cfg, **kwargs)
+    except RenasError:
+        raise
+    except Exception as e:  # Hydra wraps constructor errors in InstantiationException
+        cause = e.__cause__ or e
+        if isinstance(cause, RenasError):
+            raise cause from None
+        raise ConfigError(f"{group}: {str(cause).splitlines()[0] if str(cause) else type(cause).__name__}") from None
+
+
+def build_space(cfg_space: DictConfig):
+    return build(cfg_space, "search_space")
+
+
+def build_datamodule(cfg_data: DictConfig):
+    return build(cfg_data, "dataset")
+
+
+def sweep_group() -> str | None:
+    """W&B group of a Hydra multirun job: the sweep folder's date and time; ``None`` otherwise."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return None
+    hc = HydraConfig.get()
+    if hc.mode == RunMode.MULTIRUN:
+        return "_".join(Path(hc.sweep.dir).parts[-2:])
+    return None

@@ -1,0 +1,108 @@
+"""Optuna's TPE sampler over the same genes, driven through the same ask / tell loop.
+
+One categorical parameter per gene (its legal value labels). Optuna's ask-and-tell interface
+lets the search loop, its cache, budget, history and logging stay exactly as for the other
+algorithms, so TPE runs side by side with RENAS.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from renas.search.strategies import Proposal, Strategy
+from renas.space.base import SearchSpace
+
+
+class TPESearch(Strategy):
+    """Tree-structured Parzen estimator (Bergstra et al., 2011) as implemented by Optuna.
+
+    Args:
+        n_startup_trials: random trials before TPE models the results (Optuna's default 10).
+        multivariate: model the genes jointly (Optuna's ``multivariate=True``) instead of
+            independently (the default TPE).
+        constant_liar: with several children in flight, treat pending ones as bad results so
+            that concurrent proposals differ.
+    """
+
+    name = "tpe"
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        ga: Any,
+        controller: Any,
+        seed: int,
+        name: str | None = None,
+        n_startup_trials: int = 10,
+        multivariate: bool = False,
+        constant_liar: bool = False,
+    ) -> None:
+        super().__init__(space, ga, controller, seed, name)
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.optuna = optuna
+        self.sampler_kwargs = dict(
+            n_startup_trials=int(n_startup_trials), multivariate=bool(multivariate), constant_liar=bool(constant_liar)
+        )
+        self.seed = int(seed)
+        self.dists = {
+            g.name: optuna.distributions.CategoricalDistribution(list(g.choices)) for g in self.genes
+        }
+        self._new_study()
+
+    def _new_study(self) -> None:
+        sampler = self.optuna.samplers.TPESampler(seed=self.seed, **self.sampler_kwargs)
+        self.study = self.optuna.create_study(direction="maximize", sampler=sampler)
+        self.trials: dict[int, Any] = {}
+
+    def ask(self) -> Proposal:
+        trial = self.study.ask(self.dists)
+        self.trials[trial.number] = trial
+        values = tuple(g.choices.index(trial.params[g.name]) for g in self.genes)
+        return Proposal(values, "tpe", info={"trial": trial.number})
+
+    def tell(self, proposal: Proposal, fitness: float | None, step: int) -> None:
+        trial = self.trials.pop(proposal.info["trial"])
+        if fitness is None:
+            self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
+        else:
+            self.study.tell(trial, fitness)
+        return None
+
+    # --- state: the told trials and the sampler's random states (no pickles) -------------
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        done = [
+            {"params": [t.params[g.name] for g in self.genes], "value": t.value, "state": t.state.name}
+            for t in self.study.get_trials(deepcopy=False)
+            if t.state.is_finished()
+        ]
+        sampler = self.study.sampler
+        state.update(trials=done, rng=_rs_state(sampler._rng.rng), random_rng=_rs_state(sampler._random_sampler._rng.rng))
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._new_study()
+        Trial = self.optuna.trial
+        for t in state["trials"]:
+            params = {g.name: p for g, p in zip(self.genes, t["params"])}
+            st = Trial.TrialState[t["state"]]
+            self.study.add_trial(
+                Trial.create_trial(params=params, distributions=self.dists, value=t["value"] if st == Trial.TrialState.COMPLETE else None, state=st)
+            )
+        sampler = self.study.sampler
+        _set_rs_state(sampler._rng.rng, state["rng"])
+        _set_rs_state(sampler._random_sampler._rng.rng, state["random_rng"])
+
+
+def _rs_state(rs) -> list[Any]:
+    name, keys, pos, has_gauss, cached = rs.get_state()
+    return [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
+
+
+def _set_rs_state(rs, s: list[Any]) -> None:
+    import numpy as np
+
+    rs.set_state((s[0], np.asarray(s[1], dtype=np.uint32), s[2], s[3], s[4]))

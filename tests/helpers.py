@@ -1,0 +1,103 @@
+"""Test helpers: run the entry points, compose configs, read an offline W&B run."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(script: str, *args: str, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``python <script> <args>`` in the repository root; returns the finished process."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    cmd = [sys.executable, *([script] if script.endswith(".py") else ["-m", script]), *args]
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+def compose(config_name: str, overrides: list[str]):
+    """The composed config (the real tree), as the entry point would see it."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return hydra_compose(config_name=config_name, overrides=overrides)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def without_times(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """History records with wall times removed (what must be identical across runs)."""
+    out = []
+    for r in records:
+        r = dict(r)
+        r.pop("seconds", None)
+        r["metrics"] = {k: v for k, v in r.get("metrics", {}).items() if k not in ("train_seconds",)}
+        out.append(r)
+    return out
+
+
+def read_wandb_records(path: Path) -> list[Any]:
+    """Parse a W&B ``.wandb`` file (LevelDB-log framing: 7-byte file header, 32 KiB blocks,
+    7-byte chunk headers ``<crc u32, len u16, type u8>``) into protobuf ``Record`` objects."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    data = Path(path).read_bytes()
+    block = 32768
+    pos, records, buf = 7, [], b""
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        if left < 7:
+            pos += left
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        chunk = data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind == 1:  # full
+            payloads = [chunk]
+        elif kind == 2:  # first
+            buf, payloads = chunk, []
+        elif kind == 3:  # middle
+            buf, payloads = buf + chunk, []
+        elif kind == 4:  # last
+            payloads, buf = [buf + chunk], b""
+        else:
+            break
+        for p in payloads:
+            rec = pb.Record()
+            rec.ParseFromString(p)
+            records.append(rec)
+    return records
+
+
+def wandb_run(run_dir: Path) -> dict[str, Any]:
+    """History rows, config, summary, group and run id of the single offline W&B run in ``run_dir``."""
+    files = sorted(Path(run_dir).glob("wandb/offline-run-*/*.wandb"))
+    assert len(files) == 1, f"expected one offline W&B run in {run_dir}, found {files}"
+    out: dict[str, Any] = {"history": [], "summary": {}, "config": {}, "group": None, "id": None}
+
+    def key(item) -> str:
+        return item.key or "/".join(item.nested_key)
+
+    for rec in read_wandb_records(files[0]):
+        kind = rec.WhichOneof("record_type")
+        if kind == "history":
+            out["history"].append({key(i): json.loads(i.value_json) for i in rec.history.item})
+        elif kind == "summary":
+            out["summary"].update({key(i): json.loads(i.value_json) for i in rec.summary.update})
+        elif kind == "run":
+            out["group"] = rec.run.run_group
+            out["id"] = rec.run.run_id
+            for i in rec.run.config.update:
+                out["config"][key(i)] = json.loads(i.value_json)
+        elif kind == "config":
+            for i in rec.config.update:
+                out["config"][key(i)] = json.loads(i.value_json)
+    return out

@@ -1,0 +1,140 @@
+"""search.py end to end: run folder, reproducibility, W&B, sweeps, bad input, train.py arch_from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers import read_jsonl, run_cli, wandb_run, without_times
+
+TINY_TRAIN = [
+    "search_space.channels=4",
+    "dataset.subset=0.3",
+    "trainer.max_epochs=1",
+    "ga.population_size=3",
+    "ga.sample_size=2",
+    "ga.budget=6",
+    "threads=1",
+]
+TABLE = ["search_space=nasbench201", "evaluator=nasbench201", "progress=generation"]
+
+
+def _search(tmp: Path, *args: str, name: str = "run") -> tuple[Path, object]:
+    run_dir = tmp / name
+    proc = run_cli("search.py", f"hydra.run.dir={run_dir}", *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir, proc
+
+
+@pytest.mark.slow
+def test_real_training_search_is_reproducible_and_writes_the_run_folder(tmp_path):
+    a, proc = _search(tmp_path, *TINY_TRAIN, name="a")
+    b, _ = _search(tmp_path, *TINY_TRAIN, "logger=none", name="b")
+
+    history = read_jsonl(a / "history.jsonl")
+    assert without_times(history) == without_times(read_jsonl(b / "history.jsonl"))
+    assert [r["step"] for r in history] == list(range(6))
+    fields = {"step", "generation", "arch", "fitness", "metrics", "parent", "mutation", "reward", "status", "seconds"}
+    for r in history:
+        assert fields <= r.keys() and r["status"] == "ok"
+        assert {"params", "flops", "train_seconds"} <= r["metrics"].keys()
+        assert 0.0 <= r["fitness"] <= 1.0
+    assert len({r["arch"] for r in history}) == 6  # distinct evaluations = budget
+    children = history[3:]
+    assert all(r["parent"] is not None and r["mutation"] and r["reward"] is not None for r in children)
+    for r in children:  # reward = child fitness - parent fitness
+        assert r["reward"] == pytest.approx(r["fitness"] - history[r["parent"]]["fitness"])
+
+    summary = json.loads((a / "summary.json").read_text())
+    best = max(history, key=lambda r: r["fitness"])
+    assert summary["best"]["fitness"] == best["fitness"] and summary["best"]["arch"] == best["arch"]
+    assert summary["evaluations"] == 6 and summary["finished"] is True
+    assert summary["algorithm"] == "renas" and summary["search_space"] == "renas_cell" and summary["seed"] == 0
+    assert (a / "plots" / "fitness.png").stat().st_size > 1000
+    assert (a / "plots" / "controller_reward.png").stat().st_size > 1000
+    assert "best" in proc.stderr + proc.stdout and "remaining" in proc.stderr + proc.stdout
+    assert not (a / "lightning_logs").exists() and not (Path.cwd() / "lightning_logs").exists()
+
+    run = wandb_run(a)  # one run for the search, none for the children
+    assert [row["_step"] for row in run["history"]] == [0, 1]
+    for row in run["history"]:
+        for key in ("fitness/max", "fitness/mean", "fitness/min", "fitness/best_so_far", "evaluations"):
+            assert key in row, key
+    for key in ("controller/reward_mean", "controller/loss", "controller/entropy"):
+        assert key in run["history"][1], key  # generation 0 is the random initial population
+    assert run["history"][-1]["evaluations"] == 6
+    assert run["summary"]["best/arch"] == best["arch"]
+    assert run["summary"]["best/fitness"] == pytest.approx(best["fitness"])
+    assert run["config"]["ga"]["value"]["budget"] == 6 if "value" in run["config"].get("ga", {}) else run["config"]["ga"]["budget"] == 6
+
+
+@pytest.mark.needs_shared("data/nasbench201")
+def test_table_search_history_and_summary_agree(tmp_path):
+    run_dir, _ = _search(tmp_path, *TABLE, "algorithm=rea", "ga.population_size=10", "ga.budget=50", "logger=none")
+    history = read_jsonl(run_dir / "history.jsonl")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert len(history) == 50 and len({r["arch"] for r in history}) == 50
+    best = max(history, key=lambda r: r["fitness"])
+    assert summary["best"]["arch"] == best["arch"] and summary["best"]["step"] == best["step"]
+    assert "c10_test_200ep" in summary["best"]["metrics"]
+    gens = read_jsonl(run_dir / "generations.jsonl")
+    assert [g["evaluations"] for g in gens] == [10, 20, 30, 40, 50]
+    assert gens[-1]["fitness/best_so_far"] == best["fitness"]
+
+
+@pytest.mark.slow
+@pytest.mark.needs_shared("data/nasbench201")
+def test_multirun_gives_one_folder_and_one_wandb_run_per_job_in_one_group(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_cli("search.py", "-m", *TABLE, "ga.population_size=10", "ga.budget=20", "ga.mutation_rate=0.1,0.2",
+                   f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and (p / "summary.json").exists())
+    assert len(jobs) == 2
+    runs = [wandb_run(j) for j in jobs]
+    assert runs[0]["id"] != runs[1]["id"]
+    assert runs[0]["group"] and runs[0]["group"] == runs[1]["group"]
+    assert [len(r["history"]) for r in runs] == [2, 2]
+
+
+BAD = [
+    (["ga.mutation_rate=1.5"], "ga.mutation_rate"),
+    (["ga.population_size=0"], "ga.population_size"),
+    (["ga.sample_size=20"], "ga.sample_size"),
+    (["ga.budget=3"], "ga.budget"),
+    (["algorithm=nope"], "algorithm"),
+    (["ga.selection=best"], "ga.selection"),
+    (["ga.removal=random"], "ga.removal"),
+    (["controller.lr=-1"], "controller.lr"),
+    (["trainer.max_epochs=0"], "trainer.max_epochs"),
+    (["ga.budget=many"], "ga.budget"),
+]
+
+
+@pytest.mark.parametrize("args,names", BAD, ids=[b[1] + "=" + b[0][0].split("=")[1] for b in BAD])
+def test_bad_input_exits_with_one_clear_line_and_leaves_nothing(tmp_path, args, names):
+    run_dir = tmp_path / "run"
+    proc = run_cli("search.py", f"hydra.run.dir={run_dir}", "logger=none", *args)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines and names in lines[0], proc.stderr
+    assert not run_dir.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.needs_shared("data/nasbench201")
+def test_train_py_trains_the_best_architecture_of_a_search(tmp_path):
+    search_dir, _ = _search(tmp_path, *TABLE, "ga.population_size=10", "ga.budget=20", "logger=none", name="search")
+    best = json.loads((search_dir / "summary.json").read_text())["best"]["arch"]
+    train_dir = tmp_path / "train"
+    proc = run_cli("train.py", f"arch_from={search_dir}", "search_space=nasbench201", "search_space.channels=4",
+                   "search_space.cells_per_stage=1", "trainer.max_epochs=1", "logger=none", "threads=1",
+                   "trainer.enable_progress_bar=false", f"hydra.run.dir={train_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((train_dir / "result.json").read_text())
+    assert result["arch"] == best and result["search_space"] == "nasbench201"
+    wrong = run_cli("train.py", f"arch_from={search_dir}", "logger=none", f"hydra.run.dir={tmp_path / 'wrong'}")
+    assert wrong.returncode != 0 and "search_space=nasbench201" in wrong.stderr
