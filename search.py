@@ -1,7 +1,8 @@
 """Run a neural architecture search: ``python search.py [overrides]``.
 
-``python search.py`` runs RENAS on the bundled digits data with a small budget; see the README
-for algorithms, evaluators, sweeps (``-m``) and resuming.
+``python search.py`` runs RENAS on the bundled digits data with a small budget;
+``python search.py resume=<run folder>`` continues a stopped search. See the README for
+algorithms, evaluators, sweeps (``-m``) and the run folder.
 """
 
 import math
@@ -19,11 +20,28 @@ def main(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
 
     from renas.build import sweep_group
+    from renas.cli import move_logging
     from renas.search.run import run_search
 
     quiet_lightning()
+    run_dir, resume, choices = hydra_run_dir(), None, dict(HydraConfig.get().runtime.choices)
+    if cfg.get("resume"):
+        from renas.search.resume import prepare_resume
+
+        overrides = [o for o in HydraConfig.get().overrides.task if o.split("=", 1)[0] not in ("resume", "+resume")]
+        cfg, choices, resume = prepare_resume(cfg.resume, overrides)
+        run_dir = move_logging(hydra_run_dir(), resume["run_dir"])
+        done = int(resume["state"]["search"]["steps"])
+        if done >= int(cfg.ga.budget):
+            best = resume["state"]["search"]["best"]
+            print(f"the search in {run_dir} is finished ({done} of {cfg.ga.budget} evaluations); nothing to resume")
+            return float(best["fitness"]) if best else math.nan
     set_threads(cfg.get("threads"))
-    summary = run_search(cfg, hydra_run_dir(), choices=dict(HydraConfig.get().runtime.choices), group=sweep_group())
+    try:
+        summary = run_search(cfg, run_dir, choices=choices, group=sweep_group(), resume=resume)
+    except KeyboardInterrupt:
+        print(f"interrupted; continue with: python search.py resume={run_dir}", file=sys.stderr)
+        sys.exit(130)
     best = summary["best"]
     return float(best["fitness"]) if best else math.nan
 

@@ -65,6 +65,25 @@ def remove_empty_run_dir(run_dir: Path) -> None:
         pass
 
 
+def move_logging(new_run_dir: Path, run_dir: Path) -> Path:
+    """Log into ``run_dir``'s log file instead of the folder Hydra made for this command, and
+    remove that folder (a resumed search continues in its own folder)."""
+    root = logging.getLogger()
+    formatter = None
+    for handler in root.handlers[:]:
+        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent == Path(new_run_dir):
+            formatter = handler.formatter
+            name = Path(handler.baseFilename).name
+            handler.close()
+            root.removeHandler(handler)
+            moved = logging.FileHandler(Path(run_dir) / name, mode="a")
+            moved.setFormatter(formatter)
+            root.addHandler(moved)
+    if Path(new_run_dir).resolve() != Path(run_dir).resolve():
+        remove_empty_run_dir(Path(new_run_dir))
+    return Path(run_dir)
+
+
 def report_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run a Hydra task; a :class:`RenasError` prints one line and exits with status 2.
 

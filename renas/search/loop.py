@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -124,12 +124,98 @@ class Search:
         self.archs: dict[int, str] = {}  # step -> arch string (for the final population table)
         self.stop_requested = False
         self.exhausted = False
+        self._resubmit = False
+        self.expected: list[dict[str, Any]] = []
+        self.ready: list[tuple[Task, Outcome]] = []  # results known without evaluating (resume)
         strategy.is_known = self.is_known
 
     def is_known(self, values: tuple[int, ...]) -> bool:
         """Evaluated already, or in evaluation now."""
         key = self.key(self.space.from_values(values))
         return key in self.cache or any(p.key == key for p in self.pending.values())
+
+    # --- state: everything needed to continue exactly where the search stopped ------------
+    def state_dict(self) -> dict[str, Any]:
+        """The whole search state (plain types and tensors; loadable with weights_only=True)."""
+        import random
+
+        import torch
+
+        np_state = np.random.get_state()
+        return {
+            "steps": self.steps,
+            "next_task_id": self.next_task_id,
+            "cache": {k: [e.step, e.fitness, e.status] for k, e in self.cache.items()},
+            "pending": [
+                {"task": asdict(p.task), "proposal": p.proposal.to_dict(), "key": p.key}
+                for p in sorted(self.pending.values(), key=lambda p: p.task.id)
+            ],
+            "archs": [[k, v] for k, v in self.archs.items()],
+            "best": self.best,
+            "best_so_far": list(self.best_so_far),
+            "duplicates": self.duplicates,
+            "failures": self.failures,
+            "failures_in_row": self.failures_in_row,
+            "gen": asdict(self.gen),
+            "generations": list(self.generations),
+            "strategy": self.strategy.state_dict(),
+            "rng": {
+                "python": _plain(random.getstate()),
+                "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
+                "torch": torch.get_rng_state(),
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        import random
+
+        import torch
+
+        self.steps = int(state["steps"])
+        self.next_task_id = int(state["next_task_id"])
+        self.cache = {k: CacheEntry(int(v[0]), v[1], v[2]) for k, v in state["cache"].items()}
+        self.pending = {}
+        for p in state["pending"]:
+            t = p["task"]
+            task = Task(int(t["id"]), t["arch"], tuple(t["values"]), int(t["seed"]), t["parent_arch"])
+            self.pending[task.id] = Pending(task, Proposal.from_dict(p["proposal"]), p["key"])
+        self.archs = {int(k): v for k, v in state["archs"]}
+        self.best = state["best"]
+        self.best_so_far = list(state["best_so_far"])
+        self.duplicates = int(state["duplicates"])
+        self.failures = int(state["failures"])
+        self.failures_in_row = int(state["failures_in_row"])
+        self.gen = GenerationStats(**state["gen"])
+        self.generations = list(state["generations"])
+        self.strategy.load_state_dict(state["strategy"])
+        rng = state["rng"]
+        random.setstate(_tuples(rng["python"]))
+        n = rng["numpy"]
+        np.random.set_state((n[0], np.asarray(n[1], dtype=np.uint32), *n[2:]))
+        torch.set_rng_state(rng["torch"])
+        self._resubmit = True
+
+    def expect(self, records: list[dict[str, Any]]) -> None:
+        """History records written after the last saved state (a crash between the history
+        line and the state write). The resumed search takes their results from the history
+        instead of evaluating again, and checks that it is the same evaluation."""
+        self.expected = list(records)
+
+    def _take_expected(self, task: Task) -> bool:
+        if not self.expected:
+            return False
+        record = self.expected[0]
+        if record["arch"] != task.arch:
+            raise RenasError(
+                f"history.jsonl step {record['step']} ({record['arch']}) is not the evaluation the resumed "
+                f"search makes next ({task.arch}): history.jsonl and state.pt do not belong together"
+            )
+        self.expected.pop(0)
+        ok = record["status"] == "ok"
+        outcome = Outcome(record["fitness"] if ok else None, record.get("metrics", {}), record["status"],
+                          record.get("error"), record.get("seconds", 0.0))
+        self.ready.append((task, outcome))
+        return True
 
     # --- keys and seeds ------------------------------------------------------------------
     def key(self, genotype) -> str:
@@ -145,6 +231,11 @@ class Search:
     # --- the loop ------------------------------------------------------------------------
     def run(self) -> None:
         """Evaluate until the budget is spent (or a stop is requested / the space exhausted)."""
+        if self._resubmit:  # children that were in evaluation when the search stopped
+            for p in sorted(self.pending.values(), key=lambda p: p.task.id):
+                if not self._take_expected(p.task):
+                    self.executor.submit(p.task)
+            self._resubmit = False
         streak = 0
         while True:
             while (
@@ -165,8 +256,12 @@ class Search:
                     streak = 0
             if not self.pending:
                 break
-            task, outcome = self.executor.next_result()
-            self._record(task, outcome)
+            if self.ready:
+                task, outcome = self.ready.pop(0)
+                self._record(task, outcome, write=False)
+            else:
+                task, outcome = self.executor.next_result()
+                self._record(task, outcome)
         if self.steps and (not self.generations or self.generations[-1]["evaluations"] < self.steps):
             self._log_generation()  # a last, partial generation
 
@@ -185,7 +280,8 @@ class Search:
         task = Task(self.next_task_id, self.space.format(genotype), proposal.values, self.child_seed(self.next_task_id), parent_arch)
         self.next_task_id += 1
         self.pending[task.id] = Pending(task, proposal, key)
-        self.executor.submit(task)
+        if not self._take_expected(task):
+            self.executor.submit(task)
         return True
 
     def _learn(self, proposal: Proposal, fitness: float | None, step: int) -> float | None:
@@ -198,7 +294,7 @@ class Search:
             self.gen.updates.append(stats)
         return reward
 
-    def _record(self, task: Task, outcome: Outcome) -> None:
+    def _record(self, task: Task, outcome: Outcome, write: bool = True) -> None:
         pending = self.pending.pop(task.id)
         proposal = pending.proposal
         step = self.steps
@@ -229,7 +325,7 @@ class Search:
         }
         if outcome.status != "ok":
             record["error"] = outcome.error
-        if self.journal:
+        if self.journal and write:
             self.journal(record)
         if outcome.status == "ok" and (self.best is None or fitness > self.best["fitness"]):
             self.best = {"step": step, "arch": task.arch, "fitness": fitness, "metrics": outcome.metrics}
@@ -241,7 +337,7 @@ class Search:
             alive |= {self.archs[p.proposal.parent.step] for p in self.pending.values()
                       if p.proposal.parent is not None and p.proposal.parent.step in self.archs}
             self.retain(alive)
-        if self.on_progress:
+        if self.on_progress and write:
             self.on_progress(self, record)
         if self.steps % self.generation_size == 0:
             self._log_generation()
@@ -290,3 +386,12 @@ class Search:
         if members:
             return [{"step": m.step, "arch": self.archs.get(m.step), "fitness": m.fitness, "born": m.born} for m in members]
         return []
+
+
+def _plain(x: Any) -> Any:
+    """Tuples to lists, recursively (Python's random state, for a weights-only file)."""
+    return [_plain(v) for v in x] if isinstance(x, (tuple, list)) else x
+
+
+def _tuples(x: Any) -> Any:
+    return tuple(_tuples(v) for v in x) if isinstance(x, list) else x

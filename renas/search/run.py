@@ -126,8 +126,31 @@ class Progress:
         )
 
 
-def run_search(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, group: str | None = None) -> dict[str, Any]:
-    """Run the search the config describes in ``run_dir``; returns the summary."""
+#: config keys that may differ between a search and its resumption (they do not change it)
+SAFE_KEYS = ("logger", "progress", "threads", "resume")
+
+
+def search_identity(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config without the keys a resume may change."""
+    data = OmegaConf.to_container(cfg, resolve=True)
+    return {k: v for k, v in data.items() if k not in SAFE_KEYS}
+
+
+def run_search(
+    cfg: DictConfig,
+    run_dir: Path,
+    choices: dict[str, str] | None = None,
+    group: str | None = None,
+    resume: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run the search the config describes in ``run_dir``; returns the summary.
+
+    ``resume`` is what :func:`renas.search.resume.prepare_resume` read from the run folder
+    (state, history, generations); the search then continues exactly where it stopped.
+    """
+    from renas.tracking.history import read_history
+    from renas.tracking.state import save_state
+
     choices = choices or {}
     space = build_space(cfg.search_space)
     validate(cfg, space)
@@ -136,17 +159,32 @@ def run_search(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = 
     ev = cfg.evaluator
     budget = int(cfg.ga.budget)
     progress = Progress(budget, cfg.get("progress", "eval"))
+    identity = search_identity(cfg)
 
     run_dir.mkdir(parents=True, exist_ok=True)
+    if resume:  # the torn last line of a crash, if any, is cut before appending
+        read_history(run_dir / "history.jsonl", repair=True)
+        read_history(run_dir / "generations.jsonl", repair=True)
+    logged = len(resume["generations"]) if resume else 0
     history = HistoryWriter(run_dir / "history.jsonl")
     generations_file = HistoryWriter(run_dir / "generations.jsonl")
     sink = build(cfg.logger, "logger")
-    sink.start(run_dir, OmegaConf.to_container(cfg, resolve=True), job_type="search", group=group)
+    sink.start(run_dir, OmegaConf.to_container(cfg, resolve=True), job_type="search", group=group,
+               resume_id=resume["state"].get("run_id") if resume else None)
 
     def on_generation(row: dict[str, Any]) -> None:
+        if row["generation"] < logged:  # written before the crash; replayed now
+            return
         generations_file.append(row)
         sink.log({k: v for k, v in row.items() if v is not None}, step=row["generation"])
         progress.generation(row)
+
+    earlier = float(resume["state"].get("seconds", 0.0)) if resume else 0.0
+    start = time.perf_counter()
+
+    def on_step(search: Search, record: dict[str, Any]) -> None:
+        seconds = earlier + time.perf_counter() - start
+        save_state(run_dir, {"config": identity, "run_id": sink.run_id, "seconds": seconds, "search": search.state_dict()})
 
     search = Search(
         space,
@@ -162,15 +200,23 @@ def run_search(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = 
         journal=history.append,
         on_generation=on_generation,
         on_progress=progress.step,
+        on_step=on_step,
         retain=getattr(evaluator, "retain", None),
     )
-    log.info(
-        "searching %s with %s (%s evaluator, budget %d, population %d, seed %d) in %s",
-        space.name, strategy.name, getattr(evaluator, "name", "?"), budget, cfg.ga.population_size, cfg.seed, run_dir,
-    )
-    start = time.perf_counter()
     exit_code, stopped = 1, None
     try:
+        if resume:
+            search.load_state_dict(resume["state"]["search"])
+            search.expect(resume["history"][search.steps :])
+            progress.start_steps = search.steps
+            log.info("resuming %s in %s after %d of %d evaluations (%d to re-run)", strategy.name, run_dir,
+                     search.steps, budget, len(search.pending))
+        else:
+            on_step(search, {})  # a state to resume from even before the first evaluation ends
+            log.info(
+                "searching %s with %s (%s evaluator, budget %d, population %d, seed %d) in %s",
+                space.name, strategy.name, getattr(evaluator, "name", "?"), budget, cfg.ga.population_size, cfg.seed, run_dir,
+            )
         search.run()
         exit_code = 0
     except SearchStopped as e:
@@ -178,10 +224,11 @@ def run_search(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = 
         raise
     except KeyboardInterrupt:
         stopped = "interrupted"
-        log.warning("interrupted after %d evaluations", search.steps)
+        log.warning("interrupted after %d evaluations; the state is saved. Continue with:\n  python search.py resume=%s",
+                    search.steps, run_dir)
         raise
     finally:
-        seconds = time.perf_counter() - start
+        seconds = earlier + time.perf_counter() - start
         summary = summarize(search, cfg, choices, seconds, stopped)
         atomic_write_json(run_dir / "summary.json", summary)
         history.close()

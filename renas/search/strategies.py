@@ -204,6 +204,7 @@ class Evolution(Strategy):
             self.learner = _reinforce(policy, controller)
             self.generator = _torch_generator(seed)
             self.replay = int(check_number("controller.replay", controller.get("replay", 0), 0, len(self.genes), integer=True))
+            self.replay_pairs = int(check_number("controller.replay_pairs", controller.get("replay_pairs", 32), 1, None, integer=True))
         #: every evaluated genotype and its fitness (the controller learns from neighbouring pairs)
         self.archive: dict[tuple[int, ...], float] = {}
 
@@ -282,7 +283,11 @@ class Evolution(Strategy):
         c = np.asarray(child, dtype=np.int64)
         dist = (arr != c).sum(1)
         out = []
-        for j in np.flatnonzero((dist > 0) & (dist <= self.replay)):
+        near = np.flatnonzero((dist > 0) & (dist <= self.replay))
+        if len(near) > self.replay_pairs:  # the closest pairs first, ties broken at random
+            order = np.lexsort((self.rng.random(len(near)), dist[near]))
+            near = np.sort(near[order[: self.replay_pairs]])
+        for j in near:
             other = known[j]
             pos = tuple(int(i) for i in np.flatnonzero(arr[j] != c))
             gain = fitness - self.archive[other]

@@ -78,8 +78,9 @@ class TPESearch(Strategy):
             for t in self.study.get_trials(deepcopy=False)
             if t.state.is_finished()
         ]
+        running = [[n, [t.params[g.name] for g in self.genes]] for n, t in sorted(self.trials.items())]
         sampler = self.study.sampler
-        state.update(trials=done, rng=_rs_state(sampler._rng.rng), random_rng=_rs_state(sampler._random_sampler._rng.rng))
+        state.update(trials=done, running=running, tpe_rng=_rs_state(sampler._rng.rng), random_rng=_rs_state(sampler._random_sampler._rng.rng))
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -92,8 +93,11 @@ class TPESearch(Strategy):
             self.study.add_trial(
                 Trial.create_trial(params=params, distributions=self.dists, value=t["value"] if st == Trial.TrialState.COMPLETE else None, state=st)
             )
+        for number, params in state.get("running", []):  # asked, not yet told (in evaluation)
+            self.study.enqueue_trial({g.name: p for g, p in zip(self.genes, params)})
+            self.trials[int(number)] = self.study.ask(self.dists)
         sampler = self.study.sampler
-        _set_rs_state(sampler._rng.rng, state["rng"])
+        _set_rs_state(sampler._rng.rng, state["tpe_rng"])
         _set_rs_state(sampler._random_sampler._rng.rng, state["random_rng"])
 
 

@@ -64,13 +64,14 @@ def resolve_arch(cfg: DictConfig, space) -> tuple[Any, str]:
 
 def train_architecture(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Train ``cfg.arch`` (or the reference / ``arch_from``) and write ``result.json``."""
-    import lightning.pytorch as pl
-
-    from renas.train.profile import count_flops, count_params
-
     check_trainer(cfg.trainer)
     space = build_space(cfg.search_space)
     genotype, source = resolve_arch(cfg, space)
+
+    import lightning.pytorch as pl  # after the checks: bad input fails before this slow import
+
+    from renas.train.profile import count_flops, count_params
+
     arch = space.format(genotype)
     dm = build_datamodule(cfg.dataset)
     dm.prepare_data()

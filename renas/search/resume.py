@@ -1,0 +1,108 @@
+"""``python search.py resume=<run folder>``: continue a search exactly where it stopped.
+
+Everything is checked before anything in the run folder is touched: the state file must be
+readable, the config must be the one the search started with (only logging and progress
+settings may change), and the history must agree with the state. Then the search continues
+in the same folder, re-running only the evaluations that were in flight, and logs into the
+same W&B run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from renas.errors import ConfigError, RenasError
+from renas.search.run import SAFE_KEYS, search_identity
+from renas.tracking.history import read_history
+from renas.tracking.state import load_state
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out or {prefix[:-1]: {}}
+    return {prefix[:-1]: d}
+
+
+def first_difference(a: dict[str, Any], b: dict[str, Any]) -> tuple[str, Any, Any] | None:
+    fa, fb = _flatten(a), _flatten(b)
+    for key in sorted(set(fa) | set(fb)):
+        if fa.get(key, "<unset>") != fb.get(key, "<unset>"):
+            return key, fa.get(key, "<unset>"), fb.get(key, "<unset>")
+    return None
+
+
+def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[str, str], dict[str, Any]]:
+    """Read and check a run folder; returns ``(config, group choices, resume data)``.
+
+    ``new_overrides`` are the command line's overrides besides ``resume=``; those that would
+    change the search are refused.
+    """
+    from hydra import compose
+
+    run_dir = Path(run_dir).expanduser().resolve()
+    if not run_dir.is_dir():
+        raise ConfigError(f"resume={run_dir}: no such folder")
+    saved_overrides = run_dir / ".hydra" / "overrides.yaml"
+    saved_config = run_dir / ".hydra" / "config.yaml"
+    if not saved_overrides.is_file() or not saved_config.is_file():
+        raise ConfigError(f"resume={run_dir}: not a search run folder (no .hydra/config.yaml)")
+    state = load_state(run_dir)
+    old = [str(o) for o in OmegaConf.load(saved_overrides)]
+    changed = [o for o in new_overrides if o.split("=", 1)[0].lstrip("+~").split(".")[0] not in SAFE_KEYS
+               and not o.startswith("hydra")]
+    cfg = compose(config_name="search", overrides=old + list(new_overrides), return_hydra_config=True)
+    choices = dict(cfg.hydra.runtime.choices)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    original = compose(config_name="search", overrides=old)
+    diff = first_difference(search_identity(original), search_identity(cfg))
+    if diff:
+        key = diff[0]
+        raise ConfigError(
+            f"resume: {' '.join(changed) or key} would change the search ({key}: {diff[1]!r} -> {diff[2]!r}); "
+            f"only {', '.join(k for k in SAFE_KEYS if k != 'resume')} may change on resume"
+        )
+    saved = OmegaConf.to_container(OmegaConf.load(saved_config), resolve=False)
+    if first_difference(_drop(saved), _drop(OmegaConf.to_container(original, resolve=False))):
+        key, a, b = first_difference(_drop(saved), _drop(OmegaConf.to_container(original, resolve=False)))
+        raise ConfigError(
+            f"resume: the config files changed since this search started ({key}: {a!r} then, {b!r} now); "
+            f"resume it with the renas version that started it"
+        )
+    diff = first_difference(state["config"], search_identity(cfg))
+    if diff:
+        raise RenasError(
+            f"{run_dir / 'state.pt'} was written by a different search config ({diff[0]}: {diff[1]!r} in the "
+            f"state, {diff[2]!r} in .hydra/config.yaml); the run folder was left as it is"
+        )
+    history = read_history(run_dir / "history.jsonl")
+    steps = int(state["search"]["steps"])
+    if len(history) < steps:
+        raise RenasError(
+            f"{run_dir / 'history.jsonl'} has {len(history)} evaluations but the state has {steps}: "
+            f"the history was cut or edited; the run folder was left as it is"
+        )
+    # the state is saved after every history line, so a crash leaves at most one line more
+    if len(history) > steps + 1 or any(r.get("step") != steps + i for i, r in enumerate(history[steps:])):
+        raise RenasError(
+            f"{run_dir / 'history.jsonl'} has {len(history)} evaluations but the state has {steps}: "
+            f"history and state do not belong together; the run folder was left as it is"
+        )
+    generations = read_history(run_dir / "generations.jsonl")
+    return cfg, choices, {"state": state, "history": history, "generations": generations, "run_dir": run_dir}
+
+
+def _drop(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k not in SAFE_KEYS}
+
+
+def open_dict(cfg):
+    from omegaconf import open_dict as _open_dict
+
+    return _open_dict(cfg)

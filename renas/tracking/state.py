@@ -1,0 +1,42 @@
+"""The resumable search state (``state.pt``): written atomically after every evaluation.
+
+Saved with ``torch.save`` and loaded with ``torch.load(weights_only=True)``: plain Python types
+and tensors only, so loading a state file can never run code.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from renas.errors import RenasError
+from renas.tracking.files import atomic_write_bytes
+
+STATE_FILE = "state.pt"
+FORMAT = 1
+
+
+def save_state(run_dir: Path, state: dict[str, Any]) -> None:
+    buf = io.BytesIO()
+    import torch
+
+    torch.save({"format": FORMAT, **state}, buf)
+    atomic_write_bytes(Path(run_dir) / STATE_FILE, buf.getvalue())
+
+
+def load_state(run_dir: Path) -> dict[str, Any]:
+    """Read a state file; a missing, truncated or foreign file is one clear error."""
+    import torch
+
+    path = Path(run_dir) / STATE_FILE
+    if not path.is_file():
+        raise RenasError(f"{path} not found: {run_dir} is not a search run folder (or it was started by an older version)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        raise RenasError(f"{path} is corrupt or truncated and cannot be read ({reason}); the run folder was left as it is") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT or "search" not in state or "config" not in state:
+        raise RenasError(f"{path} is not a renas search state (format {FORMAT})")
+    return state
