@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -58,8 +59,8 @@ def remove_empty_run_dir(run_dir: Path) -> None:
                     handler.close()
                     logging.getLogger().removeHandler(handler)
             shutil.rmtree(run_dir)
-            parent = run_dir.parent
-            if parent.is_dir() and not any(parent.iterdir()):
+            parent = run_dir.parent  # Hydra's <date> folder, if this run was its only one
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", parent.name) and parent.is_dir() and not any(parent.iterdir()):
                 parent.rmdir()
     except OSError:
         pass

@@ -66,6 +66,8 @@ def safe_evaluate(evaluator: Evaluator, task: Task) -> Outcome:
     except KeyboardInterrupt:
         raise
     except Exception as e:  # a child's failure must not end the search
+        if type(e).__name__ == "OutOfMemoryError":
+            _free_accelerator_memory()
         text = f"{type(e).__name__}: {e}".strip()
         tb = traceback.extract_tb(e.__traceback__)
         where = f" (at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
@@ -75,6 +77,19 @@ def safe_evaluate(evaluator: Evaluator, task: Task) -> Outcome:
     if not out.seconds:
         out.seconds = time.perf_counter() - start
     return out
+
+
+def _free_accelerator_memory() -> None:
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:
+        pass
 
 
 class Executor(Protocol):

@@ -18,6 +18,21 @@ from renas.tracking.files import atomic_write_bytes
 log = logging.getLogger("renas.evaluate")
 
 
+def check_optim(optim: DictConfig) -> None:
+    """Ranges of the optimisation settings (the optimizer itself is built per child)."""
+    from renas.config import check_choice, check_number
+
+    opt = optim.optimizer
+    check_number("optim.optimizer.lr", opt.get("lr"), 0.0, None, low_open=True)
+    if "weight_decay" in opt:
+        check_number("optim.optimizer.weight_decay", opt.weight_decay, 0.0, None)
+    if "momentum" in opt:
+        check_number("optim.optimizer.momentum", opt.momentum, 0.0, 1.0)
+    check_choice("optim.scheduler", optim.get("scheduler", "cosine"), ("cosine", "none"))
+    check_number("optim.label_smoothing", optim.get("label_smoothing", 0.0), 0.0, 1.0)
+    check_number("optim.aux_weight", optim.get("aux_weight", 0.4), 0.0, None)
+
+
 def weights_name(arch: str) -> str:
     return hashlib.sha1(arch.encode()).hexdigest()[:16] + ".pt"
 
@@ -71,6 +86,20 @@ class TrainEvaluator:
         self.inherit_weights = inherit_weights
         self.report_test = report_test
         self._dm = None
+        from renas.config import check_bool
+
+        check_bool("evaluator.inherit_weights", inherit_weights)
+        check_bool("evaluator.report_test", report_test)
+        check_optim(optim)
+        self._check_trainer()
+        _ = self.datamodule  # missing data is an error before the search starts, not at its first child
+
+    def _check_trainer(self) -> None:
+        """Build one Trainer now, so that a bad trainer.* value is reported before any work."""
+        from renas.build import build
+
+        build(self.trainer_cfg, "trainer", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+              enable_model_summary=False)
 
     @property
     def datamodule(self):
@@ -118,7 +147,15 @@ class TrainEvaluator:
             check_val_every_n_epoch=epochs,
         )
         start = time.perf_counter()
-        trainer.fit(module, datamodule=dm)
+        try:
+            trainer.fit(module, datamodule=dm)
+        except SystemExit:
+            # Lightning turns Ctrl-C into "graceful shutdown" + sys.exit(1) and ignores further
+            # Ctrl-C; the search must see an interrupt (state saved, resume command printed)
+            import signal
+
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt from None
         metrics["train_seconds"] = round(time.perf_counter() - start, 3)
         fitness = float(trainer.callback_metrics["val/acc"])
         if self.report_test:

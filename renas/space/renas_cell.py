@@ -155,8 +155,6 @@ class RenasCellSpace(SearchSpace):
 
     def _parse_cell(self, text: str, what: str) -> Cell:
         blocks = text.strip().split("+")
-        if len(blocks) != self.blocks:
-            raise GenotypeError(f"{what}: expected {self.blocks} blocks joined by '+', got {len(blocks)}")
         cell = []
         for b, block in enumerate(blocks):
             m = re.fullmatch(r"\|([^|~]*)~([^|]*)\|([^|~]*)~([^|]*)\|", block.strip())
@@ -171,7 +169,14 @@ class RenasCellSpace(SearchSpace):
                     )
                 if not re.fullmatch(r"\d+", inp):
                     raise GenotypeError(f"{what}: input {inp!r} of block {b} is not an integer")
+                if int(inp) >= b + 2:
+                    raise GenotypeError(
+                        f"{what}: input {inp} of block {b} is out of range; block {b} may take "
+                        f"0..{b + 1} (0 = h[i-1], 1 = h[i], 2.. = earlier blocks)"
+                    )
                 cell.append((OP_NAMES.index(op), int(inp)))
+        if len(blocks) != self.blocks:
+            raise GenotypeError(f"{what}: expected {self.blocks} blocks joined by '+', got {len(blocks)}")
         return self._check_cell(cell, what)
 
     def _check_cell(self, cell: Sequence[Sequence[Any]], what: str) -> Cell:
@@ -222,7 +227,7 @@ class RenasCellSpace(SearchSpace):
             cells = [self._check_cell(text, "renas_cell genotype")]
         elif isinstance(text, str):
             parts = text.strip().split(";")
-            if not text.strip() or len(parts) > 2:
+            if not text.strip() or len(parts) > 2 or "|" not in text:
                 raise GenotypeError(
                     f"cannot parse {text!r} as a renas_cell genotype: expected "
                     f"'|op~input|op~input|+...' with {self.blocks} blocks, optionally "

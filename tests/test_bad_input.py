@@ -1,0 +1,144 @@
+"""Bad input anywhere: a non-zero exit, one line naming the problem, nothing new on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers import run_cli
+from conftest import SHARED
+
+TABLE = ["search_space=nasbench201", "evaluator=nasbench201"]
+
+# (entry point, overrides, text the first line must contain)
+CASES = [
+    ("search.py", ["ga.mutation_rate=1.5"], "ga.mutation_rate"),
+    ("search.py", ["ga.crossover_rate=-0.1"], "ga.crossover_rate"),
+    ("search.py", ["ga.population_size=0"], "ga.population_size"),
+    ("search.py", ["ga.sample_size=20"], "ga.sample_size"),
+    ("search.py", ["ga.budget=3"], "ga.budget"),
+    ("search.py", ["ga.budget=many"], "ga.budget"),
+    ("search.py", ["ga.selection=best"], "ga.selection"),
+    ("search.py", ["ga.removal=random"], "ga.removal"),
+    ("search.py", ["ga.foo=1"], "ga.foo"),
+    ("search.py", ["algorithm=nope"], "algorithm/nope"),
+    ("search.py", ["controller.lr=-1"], "controller.lr"),
+    ("search.py", ["controller.batch=0"], "controller.batch"),
+    ("search.py", ["evaluator.dedup=fuzzy"], "evaluator.dedup"),
+    ("search.py", ["evaluator.on_failure=retry"], "evaluator.on_failure"),
+    ("search.py", ["seed=-1"], "seed"),
+    ("search.py", ["threads=0"], "threads"),
+    ("search.py", ["dataset=nope"], "dataset/nope"),
+    ("search.py", ["dataset.batch_size=0"], "dataset.batch_size"),
+    ("search.py", ["dataset.val_fraction=1.5"], "dataset.val_fraction"),
+    ("search.py", ["search_space.channels=0"], "search_space.channels"),
+    ("search.py", ["search_space.stem=huge"], "search_space.stem"),
+    ("search.py", ["optim.optimizer.lr=0"], "optim.optimizer.lr"),
+    ("search.py", ["trainer.max_epochs=0"], "trainer.max_epochs"),
+    ("search.py", ["trainer.accelerator=quantum"], "trainer"),
+    ("search.py", ["logger.mode=sometimes"], "logger.mode"),
+    ("search.py", [*TABLE, "evaluator.table=/nonexistent/table.csv"], "evaluator.table"),
+    ("search.py", [*TABLE, "evaluator.metric=nope"], "'nope'"),
+    ("search.py", [*TABLE, "ga.budget=20000"], "ga.budget"),
+    ("search.py", ["dataset=mnist", "dataset.root={tmp}/empty", "dataset.download=false"], "put them there"),
+    ("train.py", ["arch=|bogus~0|sep_conv_3x3~1|"], "bogus"),
+    ("train.py", ["arch=|sep_conv_3x3~0|sep_conv_3x3~1|+|sep_conv_3x3~7|sep_conv_3x3~1|"], "input"),
+    ("train.py", ["search_space=nasbench201", "arch=|nor_conv_3x3~0|+|nor_conv_3x3~0|"], "3 nodes"),
+    ("train.py", ["arch_from={tmp}/nowhere"], "arch_from"),
+    ("train.py", ["trainer.max_epochs=-1"], "trainer.max_epochs"),
+    ("search.py", ["resume={tmp}/nowhere"], "resume"),
+]
+
+
+def _ids(case):
+    return f"{case[0]}:{' '.join(case[1])}"[:60]
+
+
+@pytest.mark.parametrize("script,args,expected", CASES, ids=[_ids(c) for c in CASES])
+def test_bad_input(tmp_path, script, args, expected):
+    if any("nasbench201" in a for a in args) and script == "search.py" and not (SHARED / "data/nasbench201").is_dir():
+        pytest.skip(f"needs shared data at {SHARED / 'data/nasbench201'}")
+    (tmp_path / "empty").mkdir()
+    run_dir = tmp_path / "run"
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    proc = run_cli(script, f"hydra.run.dir={run_dir}", "logger=none", *args)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines and expected in lines[0], proc.stderr[-2000:]
+    assert not run_dir.exists()
+
+
+# --- resuming from damaged or foreign run folders -------------------------------------------------
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def finished_runs(tmp_path_factory):
+    """Two small finished table searches with different budgets."""
+    if not (SHARED / "data/nasbench201").is_dir():
+        pytest.skip(f"needs shared data at {SHARED / 'data/nasbench201'}")
+    root = tmp_path_factory.mktemp("runs")
+    for name, budget in (("a", 20), ("b", 30)):
+        proc = run_cli("search.py", *TABLE, "ga.population_size=10", f"ga.budget={budget}", "logger=none",
+                       "progress=none", f"hydra.run.dir={root / name}")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    return root
+
+
+def _damaged(finished_runs: Path, tmp_path: Path, how: str) -> Path:
+    run = tmp_path / "run"
+    shutil.copytree(finished_runs / "a", run)
+    state = run / "state.pt"
+    if how == "truncated":
+        state.write_bytes(state.read_bytes()[:200])
+    elif how == "garbage":
+        state.write_bytes(b"this is not a state file\n" * 10)
+    elif how == "foreign":
+        shutil.copy(finished_runs / "b" / "state.pt", state)
+    elif how == "missing":
+        state.unlink()
+    elif how == "history_cut":
+        lines = (run / "history.jsonl").read_text().splitlines(keepends=True)
+        (run / "history.jsonl").write_text("".join(lines[:5]))
+    return run
+
+
+RESUME_CASES = [
+    ("truncated", [], "corrupt or truncated"),
+    ("garbage", [], "corrupt or truncated"),
+    ("foreign", [], "different search config"),
+    ("missing", [], "state.pt not found"),
+    ("history_cut", [], "history"),
+    ("intact", ["ga.budget=99"], "would change the search"),
+    ("intact", ["algorithm=rea"], "would change the search"),
+]
+
+
+@pytest.mark.parametrize("how,extra,expected", RESUME_CASES, ids=[f"{c[0]}{' ' + c[1][0] if c[1] else ''}" for c in RESUME_CASES])
+def test_bad_resume_leaves_the_run_folder_untouched(finished_runs, tmp_path, how, extra, expected):
+    run = _damaged(finished_runs, tmp_path, how)
+    before = _digest(run)
+    new_dir = tmp_path / "new"
+    proc = run_cli("search.py", f"resume={run}", *extra, f"hydra.run.dir={new_dir}")
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines and expected in lines[0], proc.stderr[-2000:]
+    assert _digest(run) == before
+    assert not new_dir.exists()
+
+
+def test_resuming_a_finished_search_says_so(finished_runs, tmp_path):
+    run = _damaged(finished_runs, tmp_path, "intact")
+    before = _digest(run)
+    proc = run_cli("search.py", f"resume={run}", "progress=none", f"hydra.run.dir={tmp_path / 'new'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "finished" in proc.stdout and "nothing to resume" in proc.stdout
+    assert _digest(run) == before and not (tmp_path / "new").exists()

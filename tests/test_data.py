@@ -1,0 +1,260 @@
+"""Data modules: splits, subsets, normalisation, the real files in ../shared, image folders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from helpers import compose
+from renas.data import (
+    DigitsDataModule,
+    FashionMNISTDataModule,
+    ImageFolderDataModule,
+    MNISTDataModule,
+    NPZDataModule,
+)
+from renas.data.base import random_crop_flip
+from renas.errors import ConfigError, DataError
+
+
+def _rows(split) -> set[bytes]:
+    """Each image with its label, as bytes (the 1,797 digits images are all distinct)."""
+    return {img.numpy().tobytes() + bytes([int(lab)]) for img, lab in zip(split.images, split.labels)}
+
+
+def _digits(**kwargs) -> DigitsDataModule:
+    dm = DigitsDataModule(**kwargs)
+    dm.setup("fit")
+    dm.setup("test")
+    return dm
+
+
+def _all_batches(dm, loader) -> tuple[torch.Tensor, torch.Tensor]:
+    xs, ys = [], []
+    for batch in loader:
+        x, y = dm.on_after_batch_transfer(batch, 0)
+        xs.append(x)
+        ys.append(y)
+    return torch.cat(xs), torch.cat(ys)
+
+
+# --- digits ----------------------------------------------------------------------------------
+
+def test_digits_as_configured():
+    """conf/dataset/digits.yaml: 20 % test, then 20 % of the rest for validation."""
+    dm = instantiate(compose("train", []).dataset)
+    assert isinstance(dm, DigitsDataModule)
+    dm.setup("fit")
+    dm.setup("test")
+    assert (len(dm.train_split), len(dm.val_split), len(dm.test_split)) == (1150, 287, 360)
+    assert dm.in_channels == 1 and dm.num_classes == 10 and dm.input_size == 8
+
+
+@pytest.mark.parametrize("val_fraction, test_fraction", [(0.1, 0.2), (0.25, 0.3)])
+def test_digits_splits_are_disjoint_and_sized(val_fraction, test_fraction):
+    dm = _digits(val_fraction=val_fraction, test_fraction=test_fraction)
+    train, val, test = _rows(dm.train_split), _rows(dm.val_split), _rows(dm.test_split)
+    assert len(train) + len(val) + len(test) == 1797
+    assert not (train & val) and not (train & test) and not (val & test)
+    n_test = int(np.ceil(1797 * test_fraction))  # scikit-learn rounds the test size up
+    assert len(test) == n_test
+    assert len(val) == round((1797 - n_test) * val_fraction)
+    # stratified test split: every class is there in proportion
+    counts = torch.bincount(dm.test_split.labels, minlength=10)
+    assert counts.min() >= int(0.08 * n_test)
+
+
+def test_digits_splits_depend_only_on_split_seed():
+    a, b = _digits(split_seed=3), _digits(split_seed=3)
+    for s in ("train_split", "val_split", "test_split"):
+        assert torch.equal(getattr(a, s).images, getattr(b, s).images)
+        assert torch.equal(getattr(a, s).labels, getattr(b, s).labels)
+    c = _digits(split_seed=4)
+    assert _rows(c.val_split) != _rows(a.val_split)
+    assert _rows(c.test_split) != _rows(a.test_split)
+
+
+def test_digits_subset_shrinks_train_and_val_only():
+    full, half = _digits(), _digits(subset=0.5)
+    assert len(half.train_split) == len(full.train_split) // 2
+    assert len(half.val_split) == len(full.val_split) // 2
+    assert _rows(half.train_split) <= _rows(full.train_split)
+    assert _rows(half.val_split) <= _rows(full.val_split)
+    assert torch.equal(half.test_split.images, full.test_split.images)
+
+
+def test_digits_batches_are_normalised():
+    dm = _digits(batch_size=100)
+    x, y = _all_batches(dm, dm.train_dataloader())
+    assert x.dtype == torch.float32 and x.shape == (len(dm.train_split), 1, 8, 8)
+    assert y.dtype == torch.int64 and set(y.tolist()) == set(range(10))
+    assert abs(float(x.mean())) < 1e-3 and abs(float(x.std()) - 1.0) < 1e-2
+    xv, _ = _all_batches(dm, dm.val_dataloader())
+    assert abs(float(xv.mean())) < 0.2 and abs(float(xv.std()) - 1.0) < 0.2
+    first, _ = next(iter(dm.train_dataloader()))
+    assert first.dtype == torch.uint8 and len(first) == 100  # floats are made a batch at a time
+
+
+def test_bad_data_options_are_config_errors():
+    with pytest.raises(ConfigError, match="dataset.subset"):
+        DigitsDataModule(subset=0)
+    with pytest.raises(ConfigError, match="dataset.val_fraction"):
+        DigitsDataModule(val_fraction=1.5)
+    with pytest.raises(ConfigError, match="dataset.batch_size"):
+        DigitsDataModule(batch_size=0)
+
+
+# --- MNIST and Fashion-MNIST test files --------------------------------------------------------
+
+MNIST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+@pytest.mark.parametrize(
+    "cls, folder, counts, mean_pixel, mean, std",
+    [
+        pytest.param(MNISTDataModule, "mnist", MNIST_COUNTS, 0.1325, [0.1307], [0.3081],
+                     marks=pytest.mark.needs_shared("data/mnist"), id="mnist"),
+        pytest.param(FashionMNISTDataModule, "fashion_mnist", [1000] * 10, 0.2868, [0.2860], [0.3530],
+                     marks=pytest.mark.needs_shared("data/fashion_mnist"), id="fashion_mnist"),
+    ],
+)
+def test_idx_test_split_loads(shared, cls, folder, counts, mean_pixel, mean, std):
+    root = shared / "data" / folder
+    dm = cls(root=str(root), download=False, mean=mean, std=std, batch_size=1000)
+    dm.prepare_data()  # nothing to fetch: must not try the network
+    dm.setup("test")
+    test = dm.test_split
+    assert test.images.shape == (10_000, 1, 28, 28) and test.images.dtype == torch.uint8
+    assert torch.bincount(test.labels, minlength=10).tolist() == counts
+    assert float(test.images.float().mean() / 255) == pytest.approx(mean_pixel, abs=5e-4)
+    assert dm.in_channels == 1 and dm.num_classes == 10 and dm.input_size == 28
+    x, y = _all_batches(dm, dm.test_dataloader())
+    assert x.shape == (10_000, 1, 28, 28) and len(y) == 10_000
+    assert abs(float(x.mean())) < 0.1  # the published statistics roughly centre the test split
+
+
+@pytest.mark.parametrize("cls, folder", [(MNISTDataModule, "MNIST"), (FashionMNISTDataModule, "FashionMNIST")])
+@pytest.mark.parametrize("stage", ["fit", "test"])
+def test_missing_idx_files_say_where_to_put_them(tmp_path, cls, folder, stage):
+    dm = cls(root=str(tmp_path), download=False, mean=[0.5], std=[0.5])
+    dm.prepare_data()
+    with pytest.raises(DataError) as info:
+        dm.setup(stage)
+    msg = str(info.value)
+    assert str(tmp_path) in msg and f"{folder}/raw" in msg
+    assert "-ubyte.gz" in msg and "put them there" in msg and "dataset.download=true" in msg
+
+
+@pytest.mark.needs_shared("data/mnist")
+def test_idx_files_in_torchvision_layout(tmp_path, shared):
+    src = shared / "data" / "mnist"
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in src.glob("t10k-*.gz"):
+        (raw / f.name).symlink_to(f)
+    dm = MNISTDataModule(root=str(tmp_path), download=False, normalize=False)
+    dm.setup("test")
+    assert len(dm.test_split) == 10_000
+
+
+# --- the CIFAR-10 subset ---------------------------------------------------------------------
+
+@pytest.mark.needs_shared("data/cifar10_subset/cifar10_subset.npz")
+def test_cifar10_subset_loads(shared):
+    dm = NPZDataModule(path=str(shared / "data/cifar10_subset/cifar10_subset.npz"), val_fraction=0.1)
+    dm.setup("fit")
+    dm.setup("test")
+    assert len(dm.train_split) + len(dm.val_split) == 5000 and len(dm.val_split) == 500
+    assert len(dm.test_split) == 1000
+    assert dm.in_channels == 3 and dm.input_size == 32 and dm.num_classes == 10
+    assert torch.bincount(dm.test_split.labels).tolist() == [100] * 10
+    # mean/std computed on the train split: close to the README's (0.4911, 0.4808, 0.4444)
+    assert dm.mean == pytest.approx([0.4911, 0.4808, 0.4444], abs=0.005)
+
+
+@pytest.mark.needs_shared("data/cifar10_subset/cifar10_subset.npz")
+def test_cifar10_subset_config():
+    dm = instantiate(compose("train", ["dataset=cifar10_subset"]).dataset)
+    dm.setup("test")
+    assert dm.test_split.images.shape == (1000, 3, 32, 32)
+
+
+def test_missing_npz_file(tmp_path):
+    dm = NPZDataModule(path=str(tmp_path / "nope.npz"))
+    with pytest.raises(DataError, match="nope.npz not found; set dataset.path"):
+        dm.setup("fit")
+
+
+# --- image folders ---------------------------------------------------------------------------
+
+def _write_pngs(folder, classes: dict[str, int], rng: np.random.Generator) -> None:
+    from PIL import Image
+
+    for k, (name, n) in enumerate(classes.items()):
+        (folder / name).mkdir(parents=True)
+        for i in range(n):
+            h, w = int(rng.integers(10, 40)), int(rng.integers(10, 40))
+            pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            img = Image.fromarray(pixels) if i % 2 else Image.fromarray(pixels[:, :, 0], mode="L")
+            img.save(folder / name / f"{i:03d}.png")
+
+
+def test_image_folder_of_class_folders(tmp_path):
+    _write_pngs(tmp_path, {"cat": 12, "dog": 8, "fox": 10}, np.random.default_rng(0))
+    dm = ImageFolderDataModule(root=str(tmp_path), image_size=16, test_fraction=0.2, val_fraction=0.2)
+    dm.setup("fit")
+    dm.setup("test")
+    assert len(dm.test_split) == 6 and len(dm.train_split) + len(dm.val_split) == 24
+    assert dm.in_channels == 3 and dm.input_size == 16 and dm.num_classes == 3
+    x, y = _all_batches(dm, dm.train_dataloader())
+    assert x.shape[1:] == (3, 16, 16) and torch.isfinite(x).all()
+
+
+def test_image_folder_with_train_and_test(tmp_path):
+    rng = np.random.default_rng(1)
+    _write_pngs(tmp_path / "train", {"a": 6, "b": 6}, rng)
+    _write_pngs(tmp_path / "test", {"a": 2, "b": 3}, rng)
+    dm = ImageFolderDataModule(root=str(tmp_path), image_size=8)
+    dm.setup("fit")
+    dm.setup("test")
+    assert len(dm.train_split) + len(dm.val_split) == 12
+    assert dm.test_split.labels.tolist() == [0, 0, 1, 1, 1]
+
+
+def test_image_folder_errors(tmp_path):
+    with pytest.raises(DataError, match="is not a folder of class folders"):
+        ImageFolderDataModule(root=str(tmp_path / "missing")).setup("fit")
+    (tmp_path / "train" / "a").mkdir(parents=True)
+    with pytest.raises(DataError, match="Found no valid file for the classes a"):
+        ImageFolderDataModule(root=str(tmp_path)).setup("fit")
+    _write_pngs(tmp_path / "train", {"b": 2}, np.random.default_rng(0))
+    (tmp_path / "train" / "a").rmdir()
+    with pytest.raises(DataError, match="has train/ but no test/ folder"):
+        ImageFolderDataModule(root=str(tmp_path)).setup("fit")
+
+
+# --- augmentation ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(5, 3, 32, 32), (4, 1, 8, 8), (2, 3, 10, 14)])
+def test_random_crop_flip_keeps_shape(shape):
+    torch.manual_seed(0)
+    x = torch.rand(shape) + 0.5  # all > 0, so padding shows as exact zeros
+    y = random_crop_flip(x)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    # every output pixel is an input pixel of the same image and channel, or padding
+    for i in range(shape[0]):
+        for c in range(shape[1]):
+            values = set(x[i, c].flatten().tolist()) | {0.0}
+            assert set(y[i, c].flatten().tolist()) <= values
+
+
+def test_augmentation_only_while_training():
+    dm = _digits(augment=True)
+    batch = dm.train_split.images[:64]
+    assert torch.equal(dm.transform(batch, train=False), dm.transform(batch, train=False))
+    torch.manual_seed(0)
+    augmented = dm.transform(batch, train=True)
+    assert augmented.shape == (64, 1, 8, 8)
+    assert not torch.equal(augmented, dm.transform(batch, train=False))

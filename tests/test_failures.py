@@ -1,0 +1,80 @@
+"""Failing children: an exception, a NaN loss, an out-of-memory error; failure policies."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from helpers import compose, read_jsonl
+from renas.evaluate.lightning_eval import TrainEvaluator
+from renas.search.loop import SearchStopped
+from renas.search.run import run_search
+from renas.train.module import ClassifierModule
+
+TINY = ["search_space.channels=4", "dataset.subset=0.3", "trainer.max_epochs=1", "ga.population_size=3",
+        "ga.sample_size=2", "ga.budget=5", "logger=none", "progress=none"]
+
+
+@pytest.fixture
+def sabotage(monkeypatch):
+    """Make the children with the given task ids fail in their training step."""
+    plan: dict[int, str] = {}
+    current = {"mode": None}
+    evaluate = TrainEvaluator.evaluate
+    training_step = ClassifierModule.training_step
+
+    def patched_evaluate(self, task):
+        current["mode"] = plan.get(task.id)
+        return evaluate(self, task)
+
+    def patched_step(self, batch, batch_idx):
+        mode = current["mode"]
+        if mode == "raise":
+            raise RuntimeError("boom in the training step")
+        if mode == "oom":  # what a GPU raises when a child does not fit
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
+        if mode == "nan":
+            x, y = batch
+            batch = (x * float("nan"), y)
+        return training_step(self, batch, batch_idx)
+
+    monkeypatch.setattr(TrainEvaluator, "evaluate", patched_evaluate)
+    monkeypatch.setattr(ClassifierModule, "training_step", patched_step)
+    return plan
+
+
+@pytest.mark.slow
+def test_failed_children_are_recorded_and_the_search_completes(tmp_path, sabotage):
+    sabotage.update({0: "raise", 2: "nan", 3: "oom"})
+    summary = run_search(compose("search", TINY), tmp_path)
+    history = read_jsonl(tmp_path / "history.jsonl")
+    assert [r["status"] for r in history] == ["failed", "ok", "failed", "failed", "ok"]
+    assert "RuntimeError: boom" in history[0]["error"]
+    assert "DivergedError" in history[2]["error"] and "nan" in history[2]["error"]
+    assert "OutOfMemoryError" in history[3]["error"]
+    assert all(r["fitness"] == 0.0 for r in history if r["status"] == "failed")  # on_failure=worst
+    assert summary["finished"] and summary["evaluations"] == 5 and summary["failures"] == 3
+    assert summary["best"]["step"] in (1, 4)
+
+
+@pytest.mark.slow
+def test_skipped_failures_never_become_parents(tmp_path, sabotage):
+    sabotage.update({1: "raise"})
+    run_search(compose("search", [*TINY, "evaluator.on_failure=skip", "ga.budget=6"]), tmp_path)
+    history = read_jsonl(tmp_path / "history.jsonl")
+    assert history[1]["status"] == "failed" and history[1]["fitness"] is None
+    assert len(history) == 6 and all(r["parent"] != 1 for r in history)
+    # the initial population still has 3 members: a 4th random architecture replaced the failed one
+    assert [r["origin"] for r in history[:4]] == ["random"] * 4
+
+
+@pytest.mark.slow
+def test_too_many_failures_in_a_row_stop_the_search_with_a_clear_message(tmp_path, sabotage):
+    sabotage.update({i: "raise" for i in range(10)})
+    with pytest.raises(SearchStopped, match="2 children failed in a row.*evaluator.max_failures=2"):
+        run_search(compose("search", [*TINY, "evaluator.max_failures=2"]), tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["finished"] is False and "failed in a row" in summary["stopped"]
+    assert len(read_jsonl(tmp_path / "history.jsonl")) == 2
