@@ -47,3 +47,21 @@ def sweep_group() -> str | None:
     if hc.mode == RunMode.MULTIRUN:
         return "_".join(Path(hc.sweep.dir).parts[-2:])
     return None
+
+
+#: evaluator.* keys the search loop and the executors read (the rest go to the evaluator)
+LOOP_KEYS = ("name", "dedup", "on_failure", "failure_fitness", "max_failures", "workers", "executor",
+             "threads_per_worker", "ray")
+
+
+def build_evaluator(cfg: DictConfig, space, run_dir: Path):
+    """The evaluator of ``cfg.evaluator`` (the Lightning one also gets data, trainer, optim)."""
+    from omegaconf import OmegaConf
+
+    ev = OmegaConf.to_container(cfg.evaluator, resolve=True)
+    for k in LOOP_KEYS:
+        ev.pop(k, None)
+    extra: dict[str, Any] = {"space": space}
+    if cfg.evaluator.get("name") == "train":
+        extra.update(dataset=cfg.dataset, trainer=cfg.trainer, optim=cfg.optim, weights_dir=Path(run_dir) / "weights")
+    return build(ev, "evaluator", **extra, _recursive_=False)

@@ -15,7 +15,7 @@ from typing import Any
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from renas.build import build, build_space
+from renas.build import build, build_evaluator, build_space
 from renas.config import check_bool, check_choice, check_number
 from renas.errors import ConfigError, RenasError
 from renas.evaluate.base import InlineExecutor
@@ -25,10 +25,6 @@ from renas.tracking.files import atomic_write_json
 from renas.tracking.history import HistoryWriter
 
 log = logging.getLogger("renas.search")
-
-#: evaluator.* keys the loop reads (the rest go to the evaluator's constructor)
-LOOP_KEYS = ("name", "dedup", "on_failure", "failure_fitness", "max_failures")
-
 
 def validate(cfg: DictConfig, space) -> None:
     """Check every search setting before any work starts; one message per problem."""
@@ -70,16 +66,6 @@ def build_strategy(cfg: DictConfig, space) -> Strategy:
     cls = get_class(algo._target_)
     kwargs = {k: v for k, v in algo.items() if k not in ("_target_", "name")}
     return cls(space=space, ga=cfg.ga, controller=cfg.get("controller"), seed=int(cfg.seed), name=algo.get("name"), **kwargs)
-
-
-def build_evaluator(cfg: DictConfig, space, run_dir: Path):
-    ev = OmegaConf.to_container(cfg.evaluator, resolve=True)
-    for k in LOOP_KEYS:
-        ev.pop(k, None)
-    extra: dict[str, Any] = {"space": space}
-    if cfg.evaluator.get("name") == "train":
-        extra.update(dataset=cfg.dataset, trainer=cfg.trainer, optim=cfg.optim, weights_dir=run_dir / "weights")
-    return build(ev, "evaluator", **extra, _recursive_=False)
 
 
 def _fmt_time(seconds: float) -> str:
@@ -186,10 +172,13 @@ def run_search(
         seconds = earlier + time.perf_counter() - start
         save_state(run_dir, {"config": identity, "run_id": sink.run_id, "seconds": seconds, "search": search.state_dict()})
 
+    from renas.evaluate.executors import make_executor
+
+    executor = make_executor(cfg, evaluator, run_dir)
     search = Search(
         space,
         strategy,
-        InlineExecutor(evaluator),
+        executor,
         budget=budget,
         generation_size=int(cfg.ga.population_size),
         seed=int(cfg.seed),
@@ -231,6 +220,7 @@ def run_search(
         seconds = earlier + time.perf_counter() - start
         summary = summarize(search, cfg, choices, seconds, stopped)
         atomic_write_json(run_dir / "summary.json", summary)
+        executor.close()
         history.close()
         generations_file.close()
         try:

@@ -41,6 +41,9 @@ class TPESearch(Strategy):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        import warnings
+
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         self.optuna = optuna
         self.sampler_kwargs = dict(
             n_startup_trials=int(n_startup_trials), multivariate=bool(multivariate), constant_liar=bool(constant_liar)
@@ -80,7 +83,8 @@ class TPESearch(Strategy):
         ]
         running = [[n, [t.params[g.name] for g in self.genes]] for n, t in sorted(self.trials.items())]
         sampler = self.study.sampler
-        state.update(trials=done, running=running, tpe_rng=_rs_state(sampler._rng.rng), random_rng=_rs_state(sampler._random_sampler._rng.rng))
+        state.update(trials=done, running=running, tpe_rng=_rs_state(_random_state(sampler)),
+                     random_rng=_rs_state(_random_state(sampler._random_sampler)))
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -97,8 +101,14 @@ class TPESearch(Strategy):
             self.study.enqueue_trial({g.name: p for g, p in zip(self.genes, params)})
             self.trials[int(number)] = self.study.ask(self.dists)
         sampler = self.study.sampler
-        _set_rs_state(sampler._rng.rng, state["tpe_rng"])
-        _set_rs_state(sampler._random_sampler._rng.rng, state["random_rng"])
+        _set_rs_state(_random_state(sampler), state["tpe_rng"])
+        _set_rs_state(_random_state(sampler._random_sampler), state["random_rng"])
+
+
+def _random_state(sampler):
+    """The sampler's numpy RandomState (Optuna 2.x holds it directly, 3.x+ in a lazy wrapper)."""
+    rng = sampler._rng
+    return getattr(rng, "rng", rng)
 
 
 def _rs_state(rs) -> list[Any]:

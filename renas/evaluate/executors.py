@@ -1,0 +1,189 @@
+"""Executors: run evaluations in this process, in local worker processes, or on Ray.
+
+All three take tasks with :meth:`submit` and hand back ``(task, outcome)`` pairs as children
+finish with :meth:`next_result`; the search loop keeps ``capacity`` children in flight.
+
+- ``InlineExecutor`` (``evaluator.workers=1``): in the search's own process.
+- :class:`LocalExecutor` (``evaluator.executor=local``, ``workers=K``): K worker processes on
+  this machine, each building its evaluator (and loading the data) once, with
+  ``threads_per_worker`` torch threads (default: cores / K) and GPUs assigned round-robin.
+- :class:`RayExecutor` (``evaluator.executor=ray``): one Ray task per child on an existing Ray
+  cluster (``ray.init(address=...)``), each asking for ``evaluator.ray.num_cpus`` /
+  ``num_gpus``; the evaluator is built once per Ray worker process.
+
+A worker that dies in the middle of a child (killed, out of host memory) is retried once, then
+the child is recorded as failed and the search goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from renas.evaluate.base import InlineExecutor, Outcome, Task, safe_evaluate
+
+log = logging.getLogger("renas.evaluate")
+
+_WORKER: dict[str, Any] = {}
+
+
+def evaluator_spec(cfg, run_dir: Path) -> dict[str, Any]:
+    """What a worker needs to build the same evaluator: plain config containers."""
+    from omegaconf import OmegaConf
+
+    keys = ("search_space", "evaluator", "dataset", "trainer", "optim")
+    return {"cfg": {k: OmegaConf.to_container(cfg[k], resolve=True) for k in keys if k in cfg}, "run_dir": str(run_dir)}
+
+
+def _build(spec: dict[str, Any]):
+    from omegaconf import OmegaConf
+
+    from renas.build import build_evaluator, build_space
+
+    cfg = OmegaConf.create(spec["cfg"])
+    return build_evaluator(cfg, build_space(cfg.search_space), Path(spec["run_dir"]))
+
+
+def _init_worker(spec: dict[str, Any], threads: int, gpu: int | None) -> None:
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    import torch
+
+    torch.set_num_threads(threads)
+    from renas.cli import quiet_lightning
+
+    quiet_lightning()
+    _WORKER["spec"] = spec
+
+
+def _worker_evaluate(task: Task) -> Outcome:
+    if "evaluator" not in _WORKER:  # built on first use, so a bad spec fails one child, visibly
+        _WORKER["evaluator"] = _build(_WORKER["spec"])
+    return safe_evaluate(_WORKER["evaluator"], task)
+
+
+class LocalExecutor:
+    """K worker processes on this machine (spawned, so CUDA and threads start clean).
+
+    Each worker is a one-process pool of its own, so that when a worker dies exactly its
+    child is known: it is retried once on a fresh worker, then recorded as failed.
+    """
+
+    def __init__(self, spec: dict[str, Any], workers: int, threads: int, gpus: list[int] | None = None) -> None:
+        self.capacity = workers
+        self.spec, self.threads, self.gpus = spec, threads, list(gpus or [])
+        self.ctx = mp.get_context("spawn")
+        self.slots = [self._start(i) for i in range(workers)]
+        self.running: dict[Future, tuple[Task, int]] = {}
+        self.attempts: dict[int, int] = {}
+        self._ready: list[tuple[Task, Outcome]] = []
+
+    def _start(self, slot: int) -> ProcessPoolExecutor:
+        gpu = self.gpus[slot % len(self.gpus)] if self.gpus else None  # round-robin
+        return ProcessPoolExecutor(1, mp_context=self.ctx, initializer=_init_worker, initargs=(self.spec, self.threads, gpu))
+
+    def submit(self, task: Task) -> None:
+        busy = {slot for _, slot in self.running.values()}
+        slot = next(i for i in range(self.capacity) if i not in busy)
+        self.attempts[task.id] = self.attempts.get(task.id, 0) + 1
+        self.running[self.slots[slot].submit(_worker_evaluate, task)] = (task, slot)
+
+    def next_result(self) -> tuple[Task, Outcome]:
+        while not self._ready:
+            done, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: self.running[f][0].id):
+                task, slot = self.running.pop(future)
+                try:
+                    self._ready.append((task, future.result()))
+                except BrokenProcessPool:
+                    self.slots[slot].shutdown(wait=False, cancel_futures=True)
+                    self.slots[slot] = self._start(slot)
+                    if self.attempts[task.id] >= 2:
+                        self._ready.append((task, Outcome.failed("the worker process evaluating this child died twice")))
+                    else:
+                        log.warning("the worker evaluating task %d died; retrying it once", task.id)
+                        self.submit(task)
+        return self._ready.pop(0)
+
+    def close(self) -> None:
+        for pool in self.slots:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _ray_evaluate(spec: dict[str, Any], task: Task) -> Outcome:
+    key = repr(sorted(spec["cfg"].items())) + spec["run_dir"]
+    if _WORKER.get("key") != key:  # once per Ray worker process
+        _WORKER.update(key=key, evaluator=_build(spec))
+    return safe_evaluate(_WORKER["evaluator"], task)
+
+
+class RayExecutor:
+    """One Ray task per child on a Ray cluster; Ray retries a task whose worker died once."""
+
+    def __init__(self, spec: dict[str, Any], workers: int, address: str | None, num_cpus: float, num_gpus: float) -> None:
+        try:
+            import ray
+        except ImportError:
+            from renas.errors import ConfigError
+
+            raise ConfigError('evaluator.executor=ray needs Ray: pip install -e ".[ray]"') from None
+        self.ray = ray
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            if address:
+                kwargs["address"] = address
+            ray.init(**kwargs)
+        self.capacity = workers
+        self.remote = ray.remote(_ray_evaluate).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=1,
+                                                        retry_exceptions=False)
+        self.spec_ref = ray.put(spec)
+        self.refs: dict[Any, Task] = {}
+
+    def submit(self, task: Task) -> None:
+        self.refs[self.remote.remote(self.spec_ref, task)] = task
+
+    def next_result(self) -> tuple[Task, Outcome]:
+        (ref,), _ = self.ray.wait(list(self.refs), num_returns=1)
+        task = self.refs.pop(ref)
+        try:
+            return task, self.ray.get(ref)
+        except self.ray.exceptions.RayError as e:  # the worker died twice, or Ray lost the task
+            return task, Outcome.failed(f"{type(e).__name__}: the Ray worker evaluating this child failed")
+
+    def close(self) -> None:
+        for ref in self.refs:
+            self.ray.cancel(ref, force=True)
+
+
+def make_executor(cfg, evaluator, run_dir: Path, threads: int | None = None):
+    """The executor ``cfg.evaluator`` asks for (``executor``, ``workers``, ``ray.*``)."""
+    from renas.config import check_choice, check_number
+
+    ev = cfg.evaluator
+    workers = int(check_number("evaluator.workers", ev.get("workers", 1), 1, 4096, integer=True))
+    kind = check_choice("evaluator.executor", ev.get("executor", "local"), ("local", "ray"))
+    if kind == "local" and workers == 1:
+        return InlineExecutor(evaluator)
+    spec = evaluator_spec(cfg, run_dir)
+    if kind == "local":
+        per_worker = ev.get("threads_per_worker")
+        if per_worker is None:
+            per_worker = max(1, (os.cpu_count() or 1) // workers)
+        per_worker = int(check_number("evaluator.threads_per_worker", per_worker, 1, 1024, integer=True))
+        import torch
+
+        gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        return LocalExecutor(spec, workers, per_worker, gpus)
+    ray_cfg = ev.get("ray") or {}
+    return RayExecutor(
+        spec,
+        workers,
+        address=ray_cfg.get("address"),
+        num_cpus=float(check_number("evaluator.ray.num_cpus", ray_cfg.get("num_cpus", 1), 0, None)),
+        num_gpus=float(check_number("evaluator.ray.num_gpus", ray_cfg.get("num_gpus", 0), 0, None)),
+    )

@@ -1,0 +1,83 @@
+"""Children evaluated concurrently: local worker processes and Ray."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO, compose, read_jsonl, without_times
+from renas.search.run import run_search
+
+pytestmark = [pytest.mark.needs_shared("data/nasbench201"), pytest.mark.slow]
+
+TABLE = ["search_space=nasbench201", "evaluator=nasbench201", "ga.population_size=10", "ga.budget=40",
+         "logger=none", "progress=none", "threads=1", "evaluator.threads_per_worker=1"]
+KILLER = ["evaluator._target_=killer.KillOnceTableEvaluator", "+evaluator.victim=12"]
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A Ray instance for this module only: loopback, no dashboard, 2 CPUs."""
+    ray = pytest.importorskip("ray")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    yield ray
+    ray.shutdown()
+
+
+def _search(tmp_path: Path, name: str, *overrides: str) -> list[dict]:
+    run_dir = tmp_path / name
+    summary = run_search(compose("search", [*TABLE, *overrides]), run_dir)
+    history = read_jsonl(run_dir / "history.jsonl")
+    assert summary["finished"] and summary["evaluations"] == len(history) == 40
+    assert [r["step"] for r in history] == list(range(40))  # each evaluation recorded once
+    assert len({r["arch"] for r in history}) == 40
+    return history
+
+
+def test_one_worker_gives_the_sequential_history_on_every_executor(tmp_path, local_ray):
+    sequential = without_times(_search(tmp_path, "inline"))
+    assert without_times(_search(tmp_path, "ray", "evaluator.executor=ray")) == sequential
+    # a worker process, not this one: force the process pool with workers=1 by a one-worker pool
+    from renas.evaluate import executors
+
+    real = executors.make_executor
+
+    def pool_of_one(cfg, evaluator, run_dir, threads=None):
+        return executors.LocalExecutor(executors.evaluator_spec(cfg, run_dir), 1, 1)
+
+    executors.make_executor = pool_of_one
+    try:
+        assert without_times(_search(tmp_path, "local")) == sequential
+    finally:
+        executors.make_executor = real
+
+
+@pytest.mark.parametrize("algorithm", ["renas", "tpe"])
+def test_two_ray_workers_complete_the_budget(tmp_path, local_ray, algorithm):
+    history = _search(tmp_path, "ray2", "evaluator.executor=ray", "evaluator.workers=2", f"algorithm={algorithm}")
+    assert all(r["status"] == "ok" for r in history)
+
+
+def test_two_local_workers_complete_the_budget(tmp_path):
+    history = _search(tmp_path, "local2", "evaluator.workers=2")
+    assert all(r["status"] == "ok" for r in history)
+
+
+@pytest.mark.parametrize("executor", ["ray", "local"])
+def test_a_worker_killed_during_a_child_is_retried_and_the_search_completes(tmp_path, local_ray, executor):
+    marker = tmp_path / "deaths"
+    history = _search(tmp_path, executor, f"evaluator.executor={executor}", "evaluator.workers=2", *KILLER,
+                      f"+evaluator.marker={marker}")
+    assert marker.read_text() == "1"  # it did die once
+    assert all(r["status"] == "ok" for r in history)  # ... and the retry succeeded
+
+
+def test_a_child_whose_worker_dies_twice_is_recorded_as_failed(tmp_path):
+    marker = tmp_path / "deaths"
+    history = _search(tmp_path, "twice", "evaluator.workers=2", *KILLER, f"+evaluator.marker={marker}",
+                      "+evaluator.times=2")
+    failed = [r for r in history if r["status"] == "failed"]
+    assert len(failed) == 1 and "died" in failed[0]["error"]
