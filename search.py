@@ -36,6 +36,11 @@ def main(cfg: DictConfig) -> float:
             best = resume["state"]["search"]["best"]
             print(f"the search in {run_dir} is finished ({done} of {cfg.ga.budget} evaluations); nothing to resume")
             return float(best["fitness"]) if best else math.nan
+    else:
+        from renas.search.resume import keep_hydra_files, refuse_existing_search
+
+        refuse_existing_search(run_dir)
+        keep_hydra_files(run_dir)
     set_threads(cfg.get("threads"))
     try:
         summary = run_search(cfg, run_dir, choices=choices, group=sweep_group(), resume=resume)

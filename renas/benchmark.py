@@ -35,12 +35,14 @@ is exactly what ``python search.py algorithm=<name> <overrides>`` composes: the 
 defaults list (``override /controller: ...``) is applied by Hydra itself, and your overrides
 come after the bundle, so ``ga.mutation_rate=0.2`` applies to every algorithm and
 ``controller.lr=...`` to every algorithm that has a controller (the bundle chooses which
-controller). Merging ``conf/algorithm/<name>.yaml`` by hand would have to re-implement the
+controller). Settings that exist for one algorithm only (``algorithm.n_startup_trials`` of
+``tpe``) can be given when that algorithm runs alone:
+``algorithms=[tpe] ++algorithm.n_startup_trials=20``. Merging ``conf/algorithm/<name>.yaml`` by hand would have to re-implement the
 defaults-list semantics and would break as bundles change.
 
 Defaults (``conf/benchmark.yaml``): ``evaluator=nasbench201`` (search ``c10_valid_12ep``,
 report ``c10_test_200ep``), ``ga.population_size=10`` with ``ga.sample_size=3`` (the
-NAS-Bench-201 paper's evolution setting), ``threads=1``, ``logger=none``. ``max_duplicates``
+NAS-Bench-201 paper's evolution setting) unless the algorithm's bundle sets its own, ``threads=1``, ``logger=none``. ``max_duplicates``
 passes through to the search loop (``null``: its default, as in ``search.py``); an algorithm
 that keeps proposing known architectures costs time per repeat (each is answered from the
 loop's cache and told to the algorithm), which ``duplicates/run`` and ms/eval show.
@@ -213,8 +215,12 @@ def run_search_once(
     keep_records: bool = False,
     max_duplicates: int | None = None,
     sink=None,
+    heartbeat: Callable[[int, int], None] | None = None,
 ) -> RunResult:
-    """Run one search of ``cfg``'s algorithm for ``seed`` and ``budget`` in this process."""
+    """Run one search of ``cfg``'s algorithm for ``seed`` and ``budget`` in this process.
+
+    ``heartbeat(evaluations, duplicates)`` is called after each evaluation (progress output).
+    """
     from renas.evaluate.base import InlineExecutor
     from renas.search.loop import Search
     from renas.search.run import build_strategy
@@ -241,6 +247,8 @@ def run_search_once(
         fitness_curve.append(math.nan if state["fitness"] is None else float(state["fitness"]))
         if keep_records:
             records.append(record)
+        if heartbeat is not None:
+            heartbeat(record["step"] + 1, search.duplicates)
 
     ev = cfg.evaluator
     kwargs: dict[str, Any] = {}
@@ -463,21 +471,29 @@ def plan(cfg: DictConfig, task_overrides: Sequence[str]) -> Plan:
 
 def _table_parts(configs: dict[str, DictConfig], run_dir: Path):
     """Space and evaluator per algorithm, built once per distinct (search_space, evaluator)."""
-    from renas.search.run import build_evaluator
-    from renas.train.final import build_space
+    from hydra.utils import get_class
+
+    from renas.build import build_evaluator, build_space
 
     cache: dict[str, tuple[Any, Any]] = {}
     parts = {}
     for a, c in configs.items():
         key = OmegaConf.to_yaml(c.search_space) + "\n---\n" + OmegaConf.to_yaml(c.evaluator)
         if key not in cache:
+            not_a_table = ConfigError(
+                f"evaluator={c.evaluator.get('name')} is not a results table: the benchmark runs hundreds of searches "
+                f"and needs a table evaluator (evaluator=nasbench201)"
+            )
+            try:
+                cls = get_class(c.evaluator._target_)
+            except Exception:
+                cls = None
+            if cls is not None and not hasattr(cls, "optimum"):
+                raise not_a_table  # before building it (a training evaluator sets up Lightning)
             space = build_space(c.search_space)
             evaluator = build_evaluator(c, space, run_dir)
             if not (hasattr(evaluator, "optimum") and hasattr(evaluator, "table")):
-                raise ConfigError(
-                    f"evaluator={c.evaluator.get('name')} is not a results table: the benchmark runs hundreds of searches "
-                    f"and needs a table evaluator (evaluator=nasbench201)"
-                )
+                raise not_a_table
             cache[key] = (space, evaluator)
         parts[a] = cache[key]
     return parts
@@ -489,6 +505,12 @@ def _check(plan_: Plan, parts) -> None:
 
     for a, c in plan_.configs.items():
         space, _ = parts[a]
+        workers = c.evaluator.get("workers", 1)
+        if workers != 1:
+            raise ConfigError(
+                f"evaluator.workers={workers}: the benchmark evaluates one child at a time in this process "
+                f"(table look-ups need no workers); leave evaluator.workers=1"
+            )
         for b in plan_.budgets:
             c2 = c.copy()
             with open_dict(c2):
@@ -501,7 +523,13 @@ def _check(plan_: Plan, parts) -> None:
         c2 = c.copy()
         with open_dict(c2):
             c2.seed = plan_.seeds[0]
-        build_strategy(c2, space)
+        try:
+            build_strategy(c2, space)
+        except TypeError as e:  # e.g. an algorithm.* key another algorithm does not take
+            raise ConfigError(
+                f"algorithm {a}: {e} (algorithm.* overrides apply to every algorithm in `algorithms`; "
+                f"give one algorithm's own settings with that algorithm alone)"
+            ) from None
 
 
 def _report_column(evaluator) -> str:
@@ -590,9 +618,19 @@ def run_benchmark(
             for i, seed in enumerate(plan_.seeds, start=1):
                 sink = _make_sink(plan_.configs[a], run_dir, f"{a}-b{budget}-s{seed}", group)
                 r = None
+                run_start = time.perf_counter()
+
+                def heartbeat(done: int, duplicates: int) -> None:  # a slow search says where it is
+                    nonlocal last_print
+                    now = time.perf_counter()
+                    if now - last_print > 30:
+                        last_print = now
+                        out(f"  {a:<10} budget {budget}: seed {seed} at {done}/{budget} evaluations, "
+                            f"{duplicates} duplicate proposals, {now - run_start:.0f} s in this search")
+
                 try:
                     r = run_search_once(plan_.configs[a], space, ev, seed, budget, report,
-                                        max_duplicates=plan_.max_duplicates, sink=sink)
+                                        max_duplicates=plan_.max_duplicates, sink=sink, heartbeat=heartbeat)
                 finally:
                     if sink is not None:
                         _finish_sink(sink, r, seed)

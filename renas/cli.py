@@ -85,6 +85,21 @@ def move_logging(new_run_dir: Path, run_dir: Path) -> Path:
     return Path(run_dir)
 
 
+class JobError(RuntimeError):
+    """A multirun job's bad input, already printed on one line: Hydra marks the job failed,
+    runs the sweep's other jobs (an Optuna study counts a failed trial) and exits non-zero."""
+
+
+def _multirun() -> bool:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except Exception:
+        return False
+
+
 def report_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run a Hydra task; a :class:`RenasError` prints one line and exits with status 2.
 
@@ -104,6 +119,8 @@ def report_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             except Exception:
                 pass
             print(f"error: {e}", file=sys.stderr, flush=True)
+            if _multirun():  # one bad job of a sweep must not kill the others (or an Optuna study)
+                raise JobError(str(e)) from None
             sys.exit(2)
 
     return wrapper

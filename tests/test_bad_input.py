@@ -18,7 +18,7 @@ CASES = [
     ("search.py", ["ga.mutation_rate=1.5"], "ga.mutation_rate"),
     ("search.py", ["ga.crossover_rate=-0.1"], "ga.crossover_rate"),
     ("search.py", ["ga.population_size=0"], "ga.population_size"),
-    ("search.py", ["ga.sample_size=20"], "ga.sample_size"),
+    ("search.py", ["ga.sample_size=50"], "ga.sample_size"),
     ("search.py", ["ga.budget=3"], "ga.budget"),
     ("search.py", ["ga.budget=many"], "ga.budget"),
     ("search.py", ["ga.selection=best"], "ga.selection"),
@@ -86,7 +86,7 @@ def finished_runs(tmp_path_factory):
         pytest.skip(f"needs shared data at {SHARED / 'data/nasbench201'}")
     root = tmp_path_factory.mktemp("runs")
     for name, budget in (("a", 20), ("b", 30)):
-        proc = run_cli("search.py", *TABLE, "ga.population_size=10", f"ga.budget={budget}", "logger=none",
+        proc = run_cli("search.py", *TABLE, "ga.population_size=10", "ga.sample_size=3", f"ga.budget={budget}", "logger=none",
                        "progress=none", f"hydra.run.dir={root / name}")
         assert proc.returncode == 0, proc.stderr[-2000:]
     return root
@@ -142,3 +142,17 @@ def test_resuming_a_finished_search_says_so(finished_runs, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "finished" in proc.stdout and "nothing to resume" in proc.stdout
     assert _digest(run) == before and not (tmp_path / "new").exists()
+
+
+def test_a_new_search_in_a_folder_that_holds_one_is_refused(finished_runs, tmp_path):
+    """E.g. a SLURM job re-run with the same hydra.run.dir: nothing appended, Hydra's files restored."""
+    run = _damaged(finished_runs, tmp_path, "intact")
+    before = _digest(run)
+    proc = run_cli("search.py", *TABLE, "ga.population_size=10", "ga.sample_size=3", "ga.budget=15",
+                   "logger=none", f"hydra.run.dir={run}")
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines and "already holds a search" in lines[0] and f"resume={run}" in lines[0], proc.stderr[-2000:]
+    assert _digest(run) == before
+    proc = run_cli("search.py", f"resume={run}", "progress=none", f"hydra.run.dir={tmp_path / 'new'}")
+    assert proc.returncode == 0 and "nothing to resume" in proc.stdout, proc.stderr[-2000:]

@@ -12,7 +12,7 @@ from renas.search.run import run_search
 
 pytestmark = [pytest.mark.needs_shared("data/nasbench201"), pytest.mark.slow]
 
-TABLE = ["search_space=nasbench201", "evaluator=nasbench201", "ga.population_size=10", "ga.budget=40",
+TABLE = ["search_space=nasbench201", "evaluator=nasbench201", "ga.population_size=10", "ga.sample_size=3", "ga.budget=40",
          "logger=none", "progress=none", "threads=1", "evaluator.threads_per_worker=1"]
 KILLER = ["evaluator._target_=killer.KillOnceTableEvaluator", "+evaluator.victim=12"]
 

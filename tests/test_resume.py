@@ -15,7 +15,7 @@ import pytest
 
 from helpers import REPO, read_jsonl, run_cli, without_times
 
-TABLE = ["search_space=nasbench201", "evaluator=nasbench201", "ga.population_size=10", "ga.budget=60",
+TABLE = ["search_space=nasbench201", "evaluator=nasbench201", "ga.population_size=10", "ga.sample_size=3", "ga.budget=60",
          "progress=none", "logger=none", "threads=1"]
 
 

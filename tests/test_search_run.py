@@ -72,7 +72,7 @@ def test_real_training_search_is_reproducible_and_writes_the_run_folder(tmp_path
 
 @pytest.mark.needs_shared("data/nasbench201")
 def test_table_search_history_and_summary_agree(tmp_path):
-    run_dir, _ = _search(tmp_path, *TABLE, "algorithm=rea", "ga.population_size=10", "ga.budget=50", "logger=none")
+    run_dir, _ = _search(tmp_path, *TABLE, "algorithm=rea", "ga.population_size=10", "ga.sample_size=3", "ga.budget=50", "logger=none")
     history = read_jsonl(run_dir / "history.jsonl")
     summary = json.loads((run_dir / "summary.json").read_text())
     assert len(history) == 50 and len({r["arch"] for r in history}) == 50
@@ -88,7 +88,7 @@ def test_table_search_history_and_summary_agree(tmp_path):
 @pytest.mark.needs_shared("data/nasbench201")
 def test_multirun_gives_one_folder_and_one_wandb_run_per_job_in_one_group(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = run_cli("search.py", "-m", *TABLE, "ga.population_size=10", "ga.budget=20", "ga.mutation_rate=0.1,0.2",
+    proc = run_cli("search.py", "-m", *TABLE, "ga.population_size=10", "ga.sample_size=3", "ga.budget=20", "ga.mutation_rate=0.1,0.2",
                    f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and (p / "summary.json").exists())
@@ -102,7 +102,7 @@ def test_multirun_gives_one_folder_and_one_wandb_run_per_job_in_one_group(tmp_pa
 @pytest.mark.slow
 @pytest.mark.needs_shared("data/nasbench201")
 def test_train_py_trains_the_best_architecture_of_a_search(tmp_path):
-    search_dir, _ = _search(tmp_path, *TABLE, "ga.population_size=10", "ga.budget=20", "logger=none", name="search")
+    search_dir, _ = _search(tmp_path, *TABLE, "ga.population_size=10", "ga.sample_size=3", "ga.budget=20", "logger=none", name="search")
     best = json.loads((search_dir / "summary.json").read_text())["best"]["arch"]
     train_dir = tmp_path / "train"
     proc = run_cli("train.py", f"arch_from={search_dir}", "search_space=nasbench201", "search_space.channels=4",

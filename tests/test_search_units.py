@@ -196,3 +196,22 @@ def test_reinforce_state_round_trips(nb201):
     assert b.baseline == a.baseline and len(b.buffer) == 1 and b.updates == a.updates
     for (k, x), y in zip(a.policy.state_dict().items(), b.policy.state_dict().values()):
         assert torch.equal(x, y), k
+
+
+def test_paper_cifar10_experiment_composes_and_validates():
+    """conf/experiment/paper_cifar10.yaml: a valid search config (not run: it needs CIFAR-10 and GPUs)."""
+    from hydra.utils import instantiate
+
+    from helpers import compose
+    from renas.build import build_space
+    from renas.data import CIFARDataModule
+    from renas.search.run import build_strategy, validate
+
+    cfg = compose("search", ["experiment=paper_cifar10"])
+    assert cfg.algorithm.name == "renas" and cfg.evaluator.inherit_weights is True
+    assert (cfg.search_space.cells_per_stage, cfg.search_space.channels, cfg.ga.budget) == (2, 24, 1000)
+    space = build_space(cfg.search_space)
+    validate(cfg, space)
+    build_strategy(cfg, space)
+    dm = instantiate(cfg.dataset)  # the constructor checks the options; no data is read
+    assert isinstance(dm, CIFARDataModule) and dm.augment

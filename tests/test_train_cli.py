@@ -91,10 +91,10 @@ BAD_INPUT = {
     "unknown-dataset": (["dataset=nope"], ["Could not find 'dataset/nope'"]),
     "missing-files": (
         ["dataset=mnist", "dataset.root={empty}", "dataset.download=false"],
-        ["error: mnist: train files", "{empty}", "put them there"],
+        ["error: MNIST files train-images-idx3-ubyte.gz", "{empty}", "put them there"],
     ),
     "bad-arch": (
-        ["arch=|sep_conv_3x3~0|sep_conv_3x3~1|+|bogus~0|conv_3x3~1|"],
+        ["arch=|sep_conv_3x3~0|sep_conv_3x3~1|+|max_pool_3x3~0|conv_3x3~1|"],
         ["error: normal cell: expected 5 blocks joined by '+', got 2"],
     ),
     "negative-epochs": (["trainer.max_epochs=-1"], ["error: trainer.max_epochs=-1 is out of range"]),

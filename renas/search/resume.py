@@ -9,6 +9,7 @@ same W&B run.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from omegaconf import OmegaConf
 from renas.errors import ConfigError, RenasError
 from renas.search.run import SAFE_KEYS, search_identity
 from renas.tracking.history import read_history
-from renas.tracking.state import load_state
+from renas.tracking.state import STATE_FILE, load_state
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -37,6 +38,35 @@ def first_difference(a: dict[str, Any], b: dict[str, Any]) -> tuple[str, Any, An
     return None
 
 
+HYDRA_COPY = Path(".hydra") / "search"  # the search's own copy of Hydra's files (see keep_hydra_files)
+
+
+def keep_hydra_files(run_dir: Path) -> None:
+    """Copy ``.hydra/*.yaml`` to ``.hydra/search/`` when a search starts: Hydra rewrites
+    ``.hydra/`` whenever a command is pointed at the folder, and resume needs the original."""
+    src, dst = Path(run_dir) / ".hydra", Path(run_dir) / HYDRA_COPY
+    if src.is_dir():
+        dst.mkdir(parents=True, exist_ok=True)
+        for f in src.glob("*.yaml"):
+            shutil.copy2(f, dst / f.name)
+
+
+def refuse_existing_search(run_dir: Path) -> None:
+    """A new search pointed at a folder that already holds one (e.g. a re-run SLURM job with the
+    same hydra.run.dir) must not append to its history: restore Hydra's files and refuse."""
+    run_dir = Path(run_dir)
+    if not ((run_dir / "history.jsonl").exists() or (run_dir / STATE_FILE).exists()):
+        return
+    copy = run_dir / HYDRA_COPY
+    if copy.is_dir():
+        for f in copy.glob("*.yaml"):
+            shutil.copy2(f, run_dir / ".hydra" / f.name)
+    raise ConfigError(
+        f"{run_dir} already holds a search; continue it with: python search.py resume={run_dir} "
+        f"(or choose another hydra.run.dir); nothing in it was changed"
+    )
+
+
 def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[str, str], dict[str, Any]]:
     """Read and check a run folder; returns ``(config, group choices, resume data)``.
 
@@ -48,8 +78,9 @@ def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[s
     run_dir = Path(run_dir).expanduser().resolve()
     if not run_dir.is_dir():
         raise ConfigError(f"resume={run_dir}: no such folder")
-    saved_overrides = run_dir / ".hydra" / "overrides.yaml"
-    saved_config = run_dir / ".hydra" / "config.yaml"
+    hydra_dir = run_dir / HYDRA_COPY if (run_dir / HYDRA_COPY / "overrides.yaml").is_file() else run_dir / ".hydra"
+    saved_overrides = hydra_dir / "overrides.yaml"
+    saved_config = hydra_dir / "config.yaml"
     if not saved_overrides.is_file() or not saved_config.is_file():
         raise ConfigError(f"resume={run_dir}: not a search run folder (no .hydra/config.yaml)")
     state = load_state(run_dir)

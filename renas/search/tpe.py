@@ -38,6 +38,9 @@ class TPESearch(Strategy):
         constant_liar: bool = False,
     ) -> None:
         super().__init__(space, ga, controller, seed, name)
+        import logging
+
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # optuna 2.x imports it; its INFO lines are noise
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -1,0 +1,94 @@
+"""Weight inheritance: does a child that starts from its parent's weights reach the parent's
+validation accuracy in fewer epochs than the same child trained from scratch?
+
+A parent (the RENASNet genotype, proxy-sized: N=1, F=16) is trained on digits for
+``--parent-epochs``; a child that changes one op of one block (most of the network unchanged)
+is then trained for 1..``--epochs`` epochs twice: from its parent's weights (the parameters
+whose names and shapes match, as ``evaluator.inherit_weights=true`` does) and from scratch.
+Prints the validation accuracy after each number of epochs, the share of parameters
+inherited, and the epochs each needed to reach the parent's accuracy.
+
+Usage::
+
+    python benchmarks/bench_inherit.py
+    python benchmarks/bench_inherit.py --epochs 4 --threads 2 --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def compose(overrides):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return hydra_compose(config_name="search", overrides=overrides)
+
+
+def train(cfg, net, dm, epochs: int, seed: int) -> float:
+    import lightning.pytorch as pl
+    from hydra.utils import instantiate
+
+    from renas.train.final import build_module
+
+    pl.seed_everything(seed, verbose=False)
+    module = build_module(net, dm.num_classes, cfg.optim)
+    trainer = instantiate(cfg.trainer, max_epochs=epochs, logger=False, enable_checkpointing=False,
+                          enable_progress_bar=False, enable_model_summary=False, check_val_every_n_epoch=epochs)
+    trainer.fit(module, datamodule=dm)
+    return float(trainer.callback_metrics["val/acc"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--parent-epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=3, help="child budgets 1..epochs")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    args = parser.parse_args()
+    import torch
+
+    from renas.build import build_datamodule, build_space
+    from renas.cli import quiet_lightning
+    from renas.evaluate.lightning_eval import inherit
+
+    quiet_lightning()
+    torch.set_num_threads(args.threads)
+    cfg = compose([])
+    space = build_space(cfg.search_space)
+    dm = build_datamodule(cfg.dataset)
+    dm.prepare_data()
+    dm.setup("fit")
+    parent_g = space.reference()
+    values = list(parent_g.values)
+    values[0 * 2] = 5  # block 0, first op: sep_conv_5x5 -> conv_3x3 (one op of one block changes)
+    child_g = space.from_values(values)
+    print(f"parent {space.format(parent_g)}\nchild  {space.format(child_g)}")
+    for seed in args.seeds:
+        parent = space.build(parent_g, dm.in_channels, dm.num_classes)
+        parent_acc = train(cfg, parent, dm, args.parent_epochs, seed)
+        state = copy.deepcopy(parent.state_dict())
+        rows = []
+        for epochs in range(1, args.epochs + 1):
+            warm = space.build(child_g, dm.in_channels, dm.num_classes)
+            share = inherit(warm, state)
+            rows.append((epochs, train(cfg, warm, dm, epochs, seed + 1),
+                         train(cfg, space.build(child_g, dm.in_channels, dm.num_classes), dm, epochs, seed + 1)))
+        print(f"seed {seed}: parent val acc {parent_acc:.4f} after {args.parent_epochs} epochs; "
+              f"child inherits {100 * share:.1f} % of its parameters")
+        print("  epochs  inherited  scratch")
+        for e, w, s in rows:
+            print(f"  {e:6d}  {w:9.4f}  {s:7.4f}")
+        need = lambda col: next((e for e, *acc in rows if acc[col] >= parent_acc), None)  # noqa: E731
+        print(f"  epochs to reach the parent's accuracy: inherited {need(0)}, scratch {need(1)} "
+              f"(None = not within {args.epochs})")
+
+
+if __name__ == "__main__":
+    main()

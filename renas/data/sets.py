@@ -1,0 +1,301 @@
+"""The data sets: scikit-learn digits (bundled, the default), MNIST, Fashion-MNIST, CIFAR-10/100
+(torchvision), a ``.npz`` file (the CIFAR-10 subset in ``../shared``) and a folder of images."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from renas.config import check_bool
+from renas.data.base import HoldoutDataModule, ImageDataModule, Split, as_split
+from renas.errors import ConfigError, DataError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+class DigitsDataModule(HoldoutDataModule):
+    """scikit-learn's bundled 8x8 digits (1,797 images, pixel values 0..16): needs no network."""
+
+    name = "digits"
+    scale = 16.0
+    _num_classes = 10
+
+    def load_all(self) -> Split:
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        return as_split(digits.images.astype(np.uint8), digits.target, channels_last=False)
+
+
+# --- IDX files (MNIST, Fashion-MNIST) ------------------------------------------------------------
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (gzipped or not) as a numpy array."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+        if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 8:
+            raise ValueError("not an unsigned-byte IDX file")
+        ndim = raw[3]
+        dims = np.frombuffer(raw[4:4 + 4 * ndim], dtype=">u4").astype(int)
+        data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+        return data.reshape(tuple(dims))
+    except (OSError, ValueError, EOFError) as e:
+        raise DataError(f"cannot read {path}: {e}") from None
+
+
+class IDXDataModule(ImageDataModule):
+    """MNIST-style IDX files in ``root`` or in torchvision's layout ``root/<folder>/raw``;
+    downloaded by torchvision when ``download`` is true."""
+
+    folder = "MNIST"
+    _num_classes = 10
+
+    def __init__(self, root: str = "data", download: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not root:
+            raise ConfigError("dataset.root must name a folder")
+        self.root = Path(root).expanduser()
+        self.download = check_bool("dataset.download", download)
+
+    def _torchvision_class(self):
+        import torchvision.datasets as tvd
+
+        return getattr(tvd, self.folder)
+
+    def _find(self, prefix: str) -> tuple[Path, Path] | None:
+        names = (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte")
+        for folder in (self.root, self.root / self.folder / "raw"):
+            found = []
+            for name in names:
+                for candidate in (folder / name, folder / f"{name}.gz"):
+                    if candidate.is_file():
+                        found.append(candidate)
+                        break
+            if len(found) == 2:
+                return found[0], found[1]
+        return None
+
+    def prepare_data(self) -> None:
+        if self.download and (self._find("train") is None or self._find("t10k") is None):
+            try:
+                self._torchvision_class()(str(self.root), train=True, download=True)
+            except Exception as e:
+                raise DataError(f"could not download {self.folder} to {self.root}: {e}") from None
+
+    def _load(self, prefix: str) -> Split:
+        found = self._find(prefix)
+        if found is None:
+            raise DataError(
+                f"{self.folder} files {prefix}-images-idx3-ubyte.gz and {prefix}-labels-idx1-ubyte.gz not found in "
+                f"{self.root} or {self.root / self.folder / 'raw'}; put them there, or set dataset.download=true"
+            )
+        images, labels = read_idx(found[0]), read_idx(found[1])
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise DataError(f"{found[0]} and {found[1]} do not match: shapes {images.shape} and {labels.shape}")
+        return as_split(images, labels, channels_last=False)
+
+    def load_train(self) -> Split:
+        return self._load("train")
+
+    def load_test(self) -> Split:
+        return self._load("t10k")
+
+
+class MNISTDataModule(IDXDataModule):
+    name = "mnist"
+    folder = "MNIST"
+
+
+class FashionMNISTDataModule(IDXDataModule):
+    name = "fashion_mnist"
+    folder = "FashionMNIST"
+
+
+# --- CIFAR ---------------------------------------------------------------------------------------
+
+class CIFARDataModule(ImageDataModule):
+    """CIFAR-10 through torchvision (``root/cifar-10-batches-py``)."""
+
+    name = "cifar10"
+    tv_name = "CIFAR10"
+    base_folder = "cifar-10-batches-py"
+    _num_classes = 10
+
+    def __init__(self, root: str = "data/cifar10", download: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.root = Path(root).expanduser()
+        self.download = check_bool("dataset.download", download)
+
+    def _dataset(self, train: bool, download: bool = False):
+        import torchvision.datasets as tvd
+
+        try:
+            return getattr(tvd, self.tv_name)(str(self.root), train=train, download=download)
+        except RuntimeError as e:
+            if download:
+                raise DataError(f"could not download {self.name} to {self.root}: {e}") from None
+            raise DataError(
+                f"{self.name} not found in {self.root / self.base_folder}; put the extracted python version there, "
+                "or set dataset.download=true"
+            ) from None
+        except Exception as e:
+            raise DataError(f"{'could not download' if download else 'cannot read'} {self.name} in {self.root}: "
+                            f"{e}") from None
+
+    def prepare_data(self) -> None:
+        if self.download and not (self.root / self.base_folder).is_dir():
+            self._dataset(train=True, download=True)
+
+    def _load(self, train: bool) -> Split:
+        ds = self._dataset(train)
+        return as_split(ds.data, ds.targets, channels_last=True)
+
+    def load_train(self) -> Split:
+        return self._load(True)
+
+    def load_test(self) -> Split:
+        return self._load(False)
+
+
+class CIFAR100DataModule(CIFARDataModule):
+    """CIFAR-100 (fine labels) through torchvision (``root/cifar-100-python``)."""
+
+    name = "cifar100"
+    tv_name = "CIFAR100"
+    base_folder = "cifar-100-python"
+    _num_classes = 100
+
+
+# --- a .npz file ---------------------------------------------------------------------------------
+
+class NPZDataModule(ImageDataModule):
+    """Arrays ``x_train`` / ``y_train`` / ``x_test`` / ``y_test`` (uint8, ``N x H x W x C`` or
+    ``N x H x W``) in one ``.npz`` file, e.g. ``../shared/data/cifar10_subset/cifar10_subset.npz``."""
+
+    name = "npz"
+
+    def __init__(self, path: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.path = Path(str(path)).expanduser()
+        self.name = self.path.stem or "npz"
+        self._arrays: dict[str, np.ndarray] | None = None
+
+    def _array(self, key: str) -> np.ndarray:
+        if self._arrays is None:
+            if not self.path.is_file():
+                raise DataError(f"{self.path} not found; set dataset.path to the .npz file")
+            try:
+                with np.load(self.path, allow_pickle=False) as f:
+                    self._arrays = {k: f[k] for k in f.files if k in ("x_train", "y_train", "x_test", "y_test")}
+            except Exception as e:
+                raise DataError(f"cannot read {self.path}: {e}") from None
+        if key not in self._arrays:
+            raise DataError(f"{self.path} has no array {key!r} (needs x_train, y_train, x_test, y_test)")
+        return self._arrays[key]
+
+    def _load(self, part: str) -> Split:
+        x = self._array(f"x_{part}")
+        return as_split(x, self._array(f"y_{part}"), channels_last=x.ndim == 4)
+
+    def load_train(self) -> Split:
+        return self._load("train")
+
+    def load_test(self) -> Split:
+        return self._load("test")
+
+
+# --- a folder of images --------------------------------------------------------------------------
+
+class ImageFolderDataModule(HoldoutDataModule):
+    """``root/<class>/*.png`` (``test_fraction`` held out as the test split) or
+    ``root/train/<class>`` with ``root/test/<class>``. Images are converted to RGB, resized to
+    ``image_size`` x ``image_size`` and kept in memory."""
+
+    name = "image_folder"
+
+    def __init__(self, root: str = "", image_size: int = 32, **kwargs: Any) -> None:
+        if image_size is None:
+            raise ConfigError("dataset.image_size must be a number for image folders (images are resized to it)")
+        super().__init__(image_size=image_size, **kwargs)
+        self.root = Path(str(root)).expanduser()
+        self.classes: list[str] = []
+
+    def _read(self, folder: Path, class_to_idx: dict[str, int] | None = None) -> Split:
+        from PIL import Image
+        from torchvision.datasets import ImageFolder
+
+        try:
+            listing = ImageFolder(str(folder), loader=lambda p: p, is_valid_file=None) if class_to_idx is None else None
+        except FileNotFoundError as e:
+            raise DataError(f"{folder}: {e}") from None
+        if listing is not None:
+            samples, self.classes = listing.samples, list(listing.classes)
+        else:
+            samples = []
+            for name in sorted(p.name for p in folder.iterdir() if p.is_dir()):
+                if name not in class_to_idx:
+                    raise DataError(f"{folder / name}: class {name!r} is not among the training classes")
+                files = sorted(p for p in (folder / name).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+                samples += [(str(p), class_to_idx[name]) for p in files]
+            if not samples:
+                raise DataError(f"{folder} holds no images")
+        size = int(self.image_size)
+        images = np.empty((len(samples), size, size, 3), dtype=np.uint8)
+        for i, (path, _) in enumerate(samples):
+            try:
+                with Image.open(path) as img:
+                    images[i] = np.asarray(img.convert("RGB").resize((size, size), Image.BILINEAR))
+            except Exception as e:
+                raise DataError(f"cannot read image {path}: {e}") from None
+        return as_split(images, np.array([label for _, label in samples]), channels_last=True)
+
+    def _layout(self) -> tuple[Path, Path | None]:
+        if not self.root.is_dir() or not any(p.is_dir() for p in self.root.iterdir()):
+            raise DataError(f"dataset.root={self.root} is not a folder of class folders")
+        train, test = self.root / "train", self.root / "test"
+        if train.is_dir() and test.is_dir():
+            return train, test
+        if train.is_dir():
+            self._class_names(train)  # problems inside train/ first
+            from torchvision.datasets import ImageFolder
+
+            try:
+                ImageFolder(str(train), loader=lambda p: p)
+            except FileNotFoundError as e:
+                raise DataError(f"{train}: {e}") from None
+            raise DataError(f"{self.root} has train/ but no test/ folder; add test/<class>/ or use one folder per class")
+        return self.root, None
+
+    def load_all(self) -> Split:
+        return self._read(self._layout()[0])
+
+    def load_train(self) -> Split:
+        train, test = self._layout()
+        return super().load_train() if test is None else self._read(train)
+
+    def load_test(self) -> Split:
+        train, test = self._layout()
+        if test is None:
+            return super().load_test()
+        if not self.classes:
+            self.classes = self._class_names(train)  # the class order comes from the training folder
+        return self._read(test, {c: i for i, c in enumerate(self.classes)})
+
+    def _class_names(self, folder: Path) -> list[str]:
+        from torchvision.datasets.folder import find_classes
+
+        try:
+            return list(find_classes(str(folder))[0])
+        except FileNotFoundError as e:
+            raise DataError(f"{folder}: {e}") from None
+
+    @property
+    def num_classes(self) -> int:
+        if not self.classes:
+            self.classes = self._class_names(self._layout()[0])
+        return len(self.classes)

@@ -1,0 +1,165 @@
+"""Table searches are bit-reproducible for every algorithm; ``python -m renas.benchmark`` works."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from helpers import compose, run_cli, without_times
+from renas.errors import ConfigError
+
+pytestmark = pytest.mark.needs_shared("data/nasbench201/nb201_cifar10.csv")
+
+ALGORITHMS = ["renas", "rea", "ga", "reinforce", "random", "tpe"]
+TABLE = ["search_space=nasbench201", "evaluator=nasbench201", "logger=none", "progress=none"]
+#: fixed small populations, whatever the algorithm bundles choose (they are being tuned)
+SMALL = ["ga.population_size=10", "ga.sample_size=3"]
+
+
+@pytest.fixture(scope="module")
+def parts():
+    """Space and table evaluator, loaded once for the module."""
+    from renas.build import build_evaluator, build_space
+
+    cfg = compose("search", TABLE)
+    space = build_space(cfg.search_space)
+    return space, build_evaluator(cfg, space, None)
+
+
+def _history(parts, algorithm: str, seed: int, budget: int = 60) -> list[dict]:
+    """One in-process search as search.py builds it; returns its history records."""
+    from renas.evaluate.base import InlineExecutor
+    from renas.search.loop import Search
+    from renas.search.run import build_strategy, validate
+
+    space, evaluator = parts
+    # population 10, sample 3 whatever the bundles' own settings: this checks determinism, not tuning
+    cfg = compose("search", [*TABLE, f"algorithm={algorithm}", "ga.population_size=10", "ga.sample_size=3",
+                             f"ga.budget={budget}", f"seed={seed}"])
+    validate(cfg, space)
+    records: list[dict] = []
+    Search(space, build_strategy(cfg, space), InlineExecutor(evaluator), budget=budget, generation_size=10, seed=seed,
+           dedup=cfg.evaluator.dedup, journal=records.append).run()
+    assert len(records) == budget
+    return records
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_table_search_is_bit_reproducible_for_a_fixed_seed(parts, algorithm):
+    a = _history(parts, algorithm, seed=3)
+    b = _history(parts, algorithm, seed=3)
+    assert without_times(a) == without_times(b)  # everything but wall times, bit for bit
+    c = _history(parts, algorithm, seed=4)
+    assert [r["arch"] for r in a] != [r["arch"] for r in c]
+
+
+def test_benchmark_search_matches_the_loop(parts):
+    """The benchmark's own runner gives the same search as the loop, and tracks the incumbent."""
+    from renas.benchmark import run_search_once
+
+    space, evaluator = parts
+    cfg = compose("benchmark", ["algorithm=rea", "ga.population_size=10", "ga.sample_size=3"])
+    r = run_search_once(cfg, space, evaluator, seed=3, budget=60, report="c10_test_200ep", keep_records=True)
+    assert without_times(r.records) == without_times(_history(parts, "rea", seed=3))
+    best = max(r.records, key=lambda x: x["fitness"])  # first of the fittest, as the loop
+    assert (r.best_arch, r.best_fitness) == (best["arch"], best["fitness"])
+    assert r.best_report == best["metrics"]["c10_test_200ep"] == r.curve[-1]
+    assert len(r.curve) == len(r.fitness_curve) == 60
+    assert np.all(np.diff(r.fitness_curve) >= 0)
+
+
+def test_benchmark_cli_writes_json_markdown_and_plot(tmp_path):
+    out = tmp_path / "bench"
+    proc = run_cli("renas.benchmark", "algorithms=[rea,random]", "seeds=3", "budget=30", *SMALL, f"hydra.run.dir={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads((out / "benchmark.json").read_text())
+    assert {"table", "metric", "report", "budget", "seeds", "results", "report_optimum", "fitness_optimum"} <= data.keys()
+    assert data["metric"] == "c10_valid_12ep" and data["report"] == "c10_test_200ep"
+    assert data["budget"] == 30 and data["seeds"] == [0, 1, 2]
+    assert data["report_optimum"]["value"] == pytest.approx(94.3733, abs=1e-3)
+    assert list(data["results"]) == ["rea", "random"]
+    for name, r in data["results"].items():
+        for key in ("runs", "report_mean", "report_std", "report_sem", "fitness_mean", "hit_rate", "curve",
+                    "seconds", "overhead_ms_per_eval"):
+            assert key in r, (name, key)
+        assert r["runs"] == 3
+        assert 0.0 <= r["hit_rate"] <= 1.0
+        assert len(r["curve"]) == len(r["fitness_curve"]) == 30
+        # the best-so-far fitness never drops; the report value of the incumbent may (honest protocol)
+        assert np.all(np.diff(r["fitness_curve"]) >= 0)
+        assert r["curve"][-1] == pytest.approx(r["report_mean"])
+        assert r["report_mean"] <= data["report_optimum"]["value"]
+        assert r["seconds"] > 0 and r["overhead_ms_per_eval"] > 0
+    md = (out / "benchmark.md").read_text()
+    assert "| rea | 30 | 3 |" in md and "| random | 30 | 3 |" in md and "hit rate" in md
+    assert (out / "regret.png").stat().st_size > 5000
+    assert "random" in proc.stdout and "3/3 seeds" in proc.stdout  # progress and the final table on stdout
+    assert not (out / "history.jsonl").exists() and not (out / "wandb").exists()
+
+
+def test_benchmark_cli_rejects_an_unknown_algorithm_in_one_line(tmp_path):
+    out = tmp_path / "bench"
+    proc = run_cli("renas.benchmark", "algorithms=[rea,nope]", "seeds=2", "budget=20", f"hydra.run.dir={out}")
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "'nope'" in lines[0] and "rea" in lines[0] and "renas" in lines[0] and "tpe" in lines[0]
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def _bench(tmp_path, *overrides: str):
+    from renas.benchmark import run_benchmark
+
+    cfg = compose("benchmark", list(overrides))
+    return run_benchmark(cfg, tmp_path, task_overrides=list(overrides), out=lambda s: None)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["seeds=0"], "seeds=0 must be a number of seeds >= 1"),
+        (["seeds=[1,1]"], "lists a seed twice"),
+        (["budget=5"], "budget=5 is smaller than ga.population_size=10"),
+        (["budget=[20,5]"], "budget=5 is smaller than ga.population_size=10"),
+        (["budget=15", "ga.population_size=16", "ga.sample_size=3"], "budget=15 is smaller than ga.population_size=16"),
+        (["algorithms=[rea,nope]"], "unknown algorithm 'nope'; allowed: ga, random, rea, reinforce, renas, tpe"),
+        (["algorithm=rea"], "use algorithms=[...]"),
+        (["ga.budget=50"], "use budget="),
+        (["ga.mutation_rate=1.5"], "ga.mutation_rate=1.5 is out of range"),
+        (["evaluator.workers=2"], "evaluator.workers=2: the benchmark evaluates one child at a time"),
+    ],
+)
+def test_benchmark_input_errors(tmp_path, overrides, message):
+    if overrides == ["algorithm=rea"]:
+        from renas.benchmark import search_overrides
+
+        with pytest.raises(ConfigError, match=r"use algorithms=\[\.\.\.\]"):
+            search_overrides(overrides)
+        return
+    with pytest.raises(ConfigError) as e:
+        _bench(tmp_path, "algorithms=[rea,random]", "seeds=2", *SMALL, *overrides)
+    assert message in str(e.value)
+    assert not (tmp_path / "benchmark.json").exists()
+
+
+def test_benchmark_with_a_list_of_budgets_runs_each_budget_separately(tmp_path):
+    data = _bench(tmp_path, "algorithms=[rea,random]", "seeds=2", "budget=[12,20]", *SMALL, "ga.mutation_rate=0.5")
+    assert data["budget"] == [12, 20]
+    assert list(data["results"]) == ["12", "20"]
+    for b in (12, 20):
+        for name in ("rea", "random"):
+            r = data["results"][str(b)][name]
+            assert r["runs"] == 2 and len(r["curve"]) == b and r["evaluations"] == 2 * b
+    assert data["overrides"] == [*SMALL, "ga.mutation_rate=0.5"]
+    md = (tmp_path / "benchmark.md").read_text()
+    assert "| rea | 12 | 2 |" in md and "| rea | 20 | 2 |" in md
+    assert (tmp_path / "regret.png").exists()
+    # bit-reproducible: the same benchmark again gives the same numbers
+    again = _bench(tmp_path / "again", "algorithms=[rea,random]", "seeds=2", "budget=[12,20]", *SMALL, "ga.mutation_rate=0.5")
+    for b in ("12", "20"):
+        for name in ("rea", "random"):
+            assert again["results"][b][name]["curve"] == data["results"][b][name]["curve"]
+            assert again["results"][b][name]["report_values"] == data["results"][b][name]["report_values"]

@@ -1,0 +1,208 @@
+"""Sweeps: the joblib and submitit launchers, the SLURM config, the Optuna sweep config, and
+``python -m renas.compare`` over the run folders they leave."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers import REPO, run_cli, wandb_run
+from renas import compare
+
+TABLE = ["search_space=nasbench201", "evaluator=nasbench201", "ga.population_size=10", "ga.sample_size=3",
+         "ga.budget=20", "threads=1", "progress=generation"]
+
+
+def _jobs(sweep: Path) -> list[Path]:
+    return sorted((p for p in sweep.iterdir() if (p / "summary.json").is_file()), key=lambda p: int(p.name))
+
+
+def _summary(run: Path) -> dict:
+    return json.loads((run / "summary.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def joblib_sweep(tmp_path_factory) -> Path:
+    """Two searches (ga.mutation_rate=0.1,0.2) run at once by the joblib launcher, W&B offline.
+    (Its tests carry ``needs_shared``: the marker skips them before this fixture runs.)"""
+    sweep = tmp_path_factory.mktemp("joblib") / "sweep"
+    proc = run_cli("search.py", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "ga.mutation_rate=0.1,0.2",
+                   *TABLE, f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return sweep
+
+
+@pytest.mark.slow
+@pytest.mark.needs_shared("data/nasbench201")
+def test_joblib_sweep_gives_two_finished_runs_in_one_wandb_group(joblib_sweep):
+    jobs = _jobs(joblib_sweep)
+    assert [j.name for j in jobs] == ["0", "1"]
+    for job, rate in zip(jobs, (0.1, 0.2)):
+        summary = _summary(job)
+        assert summary["finished"] is True and summary["evaluations"] == 20
+        assert f"ga.mutation_rate={rate}" in (job / ".hydra" / "overrides.yaml").read_text()
+        assert (job / "history.jsonl").is_file() and (job / "plots" / "fitness.png").is_file()
+    runs = [wandb_run(j) for j in jobs]
+    assert runs[0]["id"] != runs[1]["id"]
+    assert runs[0]["group"] == runs[1]["group"] == "_".join(joblib_sweep.parts[-2:])  # renas.build.sweep_group
+    assert [len(r["history"]) for r in runs] == [2, 2]  # one row per generation
+
+
+@pytest.mark.slow
+@pytest.mark.needs_shared("data/nasbench201")
+def test_compare_shows_the_differing_overrides_and_writes_the_plot(joblib_sweep, tmp_path):
+    png = tmp_path / "cmp.png"
+    proc = run_cli("renas.compare", str(joblib_sweep), "--group-by", "ga.mutation_rate", "--out", str(png))
+    assert proc.returncode == 0, proc.stderr
+    header, *rows = [line.split() for line in proc.stdout.splitlines()[1:3 + 1]]
+    assert header == ["run", "ga.mutation_rate", "best", "evals", "finished", "algorithm", "seconds"]
+    assert [r[:2] for r in rows] == [["0", "0.1"], ["1", "0.2"]]
+    for row, job in zip(rows, _jobs(joblib_sweep)):
+        assert row[2:6] == [f"{_summary(job)['best']['fitness']:.4f}", "20", "yes", "renas"]
+    assert png.stat().st_size > 1000
+
+    as_json = run_cli("renas.compare", str(joblib_sweep), "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    data = json.loads(as_json.stdout)
+    assert [r["overrides"] for r in data] == [{"ga.mutation_rate": 0.1}, {"ga.mutation_rate": 0.2}]
+    assert all(r["finished"] and r["evaluations"] == 20 and r["seconds"] > 0 for r in data)
+
+
+@pytest.mark.slow
+@pytest.mark.needs_shared("data/nasbench201")
+def test_submitit_local_runs_one_job(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_cli("search.py", "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "seed=0",
+                   *TABLE, "logger=none", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [job] = _jobs(sweep)
+    assert _summary(job)["finished"] is True
+    assert list((sweep / ".submitit").glob("*/*_result.pkl"))  # it ran as a submitit job
+
+
+def _hparams_search() -> str:
+    """``hparams_search=optuna``, or ``+hparams_search=optuna`` while search.yaml has no such default."""
+    defaults = yaml.safe_load((REPO / "conf" / "search.yaml").read_text())["defaults"]
+    listed = any(isinstance(d, dict) and any(k.split()[-1] == "hparams_search" for k in d) for d in defaults)
+    return "hparams_search=optuna" if listed else "+hparams_search=optuna"
+
+
+@pytest.mark.slow
+@pytest.mark.needs_shared("data/nasbench201")
+def test_optuna_sweep_runs_three_trials_and_reports_the_best(tmp_path):
+    sweep = tmp_path / "optuna"
+    proc = run_cli("search.py", _hparams_search(), "hydra.sweeper.n_trials=3", *TABLE[:2], "ga.budget=20",
+                   "logger=none", "threads=1", f"hydra.sweep.dir={sweep}")  # no -m: the config sets multirun
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = _jobs(sweep)
+    assert len(jobs) == 3 and all(_summary(j)["finished"] for j in jobs)
+    result = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    params = result["best_params"]
+    assert set(params) == {"ga.mutation_rate", "ga.population_size", "ga.sample_size", "controller.lr"}
+    assert 0.0 <= params["ga.mutation_rate"] <= 0.5 and params["ga.population_size"] in (5, 10, 20)
+    assert 1e-4 <= params["controller.lr"] <= 1e-2
+    assert result["best_value"] == pytest.approx(max(_summary(j)["best"]["fitness"] for j in jobs))
+
+
+def test_slurm_config_extends_the_plugin_with_project_defaults():
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("search", ["hydra/launcher=slurm", "hydra.launcher.partition=gpu"], return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert launcher.partition == "gpu" and launcher.timeout_min == 720 and launcher.gpus_per_node == 1
+    assert launcher.tasks_per_node == 1 and launcher.max_num_timeout == 0
+    assert launcher.qos is None  # the plugin's other settings are still there
+
+
+@pytest.mark.slow
+def test_slurm_config_renders_the_documented_sbatch_script(tmp_path):
+    """With stand-in ``srun``/``sbatch`` (the latter keeps the script and refuses the job)."""
+    bin_dir, script = tmp_path / "bin", tmp_path / "job.sbatch"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "sbatch").write_text(f'#!/bin/sh\nfor last; do :; done\ncp "$last" "{script}"\nexit 1\n')
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    run_cli("search.py", "-m", "hydra/launcher=slurm", "hydra.launcher.partition=gpu", "seed=0,1",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}", env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+    text = script.read_text()
+    for line in ("#SBATCH --array=0-1%", "#SBATCH --partition=gpu", "#SBATCH --gpus-per-node=1", "#SBATCH --time=720",
+                 "#SBATCH --cpus-per-task=8", "#SBATCH --mem=32GB", "#SBATCH --ntasks-per-node=1",
+                 "export OMP_NUM_THREADS=$SLURM_CPUS_PER_TASK"):
+        assert line in text, line
+
+
+# renas.compare on hand-made run folders (fast: no search runs)
+
+def _fake_run(folder: Path, overrides: list[str], curve: list[float], finished: bool = True) -> Path:
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    history = [{"step": i, "generation": 0, "arch": f"a{i}", "fitness": f, "status": "ok"} for i, f in enumerate(curve)]
+    (folder / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
+    (folder / "generations.jsonl").write_text(
+        "".join(json.dumps({"generation": g, "fitness/best_so_far": max(curve[: g + 1])}) + "\n" for g in range(len(curve))))
+    if finished:
+        best = max(history, key=lambda r: r["fitness"])
+        (folder / "summary.json").write_text(json.dumps({"best": best, "evaluations": len(curve), "finished": True,
+                                                         "algorithm": "rea", "seconds": 1.5}))
+    return folder
+
+
+def test_compare_shows_a_crashed_run_as_unfinished(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    _fake_run(sweep / "0", ["seed=0", "logger=none"], [0.5, 0.7])
+    crashed = _fake_run(sweep / "1", ["seed=1", "logger=none"], [0.6, 0.8], finished=False)
+    with open(crashed / "history.jsonl", "a") as f:
+        f.write('{"step": 2, "gen')  # torn last line
+    compare.main([str(sweep), "--out", str(tmp_path / "cmp.png")])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["run", "seed", "best", "evals", "finished", "algorithm", "seconds"]  # logger is the same
+    assert lines[2].split() == ["0", "0", "0.7000", "2", "yes", "rea", "1.5"]
+    assert lines[3].split() == ["1", "1", "0.8000", "2", "no", "-", "-"]
+    assert (tmp_path / "cmp.png").stat().st_size > 1000
+
+
+def test_compare_groups_runs_given_one_by_one(tmp_path, capsys):
+    runs = [_fake_run(tmp_path / f"r{i}", [f"ga.mutation_rate={rate}", f"seed={i}"], [0.1 * i, 0.2 * i])
+            for i, rate in enumerate((0.1, 0.2, 0.1))]
+    compare.main([*map(str, runs), "--group-by", "ga.mutation_rate", "--json", "--out", str(tmp_path / "g.png")])
+    captured = capsys.readouterr()
+    assert [r["overrides"] for r in json.loads(captured.out)] == [
+        {"ga.mutation_rate": 0.1, "seed": 0}, {"ga.mutation_rate": 0.2, "seed": 1}, {"ga.mutation_rate": 0.1, "seed": 2}]
+    assert (tmp_path / "g.png").is_file() and "plot:" in captured.err
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "no such folder"),
+    ("empty", "is not a run folder and holds none"),
+    ("group_by", "--group-by nope: not an override of these runs (known: seed)"),
+])
+def test_compare_errors_are_one_line(tmp_path, capsys, case, message):
+    (tmp_path / "empty").mkdir()
+    run = _fake_run(tmp_path / "run", ["seed=0"], [0.5])
+    args = {"missing": [str(tmp_path / "missing")], "empty": [str(tmp_path / "empty")],
+            "group_by": [str(run), "--group-by", "nope"]}[case]
+    with pytest.raises(SystemExit) as exit_info:
+        compare.main([*args, "--out", str(tmp_path / "x.png")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.needs_shared("data/nasbench201")
+def test_one_bad_job_does_not_stop_the_sweep(tmp_path):
+    """ga.sample_size=50 is invalid for P = 10: that job fails with its one line, the other runs."""
+    sweep = tmp_path / "sweep"
+    args = [a for a in TABLE if not a.startswith("ga.sample_size")]
+    proc = run_cli("search.py", "-m", "ga.sample_size=50,3", *args, "logger=none", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode != 0
+    assert "error: ga.sample_size=50 is larger than ga.population_size=10" in proc.stderr
+    jobs = _jobs(sweep)
+    assert [j.name for j in jobs] == ["1"] and _summary(jobs[0])["finished"]
