@@ -177,17 +177,25 @@ class ArchitectureSampler(nn.Module):
         self.cell = nn.LSTMCell(embed, hidden)
         self.heads = nn.ModuleList(nn.Linear(hidden, g.arity) for g in genes)
 
-    def _run(self, values: torch.Tensor | None, generator: torch.Generator | None):
+    def _run(self, values: torch.Tensor | None, generator: torch.Generator | None,
+             blocked: Callable[[tuple[int, ...]], bool] | None = None):
         """Teacher-forced (values given, (B, n)) or sampled (B = 1) pass."""
         batch = 1 if values is None else values.shape[0]
         x = self.start.expand(batch, -1)
         state = None
         out, logps, ents = [], [], []
+        prefix: tuple[int, ...] = ()
         for i in range(self.n_genes):
             state = self.cell(x, state)
             dist = torch.distributions.Categorical(logits=self.heads[i](state[0]))
             if values is None:
-                v = torch.multinomial(dist.probs, 1, generator=generator).squeeze(1)
+                probs = dist.probs
+                if blocked is not None:
+                    free = torch.tensor([not blocked(prefix + (v,)) for v in range(probs.shape[1])])
+                    if bool(free.any()):
+                        probs = probs * free.to(probs.dtype)
+                v = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+                prefix += (int(v[0]),)
             else:
                 v = values[:, i]
             out.append(v)
@@ -197,8 +205,11 @@ class ArchitectureSampler(nn.Module):
         return torch.stack(out, 1), torch.stack(logps, 1).sum(1), torch.stack(ents, 1).mean(1)
 
     @torch.no_grad()
-    def sample(self, generator: torch.Generator) -> tuple[int, ...]:
-        values, _, _ = self._run(None, generator)
+    def sample(self, generator: torch.Generator,
+               blocked: Callable[[tuple[int, ...]], bool] | None = None) -> tuple[int, ...]:
+        """One architecture; ``blocked(prefix)`` (optional) is true for gene-value prefixes
+        whose every completion is known already, which are then not sampled."""
+        values, _, _ = self._run(None, generator, blocked)
         return tuple(int(v) for v in values[0])
 
     def log_prob(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,6 +11,8 @@ loop, evaluator, history and logging, so they compare fairly:
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -342,23 +344,46 @@ class ReinforceSearch(Strategy):
         self.learner = _reinforce(policy, controller)
         self.generator = _torch_generator(seed)
 
+        # Sampling without replacement: a converged sampler would otherwise propose known
+        # architectures thousands of times per new one (the budget counts distinct ones).
+        # completions[i] = how many architectures share a prefix of i genes.
+        arities = [g.arity for g in self.genes]
+        self.completions = [math.prod(arities[i:]) for i in range(len(arities) + 1)]
+        self.known_prefixes: dict[tuple[int, ...], int] = {}
+        self.seen: set[tuple[int, ...]] = set()
+
+    def _blocked(self, prefix: tuple[int, ...]) -> bool:
+        return self.known_prefixes.get(prefix, 0) >= self.completions[len(prefix)]
+
+    def _remember(self, values: tuple[int, ...]) -> None:
+        if values in self.seen:
+            return
+        self.seen.add(values)
+        for i in range(1, len(values) + 1):
+            self.known_prefixes[values[:i]] = self.known_prefixes.get(values[:i], 0) + 1
+
     def ask(self) -> Proposal:
-        return Proposal(self.learner.policy.sample(self.generator), "sampler")
+        return Proposal(self.learner.policy.sample(self.generator, self._blocked), "sampler")
 
     def reward(self, proposal: Proposal, fitness: float | None) -> float | None:
         return fitness
 
     def tell(self, proposal: Proposal, fitness: float | None, step: int) -> dict[str, float] | None:
+        self._remember(tuple(int(v) for v in proposal.values))
         if fitness is None:
             return None
         return self.learner.observe(Experience(fitness, values=proposal.values))
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        state.update(learner=self.learner.state_dict(), generator=self.generator.get_state())
+        state.update(learner=self.learner.state_dict(), generator=self.generator.get_state(),
+                     seen=[list(v) for v in sorted(self.seen)])
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.learner.load_state_dict(state["learner"])
         self.generator.set_state(state["generator"])
+        self.known_prefixes, self.seen = {}, set()
+        for values in state.get("seen", []):
+            self._remember(tuple(int(v) for v in values))
