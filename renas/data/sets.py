@@ -227,12 +227,8 @@ class ImageFolderDataModule(HoldoutDataModule):
 
     def _read(self, folder: Path, class_to_idx: dict[str, int] | None = None) -> Split:
         from PIL import Image
-        from torchvision.datasets import ImageFolder
 
-        try:
-            listing = ImageFolder(str(folder), loader=lambda p: p, is_valid_file=None) if class_to_idx is None else None
-        except FileNotFoundError as e:
-            raise DataError(f"{folder}: {e}") from None
+        listing = self._list(folder) if class_to_idx is None else None
         if listing is not None:
             samples, self.classes = listing.samples, list(listing.classes)
         else:
@@ -261,13 +257,7 @@ class ImageFolderDataModule(HoldoutDataModule):
         if train.is_dir() and test.is_dir():
             return train, test
         if train.is_dir():
-            self._class_names(train)  # problems inside train/ first
-            from torchvision.datasets import ImageFolder
-
-            try:
-                ImageFolder(str(train), loader=lambda p: p)
-            except FileNotFoundError as e:
-                raise DataError(f"{train}: {e}") from None
+            self._list(train)  # problems inside train/ are reported first
             raise DataError(f"{self.root} has train/ but no test/ folder; add test/<class>/ or use one folder per class")
         return self.root, None
 
@@ -285,6 +275,16 @@ class ImageFolderDataModule(HoldoutDataModule):
         if not self.classes:
             self.classes = self._class_names(train)  # the class order comes from the training folder
         return self._read(test, {c: i for i, c in enumerate(self.classes)})
+
+    @staticmethod
+    def _list(folder: Path):
+        """torchvision's listing of a class-per-folder tree (files not read)."""
+        from torchvision.datasets import ImageFolder
+
+        try:
+            return ImageFolder(str(folder), loader=lambda p: p)
+        except FileNotFoundError as e:
+            raise DataError(f"{folder}: {e}") from None
 
     def _class_names(self, folder: Path) -> list[str]:
         from torchvision.datasets.folder import find_classes
