@@ -66,7 +66,8 @@ def part_default(args) -> None:
 def part_workers(args) -> None:
     import torch
 
-    common = ["logger=none", "progress=none", f"ga.budget={args.budget}"]
+    common = ["logger=none", "progress=none", f"ga.budget={args.budget}", f"ga.population_size={min(8, args.budget)}",
+              "ga.sample_size=3"]
     torch.set_num_threads(2)
     t1, s1 = timed_search([*common, "threads=2"])
     torch.set_num_threads(1)
@@ -84,7 +85,7 @@ def part_ray(args) -> None:
     start = time.perf_counter()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
     startup = time.perf_counter() - start
-    common = [*TABLE, "ga.population_size=10", f"ga.budget={args.table_budget}", "algorithm=rea"]
+    common = [*TABLE, "ga.population_size=10", "ga.sample_size=3", f"ga.budget={args.table_budget}", "algorithm=rea"]
     inline, _ = timed_search(common)
     timed_search([*common, "evaluator.executor=ray", "ga.budget=10"])  # workers start, build the table once
     ray_t, _ = timed_search([*common, "evaluator.executor=ray"])
@@ -102,7 +103,7 @@ def part_persistence(args) -> None:
     from renas.tracking import state
 
     torch.set_num_threads(1)
-    common = [*TABLE, "ga.population_size=10", f"ga.budget={args.table_budget}", f"algorithm={args.algorithm}"]
+    common = [*TABLE, "ga.population_size=10", "ga.sample_size=3", f"ga.budget={args.table_budget}", f"algorithm={args.algorithm}"]
     with_state = min(timed_search(common)[0] for _ in range(args.repeats))
     real_save, real_state = state.save_state, loop.Search.state_dict
     state.save_state = lambda *a, **k: None  # neither build nor write the state
