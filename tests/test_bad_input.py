@@ -121,7 +121,6 @@ RESUME_CASES = [
 ]
 
 
-@pytest.mark.xdist_group("finished_runs")  # one copy of the module fixture
 @pytest.mark.parametrize("how,extra,expected", RESUME_CASES, ids=[f"{c[0]}{' ' + c[1][0] if c[1] else ''}" for c in RESUME_CASES])
 def test_bad_resume_leaves_the_run_folder_untouched(finished_runs, tmp_path, how, extra, expected):
     run = _damaged(finished_runs, tmp_path, how)
@@ -136,7 +135,6 @@ def test_bad_resume_leaves_the_run_folder_untouched(finished_runs, tmp_path, how
     assert not new_dir.exists()
 
 
-@pytest.mark.xdist_group("finished_runs")
 def test_resuming_a_finished_search_says_so(finished_runs, tmp_path):
     run = _damaged(finished_runs, tmp_path, "intact")
     before = _digest(run)
@@ -146,7 +144,6 @@ def test_resuming_a_finished_search_says_so(finished_runs, tmp_path):
     assert _digest(run) == before and not (tmp_path / "new").exists()
 
 
-@pytest.mark.xdist_group("finished_runs")
 def test_a_new_search_in_a_folder_that_holds_one_is_refused(finished_runs, tmp_path):
     """E.g. a SLURM job re-run with the same hydra.run.dir: nothing appended, Hydra's files restored."""
     run = _damaged(finished_runs, tmp_path, "intact")

@@ -10,8 +10,7 @@ import pytest
 from helpers import REPO, compose, read_jsonl, without_times
 from renas.search.run import run_search
 
-# one local Ray instance per module: its tests share a pytest-xdist worker
-pytestmark = [pytest.mark.needs_shared("data/nasbench201"), pytest.mark.slow, pytest.mark.xdist_group("ray")]
+pytestmark = [pytest.mark.needs_shared("data/nasbench201"), pytest.mark.slow]
 
 TABLE = ["search_space=nasbench201", "evaluator=nasbench201", "ga.population_size=10", "ga.sample_size=3", "ga.budget=40",
          "logger=none", "progress=none", "threads=1", "evaluator.threads_per_worker=1"]

@@ -25,10 +25,6 @@ def _summary(run: Path) -> dict:
     return json.loads((run / "summary.json").read_text())
 
 
-# the joblib sweep fixture is shared by two tests: keep them on one pytest-xdist worker
-pytestmark = pytest.mark.xdist_group("sweeps")
-
-
 @pytest.fixture(scope="module")
 def joblib_sweep(tmp_path_factory) -> Path:
     """Two searches (ga.mutation_rate=0.1,0.2) run at once by the joblib launcher, W&B offline.
