@@ -1,7 +1,7 @@
 """Seconds per training epoch of a small RENAS network, with the real training code.
 
 What it measures: a proxy-sized ``renas_cell`` network (N=1 cell per stage, F=16, the RENASNet
-genotype; the defaults of ``conf/search_space/renas_cell.yaml``) trained by the project's own
+genotype; ``--channels`` and ``--cells-per-stage`` change it) trained by the project's own
 ``ClassifierModule`` (``renas.train.final.build_module``, SGD + cosine from ``conf/optim``) and a
 Lightning ``Trainer`` built from ``conf/trainer/<trainer>.yaml``, on the data modules of
 ``conf/dataset`` (batch sizes as configured there: 64 for digits, 128 for the CIFAR-10 subset).

@@ -3,8 +3,9 @@ validation accuracy in fewer epochs than the same child trained from scratch?
 
 A parent (the RENASNet genotype, proxy-sized: N=1, F=16) is trained on digits for
 ``--parent-epochs``; a child that changes one op of one block (most of the network unchanged)
-is then trained for 1..``--epochs`` epochs twice: from its parent's weights (the parameters
-whose names and shapes match, as ``evaluator.inherit_weights=true`` does) and from scratch.
+is then trained for 1..``--epochs`` epochs twice: from its parent's weights (by op, as
+``evaluator.inherit_weights=true`` does: the changed op starts fresh, see
+``renas/train/inherit.py``) and from scratch.
 Prints the validation accuracy after each number of epochs, the share of parameters
 inherited, and the epochs each needed to reach the parent's accuracy.
 
@@ -51,23 +52,29 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="child budgets 1..epochs")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--channels", type=int, default=16, help="F of the network (default 16)")
+    parser.add_argument("--op", default="conv_3x3", help="the child's op at block 0, first position "
+                        "(the parent's is sep_conv_5x5; default conv_3x3)")
     args = parser.parse_args()
     import torch
 
     from renas.build import build_datamodule, build_space
     from renas.cli import quiet_lightning
-    from renas.evaluate.lightning_eval import inherit
+    from renas.space.renas_cell import OP_NAMES
+    from renas.train.inherit import inherit, module_signatures
 
+    if args.op not in OP_NAMES or args.op == "sep_conv_5x5":
+        raise SystemExit(f"error: --op={args.op!r} must be another op than sep_conv_5x5: one of {', '.join(OP_NAMES)}")
     quiet_lightning()
     torch.set_num_threads(args.threads)
-    cfg = compose([])
+    cfg = compose([f"search_space.channels={args.channels}"])
     space = build_space(cfg.search_space)
     dm = build_datamodule(cfg.dataset)
     dm.prepare_data()
     dm.setup("fit")
     parent_g = space.reference()
     values = list(parent_g.values)
-    values[0 * 2] = 5  # block 0, first op: sep_conv_5x5 -> conv_3x3 (one op of one block changes)
+    values[0 * 2] = OP_NAMES.index(args.op)  # block 0, first op: sep_conv_5x5 -> --op (one op of one block)
     child_g = space.from_values(values)
     print(f"parent {space.format(parent_g)}\nchild  {space.format(child_g)}")
     for seed in args.seeds:
@@ -77,11 +84,13 @@ def main() -> None:
         rows = []
         for epochs in range(1, args.epochs + 1):
             warm = space.build(child_g, dm.in_channels, dm.num_classes)
-            share = inherit(warm, state)
+            share = inherit(warm, state, module_signatures(parent)).fraction
+            by_name = inherit(space.build(child_g, dm.in_channels, dm.num_classes), state, None).fraction
             rows.append((epochs, train(cfg, warm, dm, epochs, seed + 1),
                          train(cfg, space.build(child_g, dm.in_channels, dm.num_classes), dm, epochs, seed + 1)))
         print(f"seed {seed}: parent val acc {parent_acc:.4f} after {args.parent_epochs} epochs; "
-              f"child inherits {100 * share:.1f} % of its parameters")
+              f"child inherits {100 * share:.1f} % of its parameters by op "
+              f"({100 * by_name:.1f} % would match by name and shape alone)")
         print("  epochs  inherited  scratch")
         for e, w, s in rows:
             print(f"  {e:6d}  {w:9.4f}  {s:7.4f}")

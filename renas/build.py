@@ -65,3 +65,16 @@ def build_evaluator(cfg: DictConfig, space, run_dir: Path):
     if cfg.evaluator.get("name") == "train":
         extra.update(dataset=cfg.dataset, trainer=cfg.trainer, optim=cfg.optim, weights_dir=Path(run_dir) / "weights")
     return build(ev, "evaluator", **extra, _recursive_=False)
+
+
+def build_strategy(cfg: DictConfig, space):
+    """The search algorithm of ``cfg.algorithm`` (its ``_target_`` class, given the space, the
+    ``ga`` and ``controller`` configs, the seed and the bundle's own settings)."""
+    from hydra.utils import get_class
+
+    algo = cfg.algorithm
+    if "_target_" not in algo:
+        raise ConfigError("algorithm has no _target_ (choose one with algorithm=renas|evolution|rea|rea_tuned|local|ga|reinforce|random|tpe)")
+    cls = get_class(algo._target_)
+    kwargs = {k: v for k, v in algo.items() if k not in ("_target_", "name")}
+    return cls(space=space, ga=cfg.ga, controller=cfg.get("controller"), seed=int(cfg.seed), name=algo.get("name"), **kwargs)

@@ -12,7 +12,7 @@ from renas.errors import ConfigError
 
 pytestmark = pytest.mark.needs_shared("data/nasbench201/nb201_cifar10.csv")
 
-ALGORITHMS = ["renas", "rea", "ga", "reinforce", "random", "tpe"]
+ALGORITHMS = ["renas", "evolution", "rea", "rea_tuned", "local", "ga", "reinforce", "random", "tpe"]
 TABLE = ["search_space=nasbench201", "evaluator=nasbench201", "logger=none", "progress=none"]
 #: fixed small populations, whatever the algorithm bundles choose (they are being tuned)
 SMALL = ["ga.population_size=10", "ga.sample_size=3"]
@@ -125,7 +125,8 @@ def _bench(tmp_path, *overrides: str):
         (["budget=5"], "budget=5 is smaller than ga.population_size=10"),
         (["budget=[20,5]"], "budget=5 is smaller than ga.population_size=10"),
         (["budget=15", "ga.population_size=16", "ga.sample_size=3"], "budget=15 is smaller than ga.population_size=16"),
-        (["algorithms=[rea,nope]"], "unknown algorithm 'nope'; allowed: ga, random, rea, reinforce, renas, tpe"),
+        (["algorithms=[rea,nope]"], "unknown algorithm 'nope'; allowed: evolution, ga, local, random, rea, rea_tuned, reinforce, renas, tpe"),
+        (["reference=tpe"], "reference='tpe' is not in algorithms"),
         (["algorithm=rea"], "use algorithms=[...]"),
         (["ga.budget=50"], "use budget="),
         (["ga.mutation_rate=1.5"], "ga.mutation_rate=1.5 is out of range"),
@@ -163,3 +164,80 @@ def test_benchmark_with_a_list_of_budgets_runs_each_budget_separately(tmp_path):
         for name in ("rea", "random"):
             assert again["results"][b][name]["curve"] == data["results"][b][name]["curve"]
             assert again["results"][b][name]["report_values"] == data["results"][b][name]["report_values"]
+
+
+def test_benchmark_gives_paired_statistics_of_the_reference_against_every_algorithm(tmp_path):
+    """All algorithms share seeds: RENAS minus each other, per seed, with its standard error and a
+    Wilcoxon signed-rank test, at every budget; and the Optuna version TPE ran with."""
+    import optuna
+
+    data = _bench(tmp_path, "algorithms=[renas,evolution,tpe]", "seeds=4", "budget=[12,20]", *SMALL,
+                  "ga.mutation_rate=0.2")
+    assert data["reference"] == "renas" and data["optuna"] == optuna.__version__
+    for b in ("12", "20"):
+        pairs = data["paired"][b]
+        assert set(pairs) == {"evolution", "tpe"}
+        for other, pr in pairs.items():
+            ref, oth = data["results"][b]["renas"], data["results"][b][other]
+            diffs = np.array(ref["fitness_values"]) - np.array(oth["fitness_values"])
+            f = pr["fitness"]
+            assert f["n"] == 4 and f["mean_diff"] == pytest.approx(diffs.mean())
+            assert f["sem"] == pytest.approx(diffs.std(ddof=1) / 2)
+            assert f["wins"] + f["losses"] + f["ties"] == 4 and 0 <= f["wilcoxon_p"] <= 1
+            assert set(pr["report"]) == set(f)
+    md = (tmp_path / "benchmark.md").read_text()
+    assert "paired over the same seeds" in md and "| 20 | evolution |" in md and "Wilcoxon" in md
+    assert "at the next budget" in md
+
+
+def test_paired_statistics_agree_with_scipy():
+    from scipy.stats import wilcoxon
+
+    from renas.benchmark import paired
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(1.0, 1.0, 30)
+    b = a - rng.normal(0.5, 1.0, 30)
+    b[:5] = a[:5]  # ties are dropped, as in Wilcoxon's test
+    p = paired(a, b)
+    d = a - b
+    assert p["mean_diff"] == pytest.approx(d.mean()) and p["sem"] == pytest.approx(d.std(ddof=1) / np.sqrt(30))
+    assert (p["wins"], p["ties"]) == (int((d[5:] > 0).sum()), 5)
+    assert p["wilcoxon_p"] == pytest.approx(wilcoxon(d[5:]).pvalue)
+    assert paired([1.0, 2.0], [1.0, 2.0])["wilcoxon_p"] == 1.0
+
+
+@pytest.mark.slow
+def test_benchmark_runs_with_real_training(tmp_path):
+    """evaluator=train: the same benchmark with Lightning-trained children (no table, no optimum)."""
+    data = _bench(tmp_path, "algorithms=[renas,evolution]", "seeds=2", "budget=4", "evaluator=train",
+                  "search_space=renas_cell", "search_space.channels=4", "dataset.subset=0.3", "trainer.max_epochs=1",
+                  "ga.population_size=2", "ga.sample_size=2", "evaluator.report_test=true")
+    assert data["table"] is None and data["report"] == "test_acc" and data["metric"] == "val_acc"
+    for name in ("renas", "evolution"):
+        r = data["results"][name]
+        assert r["runs"] == 2 and 0.0 <= r["fitness_mean"] <= 1.0 and 0.0 <= r["report_mean"] <= 1.0
+        assert r["hit_rate"] is None
+    assert set(data["paired"]["4"]) == {"evolution"}
+    assert (tmp_path / "regret.png").exists() and "no known optimum" in (tmp_path / "benchmark.md").read_text()
+
+
+def test_a_benchmark_sweep_is_ranked_by_the_tuning_tool(tmp_path):
+    """The tuning protocol: a Hydra multirun of the benchmark, ranked by mean best fitness over
+    the budgets (never the report column), the winner's overrides printed."""
+    sweep = tmp_path / "sweep"
+    proc = run_cli("renas.benchmark", "-m", "algorithms=[rea]", "seeds=3", "budget=[12,20]", "ga.population_size=10",
+                   "ga.sample_size=2,3,20", f"hydra.sweep.dir={sweep}")
+    assert "ga.sample_size=20 is larger than ga.population_size=10" in proc.stderr + proc.stdout  # a refused job
+    proc = run_cli("renas.benchmark.tune", str(sweep), "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(proc.stdout)
+    done = [r for r in rows if r["objective"] is not None]
+    assert {tuple(r["overrides"]) for r in done} == {("ga.population_size=10", "ga.sample_size=2"),
+                                                      ("ga.population_size=10", "ga.sample_size=3")}
+    for r in done:
+        assert r["objective"] == pytest.approx(np.mean(list(r["budgets"].values())))
+    assert done[0]["objective"] >= done[1]["objective"]
+    assert len(rows) == 2  # the refused job left no folder behind
+    proc = run_cli("renas.benchmark.tune", str(sweep))
+    assert f"chosen for rea: {' '.join(done[0]['overrides'])}" in proc.stdout

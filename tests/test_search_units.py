@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from renas.search.controller import Experience, MutationController, Reinforce
+from renas.search.controller import (
+    Experience,
+    Mutation,
+    MutationController,
+    Reinforce,
+    UniformEdits,
+    edit_probability,
+    log_prob,
+    propose,
+)
 from renas.search.mutation import diff, random_mutation, uniform_crossover
 from renas.search.population import Population
 from renas.search.selection import roulette, tournament
@@ -137,27 +146,93 @@ def test_population_state_round_trips():
     assert again.add(9, (9,), 0.1).born == pop.add(9, (9,), 0.1).born
 
 
-def test_controller_proposals_never_repeat_known_children(nb201):
+def _controller(space, **kw):
     torch.manual_seed(0)
-    controller = MutationController(nb201.genes)
+    return MutationController(space.genes, **kw)
+
+
+@pytest.mark.parametrize("kw", [{"encoder": "lstm", "utility": False}, {"encoder": "none", "utility": True},
+                                {"encoder": "lstm", "utility": True, "interactions": 2}])
+def test_controller_proposals_never_repeat_known_children(nb201, kw):
+    controller = _controller(nb201, **kw)
     gen = torch.Generator().manual_seed(0)
     parent = (0, 1, 2, 3, 4, 0)
     known = set()
     for _ in range(24):  # 6 genes x 4 other values: every single-edit child, once each
-        edits = controller.propose(parent, 1, gen, known=lambda v: v in known)
+        m = propose(controller, parent, 1, gen, known=lambda v: v in known)
+        (i, old, new), = m.edits
         child = list(parent)
-        child[edits[0][0]] = edits[0][2]
-        assert tuple(child) not in known and edits[0][2] != parent[edits[0][0]]
+        child[i] = new
+        assert tuple(child) not in known and new != parent[i] and old == parent[i]
         known.add(tuple(child))
-    assert controller.propose(parent, 1, gen, known=lambda v: v in known) is None
+    assert propose(controller, parent, 1, gen, known=lambda v: v in known) is None
 
 
-def test_controller_learns_an_edit_that_always_helps(nb201):
+def test_a_multi_edit_proposal_changes_distinct_genes_and_masks_only_its_last_edit(cells):
+    controller = _controller(cells)
+    gen = torch.Generator().manual_seed(1)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        parent = cells.sample(rng).values
+        asked: list[tuple] = []
+
+        def known(v):  # an arbitrary half of the space counts as known
+            asked.append(v)
+            return sum(v) % 2 == 0
+
+        m = propose(controller, parent, 3, gen, known=known)
+        assert all(len(diff(parent, v)) == 3 for v in asked)  # only the last edit is masked
+        genes = [i for i, _, _ in m.edits]
+        assert len(genes) == len(set(genes)) == 3
+        child = list(parent)
+        for i, old, new in m.edits:
+            assert old == parent[i] and new != old
+            child[i] = new
+        cells.from_values(child)  # inputs stay among legal predecessors
+        assert sum(child) % 2 == 1  # the last edit avoided every known child
+
+
+def test_the_log_prob_trained_on_is_that_of_the_masked_distribution_sampled_from(nb201):
+    """Children already known are masked out of the last edit; log_prob must score the edit under
+    that masked distribution (it sums to 1 over the edits that could be drawn), and the
+    sampler's frequencies must match it."""
+    controller = _controller(nb201)
+    with torch.no_grad():  # a policy far from uniform, so that a wrong normaliser shows
+        controller.val_bias.copy_(torch.randn_like(controller.val_bias) * 2)
+    parent = (0, 1, 2, 3, 4, 0)
+    known = {(1, 1, 2, 3, 4, 0), (0, 3, 2, 3, 4, 0), (0, 1, 2, 3, 4, 3), (0, 1, 0, 3, 4, 0)}
+    gen = torch.Generator().manual_seed(2)
+    counts: dict[tuple, int] = {}
+    masked = None
+    n = 6000
+    for _ in range(n):
+        m = propose(controller, parent, 1, gen, known=lambda v: v in known)
+        counts[m.edits[0]] = counts.get(m.edits[0], 0) + 1
+        masked = m.masked
+    assert len(masked) == len(known)
+    edits = [(i, parent[i], v) for i in range(6) for v in range(5) if v != parent[i]]
+    x = torch.tensor([parent] * len(edits))
+    with torch.no_grad():
+        lp_masked, _ = log_prob(controller, x, [Mutation([e], masked) for e in edits])
+        lp_plain, _ = log_prob(controller, x, [Mutation([e], []) for e in edits])
+    p_masked = lp_masked.exp().numpy()
+    allowed = np.array([tuple(parent[:i]) + (v,) + tuple(parent[i + 1:]) not in known for i, _, v in edits])
+    assert p_masked[allowed].sum() == pytest.approx(1.0, abs=1e-5)
+    assert lp_plain.exp().numpy()[allowed].sum() < 0.95  # the unmasked one would be a different distribution
+    for e, p in zip(edits, p_masked):
+        if tuple(parent[: e[0]]) + (e[2],) + tuple(parent[e[0] + 1:]) in known:
+            assert counts.get(e, 0) == 0
+        else:
+            assert counts.get(e, 0) / n == pytest.approx(p, abs=0.02)
+
+
+@pytest.mark.parametrize("kw", [{"encoder": "lstm", "utility": False}, {"encoder": "none", "utility": True}])
+def test_controller_learns_an_edit_that_always_helps(nb201, kw):
     """Synthetic fitness: gene 2 = nor_conv_3x3 adds 1, nothing else matters. REINFORCE on
     reward = fitness(child) - fitness(parent) must make that edit much more likely."""
-    torch.manual_seed(0)
-    controller = MutationController(nb201.genes)
-    learner = Reinforce(controller, lr=3e-3, batch=4, entropy_weight=1e-3, baseline_decay=0.9, normalize=True)
+    controller = _controller(nb201, **kw)
+    learner = Reinforce(controller, lr=3e-3 if kw["encoder"] == "lstm" else 3e-2, batch=4, entropy_weight=1e-3,
+                        baseline_decay=0.9, normalize=True)
     gen = torch.Generator().manual_seed(1)
     rng = np.random.default_rng(7)
     target_gene, target_value = 2, 3
@@ -172,28 +247,60 @@ def test_controller_learns_an_edit_that_always_helps(nb201):
         return tuple(v)
 
     probe = [parent() for _ in range(20)]
-    before = np.mean([controller.edit_probability(p, target_gene, target_value) for p in probe])
+    before = np.mean([edit_probability(controller, p, target_gene, target_value) for p in probe])
     for _ in range(400):
         p = parent()
-        edits = controller.propose(p, 1, gen)
+        m = propose(controller, p, 1, gen)
         child = list(p)
-        child[edits[0][0]] = edits[0][2]
-        learner.observe(Experience(fitness(child) - fitness(p), p, (edits[0][0],), (edits[0][2],)))
-    after = np.mean([controller.edit_probability(p, target_gene, target_value) for p in probe])
-    assert before < 0.1  # about 1/6 genes x 1/4 values at the start
+        child[m.edits[0][0]] = m.edits[0][2]
+        learner.observe(Experience(fitness(child) - fitness(p), p, m))
+    after = np.mean([edit_probability(controller, p, target_gene, target_value) for p in probe])
+    assert before < 0.1  # about 1 of 24 edits at the start
     assert after > 0.5 and after > 5 * before
 
 
+def test_reward_normalisation_does_not_depend_on_the_reward_scale(nb201):
+    """Fitness in [0, 1] (real training) and in percent (tables) must train the same policy."""
+    parent = (0, 1, 2, 3, 4, 0)
+    rng = np.random.default_rng(3)
+    experiences = [(float(rng.normal()), [(int(i), parent[i], int((parent[i] + 1 + rng.integers(4)) % 5))])
+                   for i in rng.integers(6, size=24)]
+    policies = []
+    for scale in (0.01, 1.0, 100.0):
+        controller = _controller(nb201)
+        learner = Reinforce(controller, lr=1e-2, batch=4, normalize=True)
+        for r, edits in experiences:
+            learner.observe(Experience(r * scale, parent, Mutation(edits)))
+        policies.append(controller.state_dict())
+    for k in policies[0]:
+        assert torch.allclose(policies[0][k], policies[1][k], atol=1e-5), k
+        assert torch.allclose(policies[2][k], policies[1][k], atol=1e-5), k
+
+
+def test_uniform_edits_draw_every_unknown_child_alike(nb201):
+    policy = UniformEdits(nb201.genes)
+    gen = torch.Generator().manual_seed(4)
+    parent = (0, 0, 0, 0, 0, 0)
+    known = {(1, 0, 0, 0, 0, 0), (0, 2, 0, 0, 0, 0)}
+    counts: dict[tuple, int] = {}
+    for _ in range(11000):
+        e = propose(policy, parent, 1, gen, known=lambda v: v in known).edits[0]
+        counts[e] = counts.get(e, 0) + 1
+    assert len(counts) == 22 and (0, 0, 1) not in counts and (1, 0, 2) not in counts
+    assert np.allclose(np.array(list(counts.values())) / 11000, 1 / 22, atol=0.01)
+
+
 def test_reinforce_state_round_trips(nb201):
-    torch.manual_seed(0)
-    a = Reinforce(MutationController(nb201.genes), batch=2)
-    a.observe(Experience(0.5, (0,) * 6, (1,), (2,)))
-    a.observe(Experience(-0.5, (0,) * 6, (2,), (3,)))
-    a.observe(Experience(0.1, (0,) * 6, (3,), (1,)))
+    parent = (0,) * 6
+    a = Reinforce(_controller(nb201), batch=2, normalize=True)
+    a.observe(Experience(0.5, parent, Mutation([(1, 0, 2)])))
+    a.observe(Experience(-0.5, parent, Mutation([(2, 0, 3)], [5, 6])), [Experience(0.2, parent, Mutation([(3, 0, 1)]))])
+    a.observe(Experience(0.1, parent, Mutation([(3, 0, 1)])), [Experience(-0.2, parent, Mutation([(4, 0, 1)]))])
     torch.manual_seed(1)
     b = Reinforce(MutationController(nb201.genes), batch=2)
     b.load_state_dict(a.state_dict())
-    assert b.baseline == a.baseline and len(b.buffer) == 1 and b.updates == a.updates
+    assert (b.baseline, b.scale2, b.updates) == (a.baseline, a.scale2, a.updates)
+    assert [e.to_dict() for e in b.buffer + b.replay] == [e.to_dict() for e in a.buffer + a.replay]
     for (k, x), y in zip(a.policy.state_dict().items(), b.policy.state_dict().values()):
         assert torch.equal(x, y), k
 

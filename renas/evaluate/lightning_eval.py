@@ -37,20 +37,6 @@ def weights_name(arch: str) -> str:
     return hashlib.sha1(arch.encode()).hexdigest()[:16] + ".pt"
 
 
-def inherit(net: torch.nn.Module, parent_state: dict[str, torch.Tensor]) -> float:
-    """Copy every parameter and buffer whose name and shape match the parent's.
-
-    Returns the fraction of the child's parameters (by count) that were inherited.
-    """
-    own = net.state_dict()
-    matched = {k: v for k, v in parent_state.items() if k in own and own[k].shape == v.shape}
-    net.load_state_dict(matched, strict=False)
-    names = dict(net.named_parameters())
-    total = sum(p.numel() for p in names.values())
-    got = sum(names[k].numel() for k in matched if k in names)
-    return got / total if total else 0.0
-
-
 class TrainEvaluator:
     """Trains each child on the train split for the proxy budget; fitness = validation accuracy.
 
@@ -60,8 +46,14 @@ class TrainEvaluator:
         trainer: the ``trainer`` config (proxy budget: ``max_epochs`` etc.).
         optim: the ``optim`` config.
         weights_dir: where children's trained weights are kept for inheritance.
-        inherit_weights: start each child from its parent's weights where names and shapes
-            match, and fine-tune (RENAS's efficiency trick).
+        inherit_weights: start each child from its parent's trained weights where it computes
+            the same thing (same op at a position, same cell layout around it: see
+            :mod:`renas.train.inherit`) and fine-tune (RENAS's efficiency trick).
+        finetune_epochs: epochs an inherited child trains; ``None`` = ``trainer.max_epochs``.
+            Children from scratch (the initial population, a child whose parent's weights are
+            gone) always train ``trainer.max_epochs``.
+        bn_recalibration: before validation, re-estimate BatchNorm statistics on this many
+            training batches (0 = off); see :mod:`renas.train.callbacks`.
         report_test: also measure test accuracy into ``metrics`` (never used by the search;
             off by default so the test split stays out of the search entirely).
     """
@@ -76,20 +68,23 @@ class TrainEvaluator:
         optim: DictConfig,
         weights_dir: Path | None = None,
         inherit_weights: bool = False,
+        finetune_epochs: int | None = None,
+        bn_recalibration: int = 0,
         report_test: bool = False,
     ) -> None:
+        from renas.config import check_bool, check_number
+
         self.space = space
         self.dataset_cfg = dataset
         self.trainer_cfg = trainer
         self.optim_cfg = optim
         self.weights_dir = Path(weights_dir) if weights_dir else None
-        self.inherit_weights = inherit_weights
-        self.report_test = report_test
+        self.inherit_weights = check_bool("evaluator.inherit_weights", inherit_weights)
+        self.finetune_epochs = None if finetune_epochs is None else int(
+            check_number("evaluator.finetune_epochs", finetune_epochs, 1, None, integer=True))
+        self.bn_recalibration = int(check_number("evaluator.bn_recalibration", bn_recalibration, 0, None, integer=True))
+        self.report_test = check_bool("evaluator.report_test", report_test)
         self._dm = None
-        from renas.config import check_bool
-
-        check_bool("evaluator.inherit_weights", inherit_weights)
-        check_bool("evaluator.report_test", report_test)
         check_optim(optim)
         self._check_trainer()
         _ = self.datamodule  # missing data is an error before the search starts, not at its first child
@@ -97,7 +92,9 @@ class TrainEvaluator:
     def _check_trainer(self) -> None:
         """Build one Trainer now, so that a bad trainer.* value is reported before any work."""
         from renas.build import build
+        from renas.train.final import check_trainer
 
+        check_trainer(self.trainer_cfg)
         build(self.trainer_cfg, "trainer", logger=False, enable_checkpointing=False, enable_progress_bar=False,
               enable_model_summary=False)
 
@@ -117,9 +114,68 @@ class TrainEvaluator:
     def _weights_path(self, arch: str) -> Path | None:
         return self.weights_dir / weights_name(arch) if self.weights_dir else None
 
+    def _start_weights(self, task: Task, net: torch.nn.Module) -> tuple[bool, dict[str, Any]]:
+        """Load the parent's weights into ``net`` where they carry over. Returns whether the
+        child starts from its parent's weights, and what happened, as metrics.
+
+        ``inherited`` is the fraction of the child's parameters that really came from the
+        parent. A parent whose weights should be on disk but are not (deleted, another
+        machine's disk, a run folder copied without ``weights/``) is a warning and
+        ``parent_weights_missing: true``; the child then trains from scratch, for
+        ``trainer.max_epochs``.
+        """
+        if not self.inherit_weights:
+            return False, {"inherited": 0.0}
+        info: dict[str, Any] = {"inherited": 0.0, "parent_weights_missing": False}
+        if not task.parent_arch:
+            return False, info  # a random child (the initial population): nothing to inherit
+        path = self._weights_path(task.parent_arch)
+        if path is None or not path.is_file():
+            info["parent_weights_missing"] = True
+            log.warning(
+                "child %d: its parent's weights are missing (%s, parent %s); it trains from scratch for "
+                "%d epochs", task.id, path if path is not None else "no weights folder", task.parent_arch,
+                int(self.trainer_cfg.max_epochs),
+            )
+            return False, info
+        from renas.train.inherit import inherit, module_signatures
+
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.device("meta"):  # the parent's structure only: no memory, no initialisation
+            parent = self.space.build(self.space.parse(task.parent_arch), self.datamodule.in_channels,
+                                      self.datamodule.num_classes)
+        info["inherited"] = round(inherit(net, state, module_signatures(parent)).fraction, 4)
+        return True, info
+
+    def epochs_for(self, from_parent: bool) -> int:
+        """Fine-tune epochs for a child that starts from its parent's weights, the full proxy
+        (``trainer.max_epochs``) for a child from scratch."""
+        if from_parent and self.finetune_epochs is not None:
+            return self.finetune_epochs
+        return int(self.trainer_cfg.max_epochs)
+
+    def _trainer(self, epochs: int):
+        from hydra.utils import instantiate
+
+        callbacks = []
+        if self.bn_recalibration:
+            from renas.train.callbacks import RecalibrateBatchNorm
+
+            callbacks.append(RecalibrateBatchNorm(self.bn_recalibration))
+        return instantiate(
+            self.trainer_cfg,
+            max_epochs=epochs,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            check_val_every_n_epoch=epochs,
+            callbacks=callbacks,
+        )
+
     def evaluate(self, task: Task) -> Outcome:
         import lightning.pytorch as pl
-        from hydra.utils import instantiate
 
         from renas.train.final import build_module
         from renas.train.profile import count_flops, count_params
@@ -129,23 +185,10 @@ class TrainEvaluator:
         genotype = self.space.parse(task.arch)
         net = self.space.build(genotype, dm.in_channels, dm.num_classes)
         metrics: dict[str, Any] = {"params": count_params(net), "flops": count_flops(net, dm.in_channels, dm.input_size)}
-        if self.inherit_weights:
-            metrics["inherited"] = 0.0
-            parent = self._weights_path(task.parent_arch) if task.parent_arch else None
-            if parent is not None and parent.is_file():
-                state = torch.load(parent, map_location="cpu", weights_only=True)
-                metrics["inherited"] = round(inherit(net, state), 4)
+        from_parent, start_info = self._start_weights(task, net)
+        epochs = self.epochs_for(from_parent)
         module = build_module(net, dm.num_classes, self.optim_cfg)
-        epochs = int(self.trainer_cfg.max_epochs)
-        trainer = instantiate(
-            self.trainer_cfg,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-            check_val_every_n_epoch=epochs,
-        )
+        trainer = self._trainer(epochs)
         start = time.perf_counter()
         try:
             trainer.fit(module, datamodule=dm)
@@ -157,6 +200,8 @@ class TrainEvaluator:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             raise KeyboardInterrupt from None
         metrics["train_seconds"] = round(time.perf_counter() - start, 3)
+        metrics["epochs"] = int(trainer.current_epoch)
+        metrics.update(start_info)
         fitness = float(trainer.callback_metrics["val/acc"])
         if self.report_test:
             metrics["test_acc"] = float(trainer.test(module, datamodule=dm, verbose=False)[0]["test/acc"])

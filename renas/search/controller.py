@@ -1,13 +1,17 @@
-"""The RL parts: RENAS's mutation controller and the REINFORCE architecture sampler.
+"""The RL parts: RENAS's mutation controller, the REINFORCE architecture sampler, and the
+REINFORCE learner that trains both.
 
-Both are small LSTMs trained with REINFORCE (Williams, 1992) by :class:`Reinforce`:
-advantage = reward - moving-average baseline (optionally divided by a running standard
-deviation), loss = -(advantage * log-prob) - entropy_weight * entropy, Adam.
+A mutation is a list of single-gene edits of a parent. An :class:`EditPolicy` scores every
+legal edit of a parent, ``scores(parents) -> (B, genes, max_arity)``; :func:`propose` draws
+``k`` edits from those scores (distinct genes; the last edit restricted to children that are
+not known yet) and :func:`log_prob` gives the log-probability of a mutation under exactly the
+distribution it was drawn from (the same mask). :class:`UniformEdits` scores every edit alike:
+RENAS with it is RENAS's ablation, the same evolution with random edits.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -17,6 +21,8 @@ from torch import nn
 from renas.search.mutation import Edit
 from renas.space.base import Gene
 
+Known = Callable[[tuple[int, ...]], bool]
+
 
 def _gene_tables(genes: Sequence[Gene]) -> tuple[torch.Tensor, torch.Tensor, int]:
     arity = torch.tensor([g.arity for g in genes], dtype=torch.long)
@@ -24,143 +30,226 @@ def _gene_tables(genes: Sequence[Gene]) -> tuple[torch.Tensor, torch.Tensor, int
     return arity, offset, int(arity.max())
 
 
-class MutationController(nn.Module):
-    """RENAS's mutation controller: looks at the parent and picks which genes to change and how.
+def torch_generator(seed: int) -> torch.Generator:
+    """The controller's own sampling generator (independent of torch's global one)."""
+    g = torch.Generator()
+    g.manual_seed(int(seed) * 7919 + 17)
+    return g
 
-    The parent genotype is read as a sequence of gene tokens (embedding of the gene's position
-    plus embedding of its value) by a bidirectional LSTM. A position head scores every gene;
-    ``k`` genes are drawn without replacement from that softmax. For each chosen gene a value
-    head scores its legal values (never the current one) against the value embeddings, and a
-    new value is drawn. The log-probability of the whole edit is what REINFORCE trains.
 
-    Args:
-        genes: the search space's genes.
-        embed: token embedding size.
-        hidden: LSTM hidden size (per direction).
+# --- edit policies ---------------------------------------------------------------------------
+class EditPolicy(nn.Module):
+    """Scores every single-gene edit ``gene i := value v`` of a parent.
+
+    Slot ``(i, v)`` is legal when ``v`` is one of gene ``i``'s values and not its current one.
     """
 
-    def __init__(self, genes: Sequence[Gene], embed: int = 32, hidden: int = 64) -> None:
+    #: whether the policy has parameters to train
+    learnable = True
+
+    def __init__(self, genes: Sequence[Gene]) -> None:
         super().__init__()
         arity, offset, max_arity = _gene_tables(genes)
         self.register_buffer("arity", arity, persistent=False)
         self.register_buffer("offset", offset, persistent=False)
         self.n_genes, self.max_arity = len(genes), max_arity
-        self.pos_embed = nn.Embedding(len(genes), embed)
-        self.val_embed = nn.Embedding(int(arity.sum()), embed)
-        self.lstm = nn.LSTM(embed, hidden, batch_first=True, bidirectional=True)
-        self.pos_head = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
-        self.val_query = nn.Linear(2 * hidden, embed)
-        self.val_bias = nn.Parameter(torch.zeros(int(arity.sum())))
-        # value slots j of gene i: global index offset[i] + j, padded to max_arity
         j = torch.arange(max_arity)
+        # value slots j of gene i: global index offset[i] + j (padded slots point at a valid one)
         self.register_buffer("slot_valid", j[None, :] < arity[:, None], persistent=False)
-        self.register_buffer(
-            "slot_index", (offset[:, None] + j[None, :]).clamp_max(int(arity.sum()) - 1), persistent=False
-        )
+        self.register_buffer("slot_index", (offset[:, None] + j[None, :]).clamp_max(int(arity.sum()) - 1), persistent=False)
 
-    def logits(self, parents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Position logits (B, n) and value logits (B, n, max_arity) for parent values (B, n)."""
-        pos = torch.arange(self.n_genes, device=parents.device)
-        tokens = self.pos_embed(pos)[None] + self.val_embed(parents + self.offset[None])
-        h, _ = self.lstm(tokens)
-        pos_logits = self.pos_head(h).squeeze(-1)
-        pos_logits = pos_logits.masked_fill((self.arity < 2)[None], float("-inf"))
-        q = self.val_query(h)  # (B, n, embed)
-        emb = self.val_embed(self.slot_index)  # (n, A, embed)
-        val_logits = torch.einsum("bne,nae->bna", q, emb) + self.val_bias[self.slot_index][None]
-        invalid = ~self.slot_valid[None] | torch.nn.functional.one_hot(parents, self.max_arity).bool()
-        return pos_logits, val_logits.masked_fill(invalid, float("-inf"))
+    def legal(self, parents: torch.Tensor) -> torch.Tensor:
+        """(B, n, A) bool: the legal edits of each parent."""
+        current = torch.nn.functional.one_hot(parents, self.max_arity).bool()
+        return self.slot_valid[None] & ~current
 
-    def log_prob(
-        self, parents: torch.Tensor, positions: list[list[int]], values: list[list[int]]
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-probability (B,) of each edit list and the mean entropy (B,) of its choices.
+    def raw_scores(self, parents: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
-        Edits are scored in order: each gene is drawn from the position softmax without the
-        genes drawn before it, then its value from the value softmax.
-        """
-        pos_logits, val_logits = self.logits(parents)
+    def scores(self, parents: torch.Tensor) -> torch.Tensor:
+        """(B, n, A) edit logits for parent values (B, n); ``-inf`` where an edit is illegal."""
+        return self.raw_scores(parents).masked_fill(~self.legal(parents), float("-inf"))
+
+
+class UniformEdits(EditPolicy):
+    """Every legal edit equally likely: RENAS's ablation (``controller=none``)."""
+
+    learnable = False
+
+    def raw_scores(self, parents: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(parents.shape[0], self.n_genes, self.max_arity)
+
+
+class MutationController(EditPolicy):
+    """RENAS's mutation controller: reads the parent and scores every edit.
+
+    Two parts, each optional:
+
+    - ``encoder=lstm``: the parent's genes are read as tokens (embedding of the position plus
+      embedding of the value) by a bidirectional LSTM; an edit's score is a position term
+      from the gene's hidden state plus the match of that state with the new value's
+      embedding. This conditions every choice on the whole parent.
+    - ``utility=true``: an additive preference for values, per gene and shared between genes
+      of the same kind with the same label (``nor_conv_3x3`` on any edge, input ``0`` of any
+      block); an edit scores the preference of the new value minus that of the old one. It
+      carries what one reward teaches to every parent and gene where the same change is
+      possible, which is what makes the controller learn within a short search.
+
+    Args:
+        genes: the search space's genes.
+        embed: token embedding size.
+        hidden: LSTM hidden size (per direction).
+        encoder: ``lstm`` or ``none``.
+        utility: add the value-preference terms.
+    """
+
+    def __init__(self, genes: Sequence[Gene], embed: int = 32, hidden: int = 64, encoder: str = "lstm",
+                 utility: bool = True, interactions: int = 0, gene_preferences: bool = True) -> None:
+        super().__init__(genes)
+        slots = int(self.arity.sum())
+        self.encoder, self.utility, self.interactions = encoder, utility, interactions
+        if encoder == "lstm":
+            self.pos_embed = nn.Embedding(len(genes), embed)
+            self.val_embed = nn.Embedding(slots, embed)
+            self.lstm = nn.LSTM(embed, hidden, batch_first=True, bidirectional=True)
+            self.pos_head = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+            self.val_query = nn.Linear(2 * hidden, embed)
+            self.val_bias = nn.Parameter(torch.zeros(slots))
+        if utility:
+            labels: dict[tuple[str, str], int] = {}
+            ids = torch.zeros(len(genes), self.max_arity, dtype=torch.long)
+            for i, g in enumerate(genes):
+                for v, c in enumerate(g.choices):
+                    ids[i, v] = labels.setdefault((g.kind, str(c)), len(labels))
+            self.register_buffer("label_index", ids, persistent=False)
+            # per gene and value (off: only the labels shared between genes, the strongest sharing)
+            self.slot_pref = nn.Parameter(torch.zeros(slots), requires_grad=gene_preferences)
+            self.label_pref = nn.Parameter(torch.zeros(len(labels)))
+        if interactions:
+            # pairwise preferences <V[i, a], V[j, b]> (a factorization machine of rank `interactions`)
+            self.pair = nn.Parameter(0.01 * torch.randn(slots, interactions))
+
+    def raw_scores(self, parents: torch.Tensor) -> torch.Tensor:
         batch = parents.shape[0]
-        k_max = max(len(p) for p in positions)
-        pos = torch.full((batch, k_max), -1, dtype=torch.long)
-        val = torch.zeros((batch, k_max), dtype=torch.long)
-        for b, (ps, vs) in enumerate(zip(positions, values)):
-            pos[b, : len(ps)] = torch.tensor(ps, dtype=torch.long)
-            val[b, : len(vs)] = torch.tensor(vs, dtype=torch.long)
-        present = pos >= 0
-        safe_pos = pos.clamp_min(0)
-        val_logp_all = torch.log_softmax(val_logits, -1)  # (B, n, A)
-        val_p_all = val_logp_all.exp()
-        val_ent_all = -(val_p_all * val_logp_all.nan_to_num(neginf=0.0)).sum(-1)  # (B, n)
-        taken = torch.zeros_like(pos_logits, dtype=torch.bool)
-        logp = pos_logits.new_zeros(batch)
-        ent = pos_logits.new_zeros(batch)
-        rows = torch.arange(batch)
-        for j in range(k_max):
-            lp = torch.log_softmax(pos_logits.masked_fill(taken, float("-inf")), -1)
-            p_ent = -(lp.exp() * lp.nan_to_num(neginf=0.0)).sum(-1)
-            step_lp = lp[rows, safe_pos[:, j]] + val_logp_all[rows, safe_pos[:, j], val[:, j]]
-            step_ent = p_ent + val_ent_all[rows, safe_pos[:, j]]
-            logp = logp + torch.where(present[:, j], step_lp, torch.zeros_like(step_lp))
-            ent = ent + torch.where(present[:, j], step_ent, torch.zeros_like(step_ent))
-            taken = taken | (torch.nn.functional.one_hot(safe_pos[:, j], self.n_genes).bool() & present[:, j, None])
-        return logp, ent / present.sum(1).clamp_min(1)
+        s = torch.zeros(batch, self.n_genes, self.max_arity)
+        rows = torch.arange(self.n_genes)
+        if self.encoder == "lstm":
+            tokens = self.pos_embed(rows)[None] + self.val_embed(parents + self.offset[None])
+            h, _ = self.lstm(tokens)
+            q = self.val_query(h)  # (B, n, embed)
+            emb = self.val_embed(self.slot_index)  # (n, A, embed)
+            s = s + self.pos_head(h) + torch.einsum("bne,nae->bna", q, emb) + self.val_bias[self.slot_index][None]
+        if self.utility:
+            pref = self.slot_pref[self.slot_index] + self.label_pref[self.label_index]  # (n, A)
+            current = pref[rows[None, :], parents]  # (B, n)
+            s = s + pref[None] - current[..., None]
+        if self.interactions:
+            v = self.pair[self.slot_index]  # (n, A, d)
+            mine = v[rows[None, :], parents]  # (B, n, d): each gene's current value
+            others = mine.sum(1, keepdim=True) - mine  # (B, n, d): the rest of the parent
+            s = s + torch.einsum("nad,bnd->bna", v, others) - (mine * others).sum(-1)[..., None]
+        return s
 
-    @torch.no_grad()
-    def propose(
-        self,
-        parent: Sequence[int],
-        k: int,
-        generator: torch.Generator,
-        known: Callable[[tuple[int, ...]], bool] | None = None,
-    ) -> list[Edit] | None:
-        """Draw ``k`` edits for ``parent`` (distinct genes, each to a different legal value).
 
-        The first ``k - 1`` edits are drawn from the policy; the last one is drawn from the
-        policy restricted to edits whose child is not ``known`` (already evaluated or in
-        evaluation), so a proposal never repeats an architecture of the search's history.
-        Returns ``None`` when every such edit leads to a known child.
-        """
-        x = torch.tensor([list(parent)], dtype=torch.long)
-        pos_logits, val_logits = self.logits(x)
-        pos_logp = torch.log_softmax(pos_logits[0], -1)
-        val_logp = torch.log_softmax(val_logits[0], -1)
-        k = max(1, min(k, int(torch.isfinite(pos_logp).sum())))
-        edits: list[Edit] = []
-        child = list(parent)
-        taken = torch.zeros(self.n_genes, dtype=torch.bool)
-        for _ in range(k - 1):
-            p = int(torch.multinomial(torch.softmax(pos_logits[0].masked_fill(taken, float("-inf")), -1), 1, generator=generator))
-            v = int(torch.multinomial(val_logp[p].exp(), 1, generator=generator))
-            edits.append((p, child[p], v))
-            child[p] = v
-            taken[p] = True
-        # the last edit: the joint distribution over (gene, value), known children masked
-        joint = torch.log_softmax(pos_logits[0].masked_fill(taken, float("-inf")), -1)[:, None] + val_logp
-        if known is not None:
-            for i in range(self.n_genes):
-                if taken[i] or not torch.isfinite(joint[i]).any():
-                    continue
-                for v in range(self.max_arity):
-                    if torch.isfinite(joint[i, v]):
-                        cand = list(child)
-                        cand[i] = v
-                        if known(tuple(cand)):
-                            joint[i, v] = float("-inf")
-        flat = joint.flatten()
+# --- drawing and scoring mutations ---------------------------------------------------------------
+@dataclass
+class Mutation:
+    """Edits drawn by :func:`propose`, with what is needed to score them again: ``masked`` are
+    the slots ``i * max_arity + v`` excluded from the last edit's distribution because their
+    child was known."""
+
+    edits: list[Edit]
+    masked: list[int] = field(default_factory=list)
+
+
+@torch.no_grad()
+def propose(policy: EditPolicy, parent: Sequence[int], k: int, generator: torch.Generator,
+            known: Known | None = None, dry: bool = False) -> Mutation | None:
+    """Draw ``k`` edits of ``parent`` (distinct genes, each to another legal value).
+
+    Edits are drawn one after another from the softmax over all legal edits of genes not
+    edited yet. The last one is drawn from that softmax restricted to edits whose child is not
+    ``known`` (evaluated already or in evaluation), so a proposal never repeats an architecture.
+    Returns ``None`` when every such edit leads to a known child. ``dry=True`` only answers
+    whether a child exists (a non-``None`` empty mutation), without drawing anything.
+    """
+    if dry:
+        for i, v in policy.legal(torch.tensor([list(parent)], dtype=torch.long))[0].nonzero().tolist():
+            cand = list(parent)
+            cand[i] = v
+            if known is None or not known(tuple(cand)):
+                return Mutation([])
+        return None
+    scores = policy.scores(torch.tensor([list(parent)], dtype=torch.long))[0]
+    k = max(1, min(k, int(torch.isfinite(scores).any(1).sum())))
+    child = list(parent)
+    edits: list[Edit] = []
+    for step in range(k):
+        logits = scores.clone()
+        for i, _, _ in edits:
+            logits[i] = float("-inf")
+        masked: list[int] = []
+        if step == k - 1 and known is not None:
+            for i, v in torch.isfinite(logits).nonzero().tolist():
+                cand = list(child)
+                cand[i] = v
+                if known(tuple(cand)):
+                    logits[i, v] = float("-inf")
+                    masked.append(i * policy.max_arity + v)
+        flat = logits.flatten()
         if not torch.isfinite(flat).any():
             return None
         idx = int(torch.multinomial(torch.softmax(flat, -1), 1, generator=generator))
-        p, v = divmod(idx, self.max_arity)
-        edits.append((p, child[p], v))
-        return edits
+        i, v = divmod(idx, policy.max_arity)
+        edits.append((i, child[i], v))
+        child[i] = v
+    return Mutation(edits, masked)
 
-    def edit_probability(self, parent: Sequence[int], gene: int, value: int) -> float:
-        """Probability that a single-edit proposal for ``parent`` is exactly ``gene := value``."""
-        with torch.no_grad():
-            pos_logits, val_logits = self.logits(torch.tensor([list(parent)], dtype=torch.long))
-            return float(torch.softmax(pos_logits[0], -1)[gene] * torch.softmax(val_logits[0, gene], -1)[value])
 
+def log_prob(policy: EditPolicy, parents: torch.Tensor, mutations: Sequence[Mutation]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probability (B,) of each mutation under the distribution :func:`propose` drew it
+    from (genes edited before excluded, the last edit's ``masked`` slots excluded), and the
+    mean entropy (B,) of those distributions."""
+    scores = policy.scores(parents).flatten(1)  # (B, n*A)
+    batch, width = scores.shape
+    A = policy.max_arity
+    lengths = [len(m.edits) for m in mutations]
+    k = torch.tensor(lengths)
+    k_max = max(lengths)
+    flat = [[i * A + v for i, _, v in m.edits] + [0] * (k_max - len(m.edits)) for m in mutations]
+    idx = torch.tensor(flat, dtype=torch.long)
+    last_mask = torch.zeros(batch, width, dtype=torch.bool)
+    rows_masked = [(b, j) for b, m in enumerate(mutations) for j in m.masked]
+    if rows_masked:
+        rb, cj = zip(*rows_masked)
+        last_mask[list(rb), list(cj)] = True
+    taken = torch.zeros(batch, width, dtype=torch.bool)
+    gene_of = torch.arange(width) // policy.max_arity
+    rows = torch.arange(batch)
+    logp = scores.new_zeros(batch)
+    ent = scores.new_zeros(batch)
+    for j in range(k_max):
+        present = j < k
+        is_last = (k - 1) == j
+        logits = scores.masked_fill(taken | (last_mask & is_last[:, None]), float("-inf"))
+        lp = torch.log_softmax(logits, -1)
+        step_ent = -(lp.exp() * lp.nan_to_num(neginf=0.0)).sum(-1)
+        step_lp = lp[rows, idx[:, j]]
+        logp = logp + torch.where(present, step_lp, torch.zeros_like(step_lp))
+        ent = ent + torch.where(present, step_ent, torch.zeros_like(step_ent))
+        gene = gene_of[idx[:, j]]
+        taken = taken | ((gene_of[None, :] == gene[:, None]) & present[:, None])
+    return logp, ent / k.clamp_min(1)
+
+
+def edit_probability(policy: EditPolicy, parent: Sequence[int], gene: int, value: int) -> float:
+    """Probability that a single-edit proposal for ``parent`` is exactly ``gene := value``."""
+    with torch.no_grad():
+        scores = policy.scores(torch.tensor([list(parent)], dtype=torch.long))[0]
+        return float(torch.softmax(scores.flatten(), -1)[gene * policy.max_arity + value])
+
+
+# --- the REINFORCE architecture sampler --------------------------------------------------------
 class ArchitectureSampler(nn.Module):
     """An LSTM that samples whole architectures gene by gene (the REINFORCE baseline of
     NAS-Bench-201 / Zoph & Le). Each step feeds the previous gene's value embedding and
@@ -216,48 +305,63 @@ class ArchitectureSampler(nn.Module):
         _, logp, ent = self._run(values, None)
         return logp, ent
 
-
+# --- REINFORCE ---------------------------------------------------------------------------------
 @dataclass
 class Experience:
-    """One action and its reward: for the mutation controller ``parent`` + edits; for the
-    architecture sampler ``values``."""
+    """One action and its reward: for the mutation controller ``parent`` + its ``mutation``;
+    for the architecture sampler ``values``."""
 
     reward: float
     parent: tuple[int, ...] | None = None
-    positions: tuple[int, ...] = ()
-    new_values: tuple[int, ...] = ()
+    mutation: Mutation | None = None
     values: tuple[int, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "reward": self.reward,
             "parent": None if self.parent is None else list(self.parent),
-            "positions": list(self.positions),
-            "new_values": list(self.new_values),
+            "edits": None if self.mutation is None else [list(e) for e in self.mutation.edits],
+            "masked": None if self.mutation is None else list(self.mutation.masked),
             "values": None if self.values is None else list(self.values),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Experience":
+        mutation = None if d["edits"] is None else Mutation([tuple(e) for e in d["edits"]], list(d["masked"]))
         return cls(
             float(d["reward"]),
             None if d["parent"] is None else tuple(d["parent"]),
-            tuple(d["positions"]),
-            tuple(d["new_values"]),
+            mutation,
             None if d["values"] is None else tuple(d["values"]),
         )
 
 
 class Reinforce:
-    """REINFORCE with a moving-average baseline, an entropy bonus and Adam.
+    """REINFORCE (Williams, 1992) with a moving-average baseline, an entropy bonus and Adam.
+
+    On-policy experiences (what the policy itself proposed) are collected ``batch`` at a time;
+    then one update minimises::
+
+        - mean_on(A * log p) - replay_weight * mean_replay(A_r * log p) - entropy_weight * H
+
+    where ``A = reward - baseline`` (the baseline is a moving average of on-policy rewards,
+    updated after the step so that an advantage compares with past rewards only) and
+    ``A_r`` is a replayed experience's reward against a baseline of 0 (replayed pairs come
+    in both directions, +gain and -gain, so their mean is 0 by construction). Replayed
+    experiences are hindsight edits from the search's history, not drawn by the policy; they
+    get their own term and weight so that they inform the policy without drowning the
+    on-policy signal. With ``normalize``, advantages are divided by a running root mean square
+    of advantages, started from the first batch (so rewards in [0, 1] and in percent behave
+    the same).
 
     Args:
         policy: a :class:`MutationController` or :class:`ArchitectureSampler`.
         lr: Adam learning rate.
-        batch: rewards per update.
+        batch: on-policy rewards per update.
         entropy_weight: weight of the entropy bonus.
-        baseline_decay: decay of the exponential moving-average baseline.
-        normalize: divide advantages by a running standard deviation of rewards.
+        baseline_decay: decay of the baseline and of the running scale.
+        normalize: divide advantages by the running scale.
+        replay_weight: weight of the replayed experiences' term.
     """
 
     def __init__(
@@ -268,6 +372,11 @@ class Reinforce:
         entropy_weight: float = 1e-3,
         baseline_decay: float = 0.9,
         normalize: bool = False,
+        replay_weight: float = 1.0,
+        memory: int = 0,
+        memory_sample: int = 0,
+        steps: int = 1,
+        seed: int = 0,
     ) -> None:
         self.policy = policy
         self.optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
@@ -275,54 +384,80 @@ class Reinforce:
         self.entropy_weight = entropy_weight
         self.baseline_decay = baseline_decay
         self.normalize = normalize
+        self.replay_weight = replay_weight
+        self.memory_size, self.memory_sample, self.steps = memory, memory_sample, steps
+        self.memory: list[Experience] = []  # replayed experiences kept for later updates
+        self.rng = np.random.default_rng([int(seed), 2])
         self.baseline: float | None = None
-        self.var = 1.0
+        self.scale2: float | None = None  # running mean square of advantages (normalize)
         self.buffer: list[Experience] = []
+        self.replay: list[Experience] = []
         self.updates = 0
 
-    def observe(self, exp: Experience) -> dict[str, float] | None:
-        """Add one reward; update when a batch is full. Returns the update's statistics."""
-        self.buffer.append(exp)
+    def observe(self, exp: Experience | None, replay: Sequence[Experience] = ()) -> dict[str, float] | None:
+        """Add one on-policy experience (or none) and replayed ones; update when ``batch``
+        on-policy experiences are in. Returns the update's statistics."""
+        if exp is not None:
+            self.buffer.append(exp)
+        self.replay.extend(replay)
         if len(self.buffer) < self.batch:
             return None
-        batch, self.buffer = self.buffer, []
-        return self.update(batch)
+        on, rep = self.buffer, self.replay
+        self.buffer, self.replay = [], []
+        return self.update(on, rep)
 
-    def observe_many(self, experiences: list[Experience]) -> dict[str, float] | None:
-        """Add several rewards; update once if the batch is full."""
-        self.buffer.extend(experiences)
-        if not self.buffer or len(self.buffer) < self.batch:
-            return None
-        batch, self.buffer = self.buffer, []
-        return self.update(batch)
+    def _scores(self, batch: list[Experience]) -> tuple[torch.Tensor, torch.Tensor]:
+        if batch[0].values is not None:
+            return self.policy.log_prob(torch.tensor([e.values for e in batch], dtype=torch.long))
+        parents = torch.tensor([e.parent for e in batch], dtype=torch.long)
+        return log_prob(self.policy, parents, [e.mutation for e in batch])
 
-    def update(self, batch: list[Experience]) -> dict[str, float]:
-        rewards = np.array([e.reward for e in batch], dtype=np.float64)
+    def update(self, on: list[Experience], replay: Sequence[Experience] = ()) -> dict[str, float]:
+        rewards = np.array([e.reward for e in on], dtype=np.float64)
         if self.baseline is None:
             self.baseline = float(rewards.mean())
-        advantages = rewards - self.baseline
+        adv_on = rewards - self.baseline
+        adv_rep = np.array([e.reward for e in replay], dtype=np.float64)
         if self.normalize:
-            self.var = self.baseline_decay * self.var + (1 - self.baseline_decay) * float((advantages**2).mean())
-            advantages = advantages / max(np.sqrt(self.var), 1e-8)
-        if batch[0].values is not None:
-            logp, ent = self.policy.log_prob(torch.tensor([e.values for e in batch], dtype=torch.long))
+            both = np.concatenate([adv_on, adv_rep])
+            square = float((both**2).mean())
+            if self.scale2 is None or self.scale2 <= 0:
+                self.scale2 = square
+            else:
+                self.scale2 = self.baseline_decay * self.scale2 + (1 - self.baseline_decay) * square
+            scale = np.sqrt(self.scale2) if self.scale2 > 0 else 1.0
+            adv_on, adv_rep = adv_on / scale, adv_rep / scale
         else:
-            parents = torch.tensor([e.parent for e in batch], dtype=torch.long)
-            logp, ent = self.policy.log_prob(parents, [list(e.positions) for e in batch],
-                                             [list(e.new_values) for e in batch])
-        adv = torch.tensor(advantages, dtype=torch.float32)
-        loss = -(adv * logp).mean() - self.entropy_weight * ent.mean()
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
+            scale = 1.0
+        replay = list(replay)
+        if self.memory_sample and self.memory:
+            picks = self.rng.choice(len(self.memory), size=min(self.memory_sample, len(self.memory)), replace=False)
+            old = [self.memory[i] for i in sorted(picks)]
+            adv_rep = np.concatenate([adv_rep, np.array([e.reward for e in old]) / scale])
+        else:
+            old = []
+        if self.memory_size:
+            self.memory = (self.memory + replay)[-self.memory_size:]
+        batch = list(on) + replay + old
+        n = len(on)
+        a_on = torch.tensor(adv_on, dtype=torch.float32)
+        a_rep = torch.tensor(adv_rep, dtype=torch.float32)
+        for _ in range(self.steps):
+            logp, ent = self._scores(batch)
+            loss = -(a_on * logp[:n]).mean() - self.entropy_weight * ent[:n].mean()
+            if len(batch) > n and self.replay_weight > 0:
+                loss = loss - self.replay_weight * (a_rep * logp[n:]).mean()
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
         stats = {
             "reward_mean": float(rewards.mean()),
             "loss": float(loss.detach()),
-            "entropy": float(ent.detach().mean()),
+            "entropy": float(ent[:n].detach().mean()),
             "baseline": float(self.baseline),
+            "replayed": float(len(batch) - n),
         }
-        # the baseline moves after the update, so the advantage compares with past rewards only
-        for r in rewards:
+        for r in rewards:  # the baseline moves after the update
             self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * float(r)
         self.updates += 1
         return stats
@@ -332,8 +467,11 @@ class Reinforce:
             "policy": self.policy.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "baseline": self.baseline,
-            "var": self.var,
+            "scale2": self.scale2,
             "buffer": [e.to_dict() for e in self.buffer],
+            "replay": [e.to_dict() for e in self.replay],
+            "memory": [e.to_dict() for e in self.memory],
+            "rng": self.rng.bit_generator.state,
             "updates": self.updates,
         }
 
@@ -341,6 +479,54 @@ class Reinforce:
         self.policy.load_state_dict(state["policy"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.baseline = state["baseline"]
-        self.var = float(state["var"])
+        self.scale2 = state["scale2"]
         self.buffer = [Experience.from_dict(d) for d in state["buffer"]]
+        self.replay = [Experience.from_dict(d) for d in state["replay"]]
+        self.memory = [Experience.from_dict(d) for d in state["memory"]]
+        self.rng.bit_generator.state = state["rng"]
         self.updates = int(state["updates"])
+
+
+def make_policy(genes: Sequence[Gene], controller: Any, seed: int) -> EditPolicy:
+    """RENAS's edit policy for a ``controller`` config (checked): :class:`UniformEdits` for
+    ``controller=none`` (the ablation), else a :class:`MutationController` initialised from ``seed``."""
+    from renas.config import check_bool, check_choice, check_number
+    from renas.errors import ConfigError
+
+    kind = check_choice("controller", controller.get("name") if controller is not None else "none", ("renas", "lstm", "none"))
+    if kind == "none":
+        return UniformEdits(genes)
+    encoder = check_choice("controller.encoder", controller.get("encoder", "lstm"), ("lstm", "none"))
+    utility = check_bool("controller.utility", controller.get("utility", False))
+    if encoder == "none" and not utility:
+        raise ConfigError("controller.encoder=none with controller.utility=false leaves the controller nothing to learn")
+    with torch.random.fork_rng():
+        torch.manual_seed(int(seed))
+        return MutationController(
+            genes,
+            embed=int(check_number("controller.embed", controller.get("embed", 32), 1, 4096, integer=True)),
+            hidden=int(check_number("controller.hidden", controller.get("hidden", 64), 1, 4096, integer=True)),
+            encoder=encoder,
+            utility=utility,
+            interactions=int(check_number("controller.interactions", controller.get("interactions", 0), 0, 1024, integer=True)),
+            gene_preferences=check_bool("controller.gene_preferences", controller.get("gene_preferences", True)),
+        )
+
+
+def make_learner(policy: nn.Module, controller: Any, seed: int = 0) -> Reinforce:
+    """A :class:`Reinforce` learner with the ``controller`` config's settings (checked)."""
+    from renas.config import check_bool, check_number
+
+    return Reinforce(
+        policy,
+        lr=check_number("controller.lr", controller.lr, 0.0, 10.0, low_open=True),
+        batch=check_number("controller.batch", controller.batch, 1, 100000, integer=True),
+        entropy_weight=check_number("controller.entropy_weight", controller.entropy_weight, 0.0, 100.0),
+        baseline_decay=check_number("controller.baseline_decay", controller.baseline_decay, 0.0, 1.0),
+        normalize=check_bool("controller.normalize", controller.normalize),
+        replay_weight=check_number("controller.replay_weight", controller.get("replay_weight", 1.0), 0.0, 1000.0),
+        memory=check_number("controller.memory", controller.get("memory", 0), 0, None, integer=True),
+        memory_sample=check_number("controller.memory_sample", controller.get("memory_sample", 0), 0, None, integer=True),
+        steps=check_number("controller.steps", controller.get("steps", 1), 1, 1000, integer=True),
+        seed=seed,
+    )

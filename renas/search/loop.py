@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
@@ -244,7 +243,7 @@ class Search:
                 and len(self.pending) < self.executor.capacity
                 and self.steps + len(self.pending) < self.budget
             ):
-                proposal = self.strategy.ask() if streak < self.max_duplicates else self.strategy.random_proposal()
+                proposal = self.strategy.ask() if streak < self.max_duplicates else self.strategy.fallback()
                 if proposal is None:
                     break
                 if not self._submit(proposal):
@@ -286,13 +285,14 @@ class Search:
 
     def _learn(self, proposal: Proposal, fitness: float | None, step: int) -> float | None:
         """Tell the strategy; return the controller reward (if it had one)."""
-        reward = self.strategy.reward(proposal, fitness)
-        stats = self.strategy.tell(proposal, fitness, step)
-        if reward is not None:
-            self.gen.rewards.append(reward)
-        if stats:
-            self.gen.updates.append(stats)
-        return reward
+        feedback = self.strategy.tell(proposal, fitness, step)
+        if feedback is None:
+            return None
+        if feedback.reward is not None:
+            self.gen.rewards.append(feedback.reward)
+        if feedback.update:
+            self.gen.updates.append(feedback.update)
+        return feedback.reward
 
     def _record(self, task: Task, outcome: Outcome, write: bool = True) -> None:
         pending = self.pending.pop(task.id)

@@ -12,15 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from renas.build import build, build_evaluator, build_space
+from renas.build import build, build_evaluator, build_space, build_strategy  # noqa: F401 (re-exported)
 from renas.config import check_bool, check_choice, check_number
-from renas.errors import ConfigError, RenasError
-from renas.evaluate.base import InlineExecutor
+from renas.errors import ConfigError
 from renas.search.loop import Search, SearchStopped
-from renas.search.strategies import Strategy
 from renas.tracking.files import atomic_write_json
 from renas.tracking.history import HistoryWriter
 
@@ -57,15 +54,6 @@ def validate(cfg: DictConfig, space) -> None:
     if ev.get("name") == "train":
         check_number("trainer.max_epochs", cfg.trainer.get("max_epochs"), 1, None, integer=True)
         check_bool("evaluator.inherit_weights", ev.get("inherit_weights", False))
-
-
-def build_strategy(cfg: DictConfig, space) -> Strategy:
-    algo = cfg.algorithm
-    if "_target_" not in algo:
-        raise ConfigError("algorithm has no _target_ (choose one with algorithm=renas|rea|ga|reinforce|random|tpe)")
-    cls = get_class(algo._target_)
-    kwargs = {k: v for k, v in algo.items() if k not in ("_target_", "name")}
-    return cls(space=space, ga=cfg.ga, controller=cfg.get("controller"), seed=int(cfg.seed), name=algo.get("name"), **kwargs)
 
 
 def _fmt_time(seconds: float) -> str:
@@ -224,9 +212,10 @@ def run_search(
         history.close()
         generations_file.close()
         try:
-            from renas.tracking.plots import plot_generations
+            from renas.tracking.plots import plot_children, plot_generations
 
             plot_generations(search.generations, run_dir / "plots", title=f"{strategy.name} on {space.name}")
+            plot_children(run_dir / "history.jsonl", run_dir / "plots", title=f"{strategy.name} on {space.name}: every child")
         except Exception as e:  # a plot must never cost the results
             log.warning("could not write plots: %s", e)
         _finish_sink(sink, search, summary, exit_code)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from renas.search.strategies import Proposal, Strategy
+from renas.search.strategies import Feedback, Proposal, Strategy
 from renas.space.base import SearchSpace
 
 
@@ -18,10 +18,10 @@ class TPESearch(Strategy):
 
     Args:
         n_startup_trials: random trials before TPE models the results (Optuna's default 10).
-        multivariate: model the genes jointly (Optuna's ``multivariate=True``) instead of
-            independently (the default TPE).
+        multivariate: model the genes jointly (Optuna's ``multivariate=True``) or independently;
+            ``None``: the installed Optuna's default.
         constant_liar: with several children in flight, treat pending ones as bad results so
-            that concurrent proposals differ.
+            that concurrent proposals differ; ``None``: the installed Optuna's default.
     """
 
     name = "tpe"
@@ -34,8 +34,8 @@ class TPESearch(Strategy):
         seed: int,
         name: str | None = None,
         n_startup_trials: int = 10,
-        multivariate: bool = False,
-        constant_liar: bool = False,
+        multivariate: bool | None = None,
+        constant_liar: bool | None = None,
     ) -> None:
         super().__init__(space, ga, controller, seed, name)
         import logging
@@ -48,9 +48,15 @@ class TPESearch(Strategy):
 
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         self.optuna = optuna
-        self.sampler_kwargs = dict(
-            n_startup_trials=int(n_startup_trials), multivariate=bool(multivariate), constant_liar=bool(constant_liar)
-        )
+        from renas.config import check_bool, check_number
+
+        # None leaves a setting at the installed Optuna's default (TPESampler(seed=s) exactly:
+        # Optuna 2.x samples genes independently, Optuna 4+ multivariate with constant liar)
+        self.sampler_kwargs: dict[str, Any] = {
+            "n_startup_trials": int(check_number("algorithm.n_startup_trials", n_startup_trials, 0, None, integer=True))}
+        for key, value in (("multivariate", multivariate), ("constant_liar", constant_liar)):
+            if value is not None:
+                self.sampler_kwargs[key] = check_bool(f"algorithm.{key}", value)
         self.seed = int(seed)
         self.dists = {
             g.name: optuna.distributions.CategoricalDistribution(list(g.choices)) for g in self.genes
@@ -68,7 +74,17 @@ class TPESearch(Strategy):
         values = tuple(g.choices.index(trial.params[g.name]) for g in self.genes)
         return Proposal(values, "tpe", info={"trial": trial.number})
 
-    def tell(self, proposal: Proposal, fitness: float | None, step: int) -> None:
+    def fallback(self) -> Proposal:
+        """A random architecture as an Optuna trial of its own (enqueued, then asked), so that
+        it is told like any other."""
+        values = self.random_values()
+        self.study.enqueue_trial({g.name: g.choices[v] for g, v in zip(self.genes, values)})
+        trial = self.study.ask(self.dists)
+        self.trials[trial.number] = trial
+        return Proposal(tuple(g.choices.index(trial.params[g.name]) for g in self.genes), "fallback",
+                        info={"trial": trial.number})
+
+    def tell(self, proposal: Proposal, fitness: float | None, step: int) -> Feedback | None:
         trial = self.trials.pop(proposal.info["trial"])
         if fitness is None:
             self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)

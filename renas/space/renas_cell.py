@@ -303,11 +303,11 @@ class RenasCell(nn.Module):
         self.pre1 = ReLUConvBN(c_prev, c, 1)
         self.ops = nn.ModuleList()
         self.identity = []
-        names = OP_NAMES
+        self.op_names = [OP_NAMES[op] for op, _ in code]
         for op, inp in code:
             stride = 2 if reduction and inp < 2 else 1
-            self.ops.append(RENAS_OPS[names[op]](c, stride))
-            self.identity.append(names[op] == "identity" and stride == 1)
+            self.ops.append(RENAS_OPS[OP_NAMES[op]](c, stride))
+            self.identity.append(OP_NAMES[op] == "identity" and stride == 1)
         used = {inp for _, inp in code}
         self.concat = [2 + b for b in range(len(code) // 2) if 2 + b not in used]
         if concat_prev and not reduction:
@@ -415,6 +415,33 @@ class RenasNetwork(nn.Module):
     def set_drop_path(self, prob: float) -> None:
         for cell in self.cells:
             cell.drop_path_prob = prob
+
+    def inheritance_signatures(self) -> dict[str, str]:
+        """What each genotype-dependent module computes, for weight inheritance by op
+        (:mod:`renas.train.inherit`): a child copies a module's weights from its parent only
+        where the signatures agree.
+
+        - ``cells.<i>.ops.<k>``: the op name at position k (an input change keeps the op, and
+          its weights; an op change starts it fresh);
+        - ``cells.<i>.pre0`` / ``pre1``, ``classifier``, ``aux_head``: the layout of the cell
+          output they read (which blocks are concatenated in which order), since their weights
+          map those channels; the stem reads the image and always matches.
+        """
+
+        def output(j: int) -> str:  # what h = output of cell j (-1: the stem) holds, channel by channel
+            return "stem" if j < 0 else f"cell{j}:concat{self.cells[j].concat}"
+
+        signatures = {"stem": "stem"}
+        for i, cell in enumerate(self.cells):
+            prev_prev = i - 1 if cell.use_cur_for_prev else i - 2
+            signatures[f"cells.{i}.pre0"] = f"{type(cell.pre0).__name__}<-{output(prev_prev)}"
+            signatures[f"cells.{i}.pre1"] = f"{type(cell.pre1).__name__}<-{output(i - 1)}"
+            for k, name in enumerate(cell.op_names):
+                signatures[f"cells.{i}.ops.{k}"] = name
+        signatures["classifier"] = f"linear<-{output(len(self.cells) - 1)}"
+        if self.aux_head is not None:
+            signatures["aux_head"] = f"aux<-{output(self.aux_index)}"
+        return signatures
 
     def forward(self, x: torch.Tensor):
         s0, s1 = None, self.stem(x)

@@ -1,0 +1,293 @@
+"""Proxy fidelity: do cheap proxies rank architectures the way a longer training does?
+
+The search only ever sees the proxy's fitness, so the rank correlation between a proxy and a
+longer training decides whether any search here finds good networks. This script samples
+``--n`` architectures of ``renas_cell`` (fixed ``--seed``), trains each under every proxy and
+under a longer reference training (``--reference-epochs`` from scratch, the whole training
+split, BatchNorm as trained), and prints per proxy the Spearman and Kendall rank correlation of
+its validation accuracy with the reference's, and the seconds per child (the evaluator's whole
+``evaluate`` call: building, FLOP count, training, validation; children per hour = 3600 / it).
+
+Proxies (``--proxies`` picks some; all run through :class:`TrainEvaluator`, the search's code):
+
+    e3            3 epochs from scratch: the proxy of experiment=digits_classic (the old default)
+    e2, e1        2 / 1 epochs from scratch
+    e1-bn, e2-bn  1 / 2 epochs, BatchNorm statistics re-estimated before validation
+                  (evaluator.bn_recalibration=8)
+    e2-bn-half    2 epochs + BN recalibration on half the training data (dataset.subset=0.5)
+    e2-bn-small   2 epochs + BN recalibration on images of half the size (dataset.image_size)
+    inherit-f1    a one-edit parent (one op changed) is trained with --parent-epochs + BN
+                  recalibration, then the architecture inherits its weights by op
+                  (evaluator.inherit_weights=true) and fine-tunes 1 epoch + BN recalibration;
+                  seconds are the child's only (the parent was paid for when it was evaluated)
+
+With ``--reference-seeds 2`` the reference is trained twice: the proxies are compared with the
+mean of the two runs, and the correlation of one run with the other is printed as the ceiling
+(the reference's own seed noise: a proxy cannot rank better than the reference repeats itself).
+
+The network, data set and optimizer are the search's defaults (``conf/search.yaml``), changed
+with ``--set key=value`` (Hydra overrides, e.g. ``--set search_space.channels=16``).
+
+Usage::
+
+    python benchmarks/bench_proxy.py                                # 30 architectures on digits
+    python benchmarks/bench_proxy.py --n 10 --reference-epochs 8 --proxies e3 e1-bn
+    python benchmarks/bench_proxy.py --dataset cifar10_subset --n 12 --set dataset.subset=0.4
+    python benchmarks/bench_proxy.py --json /tmp/proxy.json          # also keep every figure
+    python benchmarks/bench_proxy.py --table /tmp/proxy.json         # print the table of a saved run
+
+Timings depend on what else runs on the machine; the proxies of one architecture run one after
+another, so a change of load hits all of them alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: proxy name -> (what it is, overrides of the search config, how it is evaluated)
+PROXIES: dict[str, dict[str, Any]] = {
+    "e3": {"label": "3 epochs (digits_classic proxy)", "epochs": 3},
+    "e2": {"label": "2 epochs", "epochs": 2},
+    "e1": {"label": "1 epoch", "epochs": 1},
+    "e1-bn": {"label": "1 epoch + BN recalibration", "epochs": 1, "bn": 8},
+    "e2-bn": {"label": "2 epochs + BN recalibration", "epochs": 2, "bn": 8},
+    "e2-bn-half": {"label": "2 epochs + BN, 50 % of the data", "epochs": 2, "bn": 8, "subset": 0.5},
+    "e2-bn-small": {"label": "2 epochs + BN, half-size images", "epochs": 2, "bn": 8, "small": True},
+    "inherit-f1": {"label": "inherited from a one-edit parent, 1 fine-tune epoch + BN", "epochs": 1, "bn": 8,
+                   "inherit": True},
+}
+REFERENCE = "reference"
+
+
+class Skip(Exception):
+    """The benchmark cannot run here (its data is missing)."""
+
+
+def compose(overrides: list[str]):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return hydra_compose(config_name="search", overrides=overrides)
+
+
+def proxy_overrides(spec: dict[str, Any], args: argparse.Namespace, native_size: int) -> list[str]:
+    """The search-config overrides of one proxy (or of the reference)."""
+    out = [f"evaluator.bn_recalibration={spec.get('bn', 0)}"]
+    if spec.get("inherit"):  # trainer.max_epochs trains the parent (from scratch), finetune_epochs the child
+        out += ["evaluator.inherit_weights=true", f"evaluator.finetune_epochs={spec['epochs']}",
+                f"trainer.max_epochs={args.parent_epochs}"]
+    else:
+        out.append(f"trainer.max_epochs={spec['epochs']}")
+    if spec.get("subset"):
+        out.append(f"dataset.subset={spec['subset']}")
+    if spec.get("small"):
+        out.append(f"dataset.image_size={max(2, native_size // 2)}")
+    return out
+
+
+def make_evaluator(overrides: list[str], weights_dir: Path):
+    from renas.build import build_evaluator, build_space
+    from renas.errors import DataError
+
+    cfg = compose(overrides)
+    space = build_space(cfg.search_space)
+    try:
+        return build_evaluator(cfg, space, weights_dir.parent), space
+    except DataError as e:
+        raise Skip(str(e)) from None
+
+
+def one_edit_parent(space, values: tuple[int, ...], rng) -> tuple[int, ...]:
+    """``values`` with one op gene changed to another op (the architecture is then its child)."""
+    genes = space.genes
+    ops = [i for i, g in enumerate(genes) if g.kind == "op"]
+    i = int(rng.choice(ops))
+    choices = [v for v in range(genes[i].arity) if v != values[i]]
+    parent = list(values)
+    parent[i] = int(rng.choice(choices))
+    return tuple(parent)
+
+
+def evaluate(evaluator, space, values, seed: int, task_id: int, parent: tuple[int, ...] | None = None):
+    """Fitness, seconds and metrics of one child (``parent``: its weights are inherited)."""
+    from renas.evaluate.base import Task
+
+    arch = space.format(space.from_values(values))
+    parent_arch = None
+    if parent is not None:
+        parent_arch = space.format(space.from_values(parent))
+        out = evaluator.evaluate(Task(task_id, parent_arch, parent, seed + 7919))  # trains and keeps its weights
+        if out.fitness is None:
+            raise RuntimeError(f"parent {parent_arch} failed: {out.error}")
+    start = time.perf_counter()
+    out = evaluator.evaluate(Task(task_id, arch, tuple(values), seed, parent_arch))
+    return float(out.fitness), time.perf_counter() - start, out.metrics
+
+
+def correlations(proxy: list[float], reference: list[float]) -> tuple[float, float]:
+    from scipy.stats import kendalltau, spearmanr
+
+    return float(spearmanr(proxy, reference)[0]), float(kendalltau(proxy, reference)[0])
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import numpy as np
+    import torch
+
+    from renas.cli import quiet_lightning
+
+    quiet_lightning()
+    torch.set_num_threads(args.threads)
+    base = [f"dataset={args.dataset}", "logger=none", *args.set]
+    tmp = Path(tempfile.mkdtemp(prefix="bench_proxy_"))
+    probe, space = make_evaluator(base, tmp / "weights")
+    native = probe.datamodule.input_size
+    names = [REFERENCE] + [f"{REFERENCE}-seed2"] * (args.reference_seeds > 1) + args.proxies
+    specs = {REFERENCE: {"epochs": args.reference_epochs}, f"{REFERENCE}-seed2": {"epochs": args.reference_epochs}}
+    specs.update({p: PROXIES[p] for p in args.proxies})
+    evaluators = {}
+    for name in dict.fromkeys(names):
+        evaluators[name], _ = make_evaluator([*base, *proxy_overrides(specs[name], args, native)], tmp / name / "weights")
+    rng = np.random.default_rng(args.seed)
+    archs = [space.sample(rng).values for _ in range(args.n)]
+    parents = [one_edit_parent(space, v, rng) for v in archs]
+    results: dict[str, Any] = {
+        "config": {k: v for k, v in vars(args).items() if k not in ("table",)},
+        "network": {"params": [], "input_size": native},
+        "archs": [space.format(space.from_values(v)) for v in archs],
+        "fitness": {n: [] for n in names}, "seconds": {n: [] for n in names}, "inherited": [],
+    }
+    # the reference trains from other seeds than the proxies: a shared initialisation or data
+    # order would correlate them by luck, not by architecture
+    offsets = {REFERENCE: 500_000, f"{REFERENCE}-seed2": 700_000}
+    start = time.perf_counter()
+    for i, values in enumerate(archs):
+        seed = args.seed * 100_003 + i
+        for name in names:
+            ev = evaluators[name]
+            inherit = specs[name].get("inherit", False)
+            fit, sec, metrics = evaluate(ev, space, values, seed + offsets.get(name, 0), i,
+                                         parents[i] if inherit else None)
+            results["fitness"][name].append(fit)
+            results["seconds"][name].append(sec)
+            if inherit:
+                results["inherited"].append(metrics.get("inherited"))
+            if name == REFERENCE:
+                results["network"]["params"].append(metrics["params"])
+        done = time.perf_counter() - start
+        print(f"[{i + 1}/{args.n}] {done:.0f} s, ~{done / (i + 1) * (args.n - i - 1):.0f} s left | "
+              + " ".join(f"{n} {results['fitness'][n][-1]:.3f}" for n in names), flush=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1))
+    results["wall_seconds"] = time.perf_counter() - start
+    shutil.rmtree(tmp, ignore_errors=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return results
+
+
+def table(results: dict[str, Any]) -> str:
+    """The per-proxy table (markdown), with the throughput relative to the e3 proxy."""
+    fit, sec = results["fitness"], results["seconds"]
+    seeds = [fit[k] for k in (REFERENCE, f"{REFERENCE}-seed2") if fit.get(k)]
+    n = min(len(s) for s in seeds)
+    ref = [sum(s[i] for s in seeds) / len(seeds) for i in range(n)]  # two seeds: their mean, less noisy
+    fit = {k: v[:n] for k, v in fit.items()}
+    cfg = results["config"]
+    base_rate = 3600 / statistics.median(sec["e3"]) if "e3" in sec and sec["e3"] else None
+    lines = [
+        f"{n} architectures, reference: {cfg['reference_epochs']} epochs from scratch"
+        f"{', mean of 2 seeds' if len(seeds) == 2 else ''} "
+        f"(val acc {min(ref):.3f}..{max(ref):.3f}, median {statistics.median(sec[REFERENCE]):.1f} s); "
+        f"data {cfg['dataset']} {results['network']['input_size']}x{results['network']['input_size']}, "
+        f"params {min(results['network']['params']):,}..{max(results['network']['params']):,}, "
+        f"{cfg['threads']} thread(s), overrides {cfg['set'] or 'none'}",
+        "",
+        "| proxy | Spearman | Kendall | val acc range | s / child | children / h | vs e3 |",
+        "|---|---:|---:|---|---:|---:|---:|",
+    ]
+    for name in fit:
+        if name == REFERENCE:
+            continue
+        # the ceiling: one reference seed against the other (the reference's own seed noise)
+        rho, tau = correlations(fit[name], fit[REFERENCE] if name.endswith("seed2") else ref)
+        s = statistics.median(sec[name])
+        label = PROXIES[name]["label"] if name in PROXIES else "reference seed 2 against seed 1 (the ceiling)"
+        rate = 3600 / s
+        vs = f"{rate / base_rate:.2f}x" if base_rate else "-"
+        lines.append(f"| `{name}` {label} | {rho:.2f} | {tau:.2f} | {min(fit[name]):.3f}..{max(fit[name]):.3f} | "
+                     f"{s:.2f} | {rate:.0f} | {vs} |")
+    if results.get("inherited"):
+        share = [x for x in results["inherited"] if x is not None]
+        if share:
+            lines.append(f"\ninherit-f1: {100 * statistics.mean(share):.1f} % of the parameters inherited on average "
+                         f"({100 * min(share):.1f}..{100 * max(share):.1f} %)")
+    if "wall_seconds" in results:
+        lines.append(f"wall time {results['wall_seconds'] / 60:.1f} min")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=30, help="architectures sampled (default 30)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sample and of the trainings (default 0)")
+    parser.add_argument("--dataset", default="digits", help="conf/dataset name (default digits: no download)")
+    parser.add_argument("--reference-epochs", type=int, default=10, help="epochs of the reference training (default 10)")
+    parser.add_argument("--reference-seeds", type=int, default=1, choices=(1, 2),
+                        help="2: train the reference twice and print its own seed-to-seed correlation")
+    parser.add_argument("--parent-epochs", type=int, default=2, help="epochs of the inherit proxy's parent (default 2)")
+    parser.add_argument("--proxies", nargs="+", default=list(PROXIES), help=f"some of: {', '.join(PROXIES)}")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: one child per core)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a Hydra override of the search config (repeatable)")
+    parser.add_argument("--json", help="write every fitness and time to this file (after each architecture)")
+    parser.add_argument("--table", metavar="JSON", help="only print the table of a saved --json file")
+    args = parser.parse_args(argv)
+    for key in ("n", "reference_epochs", "parent_epochs", "threads"):
+        if getattr(args, key) < 1:
+            parser.error(f"--{key.replace('_', '-')}={getattr(args, key)} must be at least 1")
+    if args.n < 3 and not args.table:
+        parser.error(f"--n={args.n}: rank correlations need at least 3 architectures")
+    unknown = [p for p in args.proxies if p not in PROXIES]
+    if unknown:
+        parser.error(f"--proxies: unknown {', '.join(unknown)}; choose from {', '.join(PROXIES)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sys.path.insert(0, str(REPO))
+    os.environ.setdefault("RENAS_SHARED", str(REPO.parent / "shared"))
+    if args.table:
+        print(table(json.loads(Path(args.table).read_text())))
+        return 0
+    from renas.errors import RenasError
+
+    try:
+        results = run(args)
+    except Skip as e:
+        print(f"bench_proxy: skipped, the data is not here: {e}", file=sys.stderr)
+        return 0
+    except RenasError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print()
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

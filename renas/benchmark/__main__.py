@@ -1,0 +1,30 @@
+"""``python -m renas.benchmark [overrides]``: the Hydra entry point of the benchmark."""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from renas.benchmark.plan import CONF_DIR
+from renas.benchmark.runner import run_benchmark
+from renas.cli import hydra_run_dir, report_errors, set_threads
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="benchmark")
+@report_errors
+def main(cfg: DictConfig) -> float:
+    from hydra.core.hydra_config import HydraConfig
+
+    set_threads(cfg.get("threads"))
+    overrides = list(HydraConfig.get().overrides.task)
+    data = run_benchmark(cfg, hydra_run_dir(), overrides)
+    return float(data["seconds"])
+
+
+if __name__ == "__main__":
+    from renas.cli import quote_arch_overrides
+
+    sys.argv = quote_arch_overrides(sys.argv)
+    main()

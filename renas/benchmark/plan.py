@@ -1,0 +1,232 @@
+"""The benchmark's plan: its own keys checked, every algorithm's config composed, the table
+evaluator built once, and search.py's checks run for every algorithm and budget, all before
+any search starts."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+
+from renas.errors import ConfigError, RenasError
+
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+#: RENAS, its ablation, and the baselines it must beat (README: "Search algorithms compared")
+DEFAULT_ALGORITHMS = ("renas", "evolution", "rea", "rea_tuned", "local", "tpe", "reinforce", "random")
+#: keys of conf/benchmark.yaml that are the benchmark's own (not passed to the searches)
+BENCHMARK_KEYS = ("algorithms", "seeds", "budget", "max_duplicates", "reference")
+
+
+def known_algorithms(conf_dir: str | Path = CONF_DIR) -> list[str]:
+    return sorted(p.stem for p in Path(conf_dir, "algorithm").glob("*.yaml"))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (ListConfig, DictConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+def is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def parse_algorithms(value: Any, allowed: Sequence[str]) -> list[str]:
+    value = _plain(value)
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"algorithms={value!r} must be a list of algorithm names, e.g. algorithms=[renas,rea]; allowed: {', '.join(allowed)}")
+    for n in names:
+        if n not in allowed:
+            raise ConfigError(f"algorithms: unknown algorithm {n!r}; allowed: {', '.join(allowed)}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"algorithms={names} names an algorithm twice")
+    return names
+
+
+def parse_seeds(value: Any) -> list[int]:
+    """``seeds=N`` (seeds 0..N-1), ``seeds=[3,7]``, or ``seeds="100..199"`` (a range)."""
+    value = _plain(value)
+    if isinstance(value, str) and ".." in value:
+        first, _, last = value.partition("..")
+        try:
+            a, b = int(first), int(last)
+        except ValueError:
+            a, b = -1, -2
+        if 0 <= a <= b <= 2**31 - 1:
+            return list(range(a, b + 1))
+    if is_int(value):
+        if value < 1:
+            raise ConfigError(f"seeds={value} must be a number of seeds >= 1 (seeds 0..n-1), a range such as seeds=100..199 or a list such as seeds=[3,7]")
+        return list(range(value))
+    if isinstance(value, list) and value and all(is_int(s) and 0 <= s <= 2**31 - 1 for s in value):
+        if len(set(value)) != len(value):
+            raise ConfigError(f"seeds={value} lists a seed twice")
+        return list(value)
+    raise ConfigError(f"seeds={value!r} must be a number of seeds >= 1 (seeds 0..n-1), a range such as seeds=100..199, or a non-empty list of seeds >= 0, e.g. seeds=[3,7]")
+
+
+def parse_budgets(value: Any) -> tuple[list[int], bool]:
+    """``(budgets, is_list)``."""
+    value = _plain(value)
+    if is_int(value):
+        values, is_list = [value], False
+    elif isinstance(value, list) and value and all(is_int(b) for b in value):
+        values, is_list = list(value), True
+    else:
+        raise ConfigError(f"budget={value!r} must be a number of evaluations or a list of them, e.g. budget=[50,100,200]")
+    for b in values:
+        if b < 1:
+            raise ConfigError(f"budget={value!r}: a budget must be an integer >= 1")
+    if len(set(values)) != len(values):
+        raise ConfigError(f"budget={values} lists a budget twice")
+    return values, is_list
+
+
+def _override_key(override: str) -> str:
+    key = override.split("=", 1)[0].strip()
+    return key.lstrip("~+")
+
+
+def search_overrides(task_overrides: Sequence[str]) -> list[str]:
+    """The job's overrides that concern the searches (the benchmark's own keys removed)."""
+    out = []
+    for o in task_overrides:
+        key = _override_key(o)
+        if key in BENCHMARK_KEYS:
+            continue
+        if key == "algorithm":
+            raise ConfigError(f"{o}: the benchmark runs every algorithm in `algorithms`; use algorithms=[...]")
+        if key == "seed":
+            raise ConfigError(f"{o}: the benchmark runs every seed in `seeds`; use seeds=N or seeds=[...]")
+        if key == "ga.budget":
+            raise ConfigError(f"{o}: the benchmark sets ga.budget from `budget`; use budget=N or budget=[...]")
+        out.append(o)
+    return out
+
+
+def compose_algorithm(name: str, overrides: Sequence[str]) -> DictConfig:
+    """``conf/benchmark.yaml`` composed with ``algorithm=<name>`` and the user's overrides."""
+    from hydra import compose
+    from hydra.core.global_hydra import GlobalHydra
+
+    try:
+        if GlobalHydra.instance().is_initialized():
+            return compose(config_name="benchmark", overrides=[f"algorithm={name}", *overrides])
+        from hydra import initialize_config_dir
+
+        with initialize_config_dir(config_dir=os.path.abspath(CONF_DIR), version_base="1.3"):
+            return compose(config_name="benchmark", overrides=[f"algorithm={name}", *overrides])
+    except RenasError:
+        raise
+    except Exception as e:
+        msg = " ".join(str(e).split()) or type(e).__name__
+        raise ConfigError(f"algorithm={name} with overrides {list(overrides)}: {msg}") from None
+
+
+@dataclass
+class Plan:
+    algorithms: list[str]
+    configs: dict[str, DictConfig]
+    seeds: list[int]
+    budgets: list[int]
+    budget_is_list: bool
+    max_duplicates: int | None
+    overrides: list[str]
+    reference: str | None
+
+
+def plan(cfg: DictConfig, task_overrides: Sequence[str]) -> Plan:
+    """Check the benchmark's own keys and compose every algorithm's config (no work yet)."""
+    from renas.config import check_number
+
+    algorithms = parse_algorithms(cfg.get("algorithms", list(DEFAULT_ALGORITHMS)), known_algorithms())
+    seeds = parse_seeds(cfg.get("seeds", 100))
+    budgets, is_list = parse_budgets(cfg.get("budget", 100))
+    max_dup = cfg.get("max_duplicates")
+    if max_dup is not None:
+        max_dup = int(check_number("max_duplicates", max_dup, 1, None, integer=True))
+    reference = cfg.get("reference", "renas")
+    if reference is not None and reference not in algorithms:
+        if "reference" in [_override_key(o) for o in task_overrides]:
+            raise ConfigError(f"reference={reference!r} is not in algorithms={algorithms}; the paired statistics compare it with every other algorithm")
+        reference = None  # the default reference (renas) is not run: no paired statistics
+    overrides = search_overrides(task_overrides)
+    configs = {a: compose_algorithm(a, overrides) for a in algorithms}
+    for a, c in configs.items():
+        p = c.ga.population_size
+        for b in budgets:
+            if is_int(p) and b < p:
+                raise ConfigError(
+                    f"budget={b} is smaller than ga.population_size={p} (algorithm {a}): the initial population alone needs {p} evaluations"
+                )
+    return Plan(algorithms, configs, seeds, budgets, is_list, max_dup, overrides, reference)
+
+
+def table_parts(configs: dict[str, DictConfig], run_dir: Path) -> dict[str, tuple[Any, Any]]:
+    """Space and evaluator per algorithm, built once per distinct (search_space, evaluator): a
+    results table, or ``evaluator=train`` (children trained with Lightning, data loaded once)."""
+    from hydra.utils import get_class
+
+    from renas.build import build_evaluator, build_space
+
+    cache: dict[str, tuple[Any, Any]] = {}
+    parts = {}
+    for a, c in configs.items():
+        key = "\n---\n".join(OmegaConf.to_yaml(c[k]) for k in ("search_space", "evaluator", "dataset", "trainer", "optim"))
+        if key not in cache:
+            not_a_table = ConfigError(
+                f"evaluator={c.evaluator.get('name')} is neither a results table nor evaluator=train "
+                f"(the benchmark runs many searches in this process)"
+            )
+            try:
+                cls = get_class(c.evaluator._target_)
+            except Exception:
+                cls = None
+            trained = c.evaluator.get("name") == "train"
+            if cls is not None and not hasattr(cls, "optimum") and not trained:
+                raise not_a_table  # before building it
+            space = build_space(c.search_space)
+            evaluator = build_evaluator(c, space, run_dir)
+            if not trained and not (hasattr(evaluator, "optimum") and hasattr(evaluator, "table")):
+                raise not_a_table
+            cache[key] = (space, evaluator)
+        parts[a] = cache[key]
+    return parts
+
+
+def check(plan_: Plan, parts: dict[str, tuple[Any, Any]]) -> None:
+    """search.py's checks for every algorithm and budget, and one strategy built for each."""
+    from renas.build import build_strategy
+    from renas.search.run import validate
+
+    for a, c in plan_.configs.items():
+        space, _ = parts[a]
+        workers = c.evaluator.get("workers", 1)
+        if workers != 1:
+            raise ConfigError(
+                f"evaluator.workers={workers}: the benchmark evaluates one child at a time in this process "
+                f"(table look-ups need no workers); leave evaluator.workers=1"
+            )
+        for b in plan_.budgets:
+            c2 = c.copy()
+            with open_dict(c2):
+                c2.seed = plan_.seeds[0]
+                c2.ga.budget = b
+            try:
+                validate(c2, space)
+            except ConfigError as e:
+                raise ConfigError(f"algorithm {a}: {str(e).replace(f'ga.budget={b}', f'budget={b}')}") from None
+        c2 = c.copy()
+        with open_dict(c2):
+            c2.seed = plan_.seeds[0]
+        try:
+            build_strategy(c2, space)
+        except TypeError as e:  # e.g. an algorithm.* key another algorithm does not take
+            raise ConfigError(
+                f"algorithm {a}: {e} (algorithm.* overrides apply to every algorithm in `algorithms`; "
+                f"give one algorithm's own settings with that algorithm alone)"
+            ) from None
