@@ -101,6 +101,15 @@ class TimeLimit(Exception):
     """A child ran past ``--limit`` seconds."""
 
 
+def _timed_out(error: BaseException) -> bool:
+    """Whether ``error`` is, or wraps, a :class:`TimeLimit` (inductor wraps what interrupts it)."""
+    while error is not None:
+        if isinstance(error, TimeLimit):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def child_seconds(evaluator, space, values, seed: int, limit: int = 0) -> tuple[float, float]:
     """Seconds and fitness of one child; :class:`TimeLimit` after ``limit`` seconds (0: none)."""
     import signal
@@ -175,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
                         with context():
                             sec, acc = child_seconds(classic if variant == "classic" else evaluator, space, values,
                                                      1000 * r + i, args.limit)
-                    except TimeLimit:
+                    except Exception as e:
+                        if not _timed_out(e):
+                            raise
                         dropped[variant] = f"one child took over {args.limit} s"
                         print(f"round {r + 1}, child {i + 1}: {variant} over {args.limit} s: dropped", flush=True)
                         continue

@@ -241,3 +241,16 @@ def test_a_benchmark_sweep_is_ranked_by_the_tuning_tool(tmp_path):
     assert len(rows) == 2  # the refused job left no folder behind
     proc = run_cli("renas.benchmark.tune", str(sweep))
     assert f"chosen for rea: {' '.join(done[0]['overrides'])}" in proc.stdout
+
+
+def test_the_default_list_is_renas_its_ablation_and_the_baselines():
+    """``python -m renas.benchmark`` without ``algorithms=`` runs the README's list, RENAS first
+    (the reference of the paired statistics)."""
+    from omegaconf import OmegaConf
+
+    from renas.benchmark.plan import CONF_DIR, DEFAULT_ALGORITHMS
+
+    cfg = OmegaConf.load(f"{CONF_DIR}/benchmark.yaml")
+    assert list(cfg.algorithms) == list(DEFAULT_ALGORITHMS)
+    assert cfg.reference == "renas" == DEFAULT_ALGORITHMS[0]
+    assert {"evolution", "rea", "rea_tuned", "local", "tpe"} <= set(cfg.algorithms)

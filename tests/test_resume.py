@@ -98,7 +98,9 @@ def test_kill_during_a_childs_training_and_resume(tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     run_dir = tmp_path / "run"
-    args = ["search_space.channels=4", "dataset.subset=0.3", "trainer.max_epochs=2", "ga.population_size=3",
+    # children of several seconds each (3 epochs on all of digits), so that the interrupt, 1 s after
+    # the first child is recorded, lands inside the search and not after its end
+    args = ["search_space.channels=4", "trainer.max_epochs=3", "ga.population_size=3",
             "ga.sample_size=2", "ga.budget=6", "threads=1", "logger=none", f"hydra.run.dir={run_dir}"]
     proc = subprocess.Popen([sys.executable, "search.py", *args], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)

@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 
 from renas.benchmark.plan import CONF_DIR
 from renas.benchmark.runner import run_benchmark
-from renas.cli import hydra_run_dir, report_errors, set_threads
+from renas.cli import hydra_run_dir, quiet_lightning, report_errors, set_threads
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="benchmark")
@@ -17,6 +17,7 @@ from renas.cli import hydra_run_dir, report_errors, set_threads
 def main(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
 
+    quiet_lightning()  # children trained with evaluator=train: no banners per child
     set_threads(cfg.get("threads"))
     overrides = list(HydraConfig.get().overrides.task)
     data = run_benchmark(cfg, hydra_run_dir(), overrides)

@@ -45,8 +45,16 @@ def _p(p: Any) -> str:
     return "<0.001" if p < 1e-3 else f"{p:.3f}"
 
 
+def _extra_digits(data: dict[str, Any]) -> int:
+    """Accuracies in [0, 1] (trained children) need two more decimals than percentages (tables)."""
+    means = [r["fitness_mean"] for _, results in by_budget(data) for r in results.values()
+             if r.get("fitness_mean") is not None]
+    return 2 if means and max(abs(m) for m in means) <= 1.5 else 0
+
+
 def markdown(data: dict[str, Any]) -> str:
     report, metric = data["report"], data["metric"]
+    x = _extra_digits(data)
     opt = data["report_optimum"]
     seeds = data["seeds"]
     seed_text = f"seeds {seeds[0]}..{seeds[-1]}" if seeds == list(range(seeds[0], seeds[0] + len(seeds))) else f"seeds {seeds}"
@@ -74,9 +82,9 @@ def markdown(data: dict[str, Any]) -> str:
         for name, r in results.items():
             regret = opt["value"] - r["report_mean"] if r["report_mean"] is not None and opt["value"] is not None else None
             lines.append(
-                f"| {name} | {budget} | {r['runs']} | {fmt(r['fitness_mean'])} ± {fmt(r.get('fitness_sem'), 3)} "
-                f"| {fmt(r['report_mean'])} ± {fmt(r['report_std'])} "
-                f"| {fmt(r['report_sem'], 3)} | {fmt(regret, 3)} | {fmt(r['hit_rate'])} | {fmt(r['overhead_ms_per_eval'], 2)} "
+                f"| {name} | {budget} | {r['runs']} | {fmt(r['fitness_mean'], 2 + x)} ± {fmt(r.get('fitness_sem'), 3 + x)} "
+                f"| {fmt(r['report_mean'], 2 + x)} ± {fmt(r['report_std'], 2 + x)} "
+                f"| {fmt(r['report_sem'], 3 + x)} | {fmt(regret, 3)} | {fmt(r['hit_rate'])} | {fmt(r['overhead_ms_per_eval'], 2)} "
                 f"| {fmt(r['duplicates_mean'], 1)} |"
             )
     ref = data.get("reference")
@@ -96,9 +104,9 @@ def markdown(data: dict[str, Any]) -> str:
             for name, pr in pairs.items():
                 f, t = pr["fitness"], pr["report"]
                 lines.append(
-                    f"| {budget} | {name} | {fmt(f['mean_diff'], 3)} ± {fmt(f['sem'], 3)} | {fmt(f['z'], 1)} "
+                    f"| {budget} | {name} | {fmt(f['mean_diff'], 3 + x)} ± {fmt(f['sem'], 3 + x)} | {fmt(f['z'], 1)} "
                     f"| {f['wins']}/{f['losses']}/{f['ties']} | {_p(f['wilcoxon_p'])} "
-                    f"| {fmt(t['mean_diff'], 3)} ± {fmt(t['sem'], 3)} | {fmt(t['z'], 1)} | {_p(t['wilcoxon_p'])} |"
+                    f"| {fmt(t['mean_diff'], 3 + x)} ± {fmt(t['sem'], 3 + x)} | {fmt(t['z'], 1)} | {_p(t['wilcoxon_p'])} |"
                 )
         rows = budget_check(by_budget(data), ref)
         if rows:
@@ -106,8 +114,8 @@ def markdown(data: dict[str, Any]) -> str:
                       f"| {ref} budget | {ref} {metric} mean | next budget | best other there | its mean | reached |",
                       "|---:|---:|---:|---|---:|---|"]
             for row in rows:
-                lines.append(f"| {row['budget']} | {fmt(row['reference'], 3)} | {row['next_budget']} | {row['best_other']} "
-                             f"| {fmt(row['best_other_mean'], 3)} | {'yes' if row['reached'] else 'no'} |")
+                lines.append(f"| {row['budget']} | {fmt(row['reference'], 3 + x)} | {row['next_budget']} | {row['best_other']} "
+                             f"| {fmt(row['best_other_mean'], 3 + x)} | {'yes' if row['reached'] else 'no'} |")
     load = data.get("load_average") or {}
     lines += [
         "",

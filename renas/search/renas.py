@@ -41,7 +41,7 @@ class RENAS(Evolution):
     random mutation's), chosen with their new values by the policy; the last edit is drawn
     among edits whose child is not known yet, so no evaluation is spent on a repeat.
 
-    Learning (``controller=lstm``): each child gives one on-policy experience (the parent,
+    Learning (``controller=renas`` or ``lstm``): each child gives one on-policy experience (the parent,
     the edits and the reward). With ``controller.replay=d`` the controller also learns in
     hindsight from the search's history: every evaluated architecture within ``d`` genes of
     the new child (its own parent excepted: that pair is the on-policy experience) gives the
