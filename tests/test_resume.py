@@ -102,8 +102,11 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     # the first child is recorded, lands inside the search and not after its end
     args = ["search_space.channels=4", "trainer.max_epochs=3", "ga.population_size=3",
             "ga.sample_size=2", "ga.budget=6", "threads=1", "logger=none", f"hydra.run.dir={run_dir}"]
+    # Ctrl-C as from a terminal: SIGINT at its default disposition in the child, whatever this test
+    # process inherited or set (a pytest-xdist worker can have SIGINT ignored, and a child inherits that)
     proc = subprocess.Popen([sys.executable, "search.py", *args], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while time.time() < deadline and not (run_dir / "history.jsonl").exists() or (
         (run_dir / "history.jsonl").exists() and not (run_dir / "history.jsonl").read_text().strip()
