@@ -51,6 +51,10 @@ class Population:
         self.members.append(member)
         return member
 
+    def clear(self) -> None:
+        """Every member leaves; birth ids keep counting (a restart of the population)."""
+        self.members.clear()
+
     def remove_oldest(self) -> Member:
         """Regularized (aging) evolution: the oldest member dies (Real et al., 2019)."""
         oldest = min(self.members, key=lambda m: m.born)

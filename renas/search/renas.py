@@ -29,7 +29,6 @@ from renas.search.controller import (
 )
 from renas.search.evolution import Evolution
 from renas.search.mutation import Edit, mutable_genes, random_mutation
-from renas.search.population import Population
 from renas.search.strategies import Feedback, Proposal
 from renas.space.base import SearchSpace
 
@@ -106,9 +105,7 @@ class RENAS(Evolution):
                 not len(self.population) or (self.patience and self.stale >= self.patience) or self.local_optimum()):
             # a local optimum: start again from one random architecture (the controller keeps
             # what it learned); the population grows back from its children
-            born = self.population._born
-            self.population = Population()
-            self.population._born = born
+            self.population.clear()
             self.restart_pending = True
             self.restarts += 1
             self.stale = 0

@@ -51,7 +51,8 @@ class TPESearch(Strategy):
         from renas.config import check_bool, check_number
 
         # None leaves a setting at the installed Optuna's default (TPESampler(seed=s) exactly:
-        # Optuna 2.x samples genes independently, Optuna 4+ multivariate with constant liar)
+        # Optuna 2.10: multivariate=False, constant_liar=False; Optuna 5.0: multivariate=None (its own
+        # default), constant_liar=True)
         self.sampler_kwargs: dict[str, Any] = {
             "n_startup_trials": int(check_number("algorithm.n_startup_trials", n_startup_trials, 0, None, integer=True))}
         for key, value in (("multivariate", multivariate), ("constant_liar", constant_liar)):
