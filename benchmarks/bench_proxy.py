@@ -35,6 +35,15 @@ Usage::
     python benchmarks/bench_proxy.py --dataset cifar10_subset --n 12 --set dataset.subset=0.4
     python benchmarks/bench_proxy.py --json /tmp/proxy.json          # also keep every figure
     python benchmarks/bench_proxy.py --table /tmp/proxy.json         # print the table of a saved run
+    python benchmarks/bench_proxy.py --json /tmp/proxy.json --resume  # continue a stopped run
+
+A long run can be split over processes (one core each): every architecture's sample, parent and
+seeds depend only on its index, so ``--start``/``--stop`` ranges measured apart give the figures
+one run would, and ``--table a.json b.json`` joins them::
+
+    python benchmarks/bench_proxy.py --stop 15 --json a.json &
+    python benchmarks/bench_proxy.py --start 15 --json b.json
+    python benchmarks/bench_proxy.py --table a.json b.json
 
 Timings depend on what else runs on the machine; the proxies of one architecture run one after
 another, so a change of load hits all of them alike.
@@ -68,6 +77,10 @@ PROXIES: dict[str, dict[str, Any]] = {
                    "inherit": True},
 }
 REFERENCE = "reference"
+
+
+#: the settings that define what is measured: runs (or parts of a run) agree on these
+MEASURE_KEYS = ("n", "seed", "dataset", "reference_epochs", "reference_seeds", "parent_epochs", "proxies", "threads", "set")
 
 
 class Skip(Exception):
@@ -164,16 +177,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     archs = [space.sample(rng).values for _ in range(args.n)]
     parents = [one_edit_parent(space, v, rng) for v in archs]
     results: dict[str, Any] = {
-        "config": {k: v for k, v in vars(args).items() if k not in ("table",)},
+        "config": {k: v for k, v in vars(args).items() if k not in ("table", "resume", "stop")},
+        "start": args.start,
         "network": {"params": [], "input_size": native},
         "archs": [space.format(space.from_values(v)) for v in archs],
         "fitness": {n: [] for n in names}, "seconds": {n: [] for n in names}, "inherited": [],
     }
+    if args.resume and Path(args.json).is_file():
+        results = resumed(json.loads(Path(args.json).read_text()), results, args.json)
+    first = results["start"] + len(results["fitness"][REFERENCE])  # the first architecture not yet measured
+    stop = min(args.stop or args.n, args.n)
     # the reference trains from other seeds than the proxies: a shared initialisation or data
     # order would correlate them by luck, not by architecture
     offsets = {REFERENCE: 500_000, f"{REFERENCE}-seed2": 700_000}
-    start = time.perf_counter()
-    for i, values in enumerate(archs):
+    start = time.perf_counter() - results.get("wall_seconds", 0.0)
+    for i in range(first, stop):
+        values = archs[i]
         seed = args.seed * 100_003 + i
         for name in names:
             ev = evaluators[name]
@@ -187,8 +206,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if name == REFERENCE:
                 results["network"]["params"].append(metrics["params"])
         done = time.perf_counter() - start
-        print(f"[{i + 1}/{args.n}] {done:.0f} s, ~{done / (i + 1) * (args.n - i - 1):.0f} s left | "
+        measured = i + 1 - results["start"]
+        print(f"[{i + 1}/{stop}] {done:.0f} s, ~{done / measured * (stop - i - 1):.0f} s left | "
               + " ".join(f"{n} {results['fitness'][n][-1]:.3f}" for n in names), flush=True)
+        results["wall_seconds"] = done
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1))
     results["wall_seconds"] = time.perf_counter() - start
@@ -196,6 +217,40 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return results
+
+
+def resumed(saved: dict[str, Any], fresh: dict[str, Any], path: str) -> dict[str, Any]:
+    """``saved`` (a stopped run's --json), checked to measure what this run would."""
+    for key in MEASURE_KEYS:
+        if saved["config"].get(key) != fresh["config"].get(key):
+            raise SystemExit(f"bench_proxy: --resume: {path} was made with {key}={saved['config'].get(key)!r}, "
+                             f"this run has {fresh['config'].get(key)!r}")
+    if saved.get("start", 0) != fresh["start"] or saved["archs"] != fresh["archs"]:
+        raise SystemExit(f"bench_proxy: --resume: {path} measured other architectures (start or sample differs)")
+    saved["start"] = saved.get("start", 0)  # files from before --start measured from 0
+    return saved
+
+
+def joined(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Parts of one run (``--start``/``--stop`` ranges, each its own --json) as one result."""
+    parts = sorted(parts, key=lambda r: r.get("start", 0))
+    out = json.loads(json.dumps(parts[0]))
+    for part in parts[1:]:
+        bad = [k for k in MEASURE_KEYS if part["config"].get(k) != out["config"].get(k)]
+        if bad:
+            raise SystemExit(f"bench_proxy: --table: the files measure different things ({', '.join(bad)} differ)")
+        end = out.get("start", 0) + len(out["fitness"][REFERENCE])
+        if part.get("start", 0) > end:
+            raise SystemExit(f"bench_proxy: --table: architectures {end}..{part.get('start', 0) - 1} are in no file")
+        if part.get("start", 0) < end:
+            raise SystemExit(f"bench_proxy: --table: two files both measured architecture {part.get('start', 0)}")
+        for key in ("fitness", "seconds"):
+            for name, values in part[key].items():
+                out[key][name].extend(values)
+        out["inherited"].extend(part.get("inherited", []))
+        out["network"]["params"].extend(part["network"]["params"])
+        out["wall_seconds"] = out.get("wall_seconds", 0.0) + part.get("wall_seconds", 0.0)
+    return out
 
 
 def table(results: dict[str, Any]) -> str:
@@ -235,7 +290,7 @@ def table(results: dict[str, Any]) -> str:
             lines.append(f"\ninherit-f1: {100 * statistics.mean(share):.1f} % of the parameters inherited on average "
                          f"({100 * min(share):.1f}..{100 * max(share):.1f} %)")
     if "wall_seconds" in results:
-        lines.append(f"wall time {results['wall_seconds'] / 60:.1f} min")
+        lines.append(f"measuring time {results['wall_seconds'] / 60:.1f} min (all parts together)")
     return "\n".join(lines)
 
 
@@ -254,11 +309,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a Hydra override of the search config (repeatable)")
     parser.add_argument("--json", help="write every fitness and time to this file (after each architecture)")
-    parser.add_argument("--table", metavar="JSON", help="only print the table of a saved --json file")
+    parser.add_argument("--resume", action="store_true", help="continue the run saved in --json where it stopped")
+    parser.add_argument("--start", type=int, default=0, help="first architecture (index) to measure (default 0)")
+    parser.add_argument("--stop", type=int, default=None, help="measure architectures below this index (default --n)")
+    parser.add_argument("--table", metavar="JSON", nargs="+",
+                        help="only print the table of saved --json files (parts of one run are joined)")
     args = parser.parse_args(argv)
     for key in ("n", "reference_epochs", "parent_epochs", "threads"):
         if getattr(args, key) < 1:
             parser.error(f"--{key.replace('_', '-')}={getattr(args, key)} must be at least 1")
+    if args.resume and not args.json:
+        parser.error("--resume needs --json (the file of the run to continue)")
+    if not 0 <= args.start < (args.stop or args.n) <= args.n:
+        parser.error(f"--start={args.start} --stop={args.stop}: need 0 <= start < stop <= --n ({args.n})")
     if args.n < 3 and not args.table:
         parser.error(f"--n={args.n}: rank correlations need at least 3 architectures")
     unknown = [p for p in args.proxies if p not in PROXIES]
@@ -272,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     os.environ.setdefault("RENAS_SHARED", str(REPO.parent / "shared"))
     if args.table:
-        print(table(json.loads(Path(args.table).read_text())))
+        print(table(joined([json.loads(Path(f).read_text()) for f in args.table])))
         return 0
     from renas.errors import RenasError
 

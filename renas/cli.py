@@ -101,7 +101,8 @@ def _multirun() -> bool:
 
 
 def report_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a Hydra task; a :class:`RenasError` prints one line and exits with status 2.
+    """Run a Hydra task; a :class:`RenasError` prints one line and exits with status 2 (a full
+    disk, :class:`~renas.errors.DiskFullError`: status 3).
 
     A run folder the failed job left with only Hydra's files in it is removed, so bad input
     leaves nothing behind. Set ``RENAS_DEBUG=1`` for the traceback.
@@ -121,7 +122,7 @@ def report_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             print(f"error: {e}", file=sys.stderr, flush=True)
             if _multirun():  # one bad job of a sweep must not kill the others (or an Optuna study)
                 raise JobError(str(e)) from None
-            sys.exit(2)
+            sys.exit(getattr(e, "exit_code", 2))
 
     return wrapper
 
@@ -139,7 +140,10 @@ def quiet_lightning() -> None:
 
 def set_threads(threads: int | None) -> None:
     """Limit torch's intra-op threads (``threads=null`` keeps torch's default)."""
-    if threads:
+    if threads is not None:
+        from renas.config import check_number
+
+        check_number("threads", threads, 1, 1024, integer=True)  # before torch sees it: one line, not a traceback
         import torch
 
         torch.set_num_threads(int(threads))

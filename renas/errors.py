@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+
+#: errno values that mean "no room left": the disk is full or the user's quota is used up
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
 
 class RenasError(Exception):
     """An error caused by user input (config, genotype, data, files).
@@ -20,3 +25,26 @@ class GenotypeError(RenasError, ValueError):
 
 class DataError(RenasError):
     """A data set cannot be found, read or downloaded."""
+
+
+class DiskFullError(RenasError):
+    """The disk (or quota) filled up while ``path`` was written.
+
+    Entry points print one line and exit with status :attr:`exit_code` (3), not 2: the input
+    was fine, the machine was not. Writes are atomic or append-only, so everything written
+    before is intact; ``hint`` says how to continue (``search.py``: the resume command).
+    """
+
+    exit_code = 3
+
+    def __init__(self, path: str, hint: str = "") -> None:
+        super().__init__(str(path), hint)  # both in args: the error survives pickling (worker processes)
+        self.path, self.hint = str(path), hint
+
+    def __str__(self) -> str:
+        return f"disk full while writing {self.path}" + (f"; {self.hint}" if self.hint else "")
+
+
+def disk_full(error: BaseException) -> bool:
+    """True for an ``OSError`` that says the disk or the quota is full."""
+    return isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS

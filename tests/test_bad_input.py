@@ -1,4 +1,9 @@
-"""Bad input anywhere: a non-zero exit, one line naming the problem, nothing new on disk."""
+"""Bad input anywhere: a non-zero exit, one line naming the problem, nothing new on disk.
+
+The cases run the entry points in this process (:func:`helpers.run_entry`: the same
+``__main__``, Hydra composition, error report and exit status, without a new interpreter);
+``SUBPROCESS`` repeats a few of them as real commands, so the path from the shell is checked too.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_cli
+from helpers import run_cli, run_entry
 from conftest import SHARED
 
 TABLE = ["search_space=nasbench201", "evaluator=nasbench201"]
@@ -31,6 +36,10 @@ CASES = [
     ("search.py", ["evaluator.on_failure=retry"], "evaluator.on_failure"),
     ("search.py", ["seed=-1"], "seed"),
     ("search.py", ["threads=0"], "threads"),
+    ("search.py", ["threads=-1"], "threads"),
+    ("search.py", ["evaluator.workers=0"], "evaluator.workers"),
+    ("search.py", ["evaluator.executor=slurm"], "evaluator.executor"),
+    ("train.py", ["threads=-1"], "threads"),
     ("search.py", ["dataset=nope"], "dataset/nope"),
     ("search.py", ["dataset.batch_size=0"], "dataset.batch_size"),
     ("search.py", ["dataset.val_fraction=1.5"], "dataset.val_fraction"),
@@ -53,23 +62,36 @@ CASES = [
 ]
 
 
+#: cases also run as real commands: a Hydra composition error, a validation error, train.py
+SUBPROCESS = [c for c in CASES if c[1] in (["ga.mutation_rate=1.5"], ["algorithm=nope"], ["arch=|bogus~0|sep_conv_3x3~1|"])]
+
+
 def _ids(case):
     return f"{case[0]}:{' '.join(case[1])}"[:60]
 
 
-@pytest.mark.parametrize("script,args,expected", CASES, ids=[_ids(c) for c in CASES])
-def test_bad_input(tmp_path, script, args, expected):
+def _check_bad_input(run, tmp_path, script, args, expected):
     if any("nasbench201" in a for a in args) and script == "search.py" and not (SHARED / "data/nasbench201").is_dir():
         pytest.skip(f"needs shared data at {SHARED / 'data/nasbench201'}")
     (tmp_path / "empty").mkdir()
     run_dir = tmp_path / "run"
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    proc = run_cli(script, f"hydra.run.dir={run_dir}", "logger=none", *args)
-    assert proc.returncode != 0
+    proc = run(script, f"hydra.run.dir={run_dir}", "logger=none", *args)
+    assert proc.returncode in (1, 2), (proc.returncode, proc.stderr[-2000:])  # Hydra's composition errors: 1, ours: 2
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines and expected in lines[0], proc.stderr[-2000:]
     assert not run_dir.exists()
+
+
+@pytest.mark.parametrize("script,args,expected", CASES, ids=[_ids(c) for c in CASES])
+def test_bad_input(tmp_path, script, args, expected):
+    _check_bad_input(run_entry, tmp_path, script, args, expected)
+
+
+@pytest.mark.parametrize("script,args,expected", SUBPROCESS, ids=[_ids(c) for c in SUBPROCESS])
+def test_bad_input_from_the_shell(tmp_path, script, args, expected):
+    _check_bad_input(run_cli, tmp_path, script, args, expected)
 
 
 # --- resuming from damaged or foreign run folders -------------------------------------------------
@@ -86,8 +108,8 @@ def finished_runs(tmp_path_factory):
         pytest.skip(f"needs shared data at {SHARED / 'data/nasbench201'}")
     root = tmp_path_factory.mktemp("runs")
     for name, budget in (("a", 20), ("b", 30)):
-        proc = run_cli("search.py", *TABLE, "ga.population_size=10", "ga.sample_size=3", f"ga.budget={budget}", "logger=none",
-                       "progress=none", f"hydra.run.dir={root / name}")
+        proc = run_entry("search.py", *TABLE, "ga.population_size=10", "ga.sample_size=3", f"ga.budget={budget}",
+                         "logger=none", "progress=none", f"hydra.run.dir={root / name}")
         assert proc.returncode == 0, proc.stderr[-2000:]
     return root
 
@@ -126,7 +148,7 @@ def test_bad_resume_leaves_the_run_folder_untouched(finished_runs, tmp_path, how
     run = _damaged(finished_runs, tmp_path, how)
     before = _digest(run)
     new_dir = tmp_path / "new"
-    proc = run_cli("search.py", f"resume={run}", *extra, f"hydra.run.dir={new_dir}")
+    proc = run_entry("search.py", f"resume={run}", *extra, f"hydra.run.dir={new_dir}")
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
@@ -138,7 +160,7 @@ def test_bad_resume_leaves_the_run_folder_untouched(finished_runs, tmp_path, how
 def test_resuming_a_finished_search_says_so(finished_runs, tmp_path):
     run = _damaged(finished_runs, tmp_path, "intact")
     before = _digest(run)
-    proc = run_cli("search.py", f"resume={run}", "progress=none", f"hydra.run.dir={tmp_path / 'new'}")
+    proc = run_entry("search.py", f"resume={run}", "progress=none", f"hydra.run.dir={tmp_path / 'new'}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "finished" in proc.stdout and "nothing to resume" in proc.stdout
     assert _digest(run) == before and not (tmp_path / "new").exists()
@@ -148,11 +170,11 @@ def test_a_new_search_in_a_folder_that_holds_one_is_refused(finished_runs, tmp_p
     """E.g. a SLURM job re-run with the same hydra.run.dir: nothing appended, Hydra's files restored."""
     run = _damaged(finished_runs, tmp_path, "intact")
     before = _digest(run)
-    proc = run_cli("search.py", *TABLE, "ga.population_size=10", "ga.sample_size=3", "ga.budget=15",
-                   "logger=none", f"hydra.run.dir={run}")
+    proc = run_entry("search.py", *TABLE, "ga.population_size=10", "ga.sample_size=3", "ga.budget=15",
+                     "logger=none", f"hydra.run.dir={run}")
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines and "already holds a search" in lines[0] and f"resume={run}" in lines[0], proc.stderr[-2000:]
     assert _digest(run) == before
-    proc = run_cli("search.py", f"resume={run}", "progress=none", f"hydra.run.dir={tmp_path / 'new'}")
+    proc = run_entry("search.py", f"resume={run}", "progress=none", f"hydra.run.dir={tmp_path / 'new'}")
     assert proc.returncode == 0 and "nothing to resume" in proc.stdout, proc.stderr[-2000:]

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from helpers import compose, run_cli, without_times
+from helpers import compose, run_cli, run_entry, without_times
 from renas.errors import ConfigError
 
 pytestmark = pytest.mark.needs_shared("data/nasbench201/nb201_cifar10.csv")
@@ -72,7 +72,7 @@ def test_benchmark_search_matches_the_loop(parts):
 
 def test_benchmark_cli_writes_json_markdown_and_plot(tmp_path):
     out = tmp_path / "bench"
-    proc = run_cli("renas.benchmark", "algorithms=[rea,random]", "seeds=3", "budget=30", *SMALL, f"hydra.run.dir={out}")
+    proc = run_cli("renas.benchmark", "algorithms=[rea,random]", "seeds=3", "budget=30", *SMALL, f"hydra.run.dir={out}")  # a real command
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads((out / "benchmark.json").read_text())
     assert {"table", "metric", "report", "budget", "seeds", "results", "report_optimum", "fitness_optimum"} <= data.keys()
@@ -101,7 +101,7 @@ def test_benchmark_cli_writes_json_markdown_and_plot(tmp_path):
 
 def test_benchmark_cli_rejects_an_unknown_algorithm_in_one_line(tmp_path):
     out = tmp_path / "bench"
-    proc = run_cli("renas.benchmark", "algorithms=[rea,nope]", "seeds=2", "budget=20", f"hydra.run.dir={out}")
+    proc = run_entry("renas.benchmark", "algorithms=[rea,nope]", "seeds=2", "budget=20", f"hydra.run.dir={out}")
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
@@ -229,7 +229,7 @@ def test_a_benchmark_sweep_is_ranked_by_the_tuning_tool(tmp_path):
     proc = run_cli("renas.benchmark", "-m", "algorithms=[rea]", "seeds=3", "budget=[12,20]", "ga.population_size=10",
                    "ga.sample_size=2,3,20", f"hydra.sweep.dir={sweep}")
     assert "ga.sample_size=20 is larger than ga.population_size=10" in proc.stderr + proc.stdout  # a refused job
-    proc = run_cli("renas.benchmark.tune", str(sweep), "--json")
+    proc = run_entry("renas.benchmark.tune", str(sweep), "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads(proc.stdout)
     done = [r for r in rows if r["objective"] is not None]
@@ -239,7 +239,7 @@ def test_a_benchmark_sweep_is_ranked_by_the_tuning_tool(tmp_path):
         assert r["objective"] == pytest.approx(np.mean(list(r["budgets"].values())))
     assert done[0]["objective"] >= done[1]["objective"]
     assert len(rows) == 2  # the refused job left no folder behind
-    proc = run_cli("renas.benchmark.tune", str(sweep))
+    proc = run_entry("renas.benchmark.tune", str(sweep))
     assert f"chosen for rea: {' '.join(done[0]['overrides'])}" in proc.stdout
 
 

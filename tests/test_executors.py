@@ -12,7 +12,8 @@ from renas.search.run import run_search
 
 pytestmark = [pytest.mark.needs_shared("data/nasbench201"), pytest.mark.slow]
 
-TABLE = ["search_space=nasbench201", "evaluator=nasbench201", "ga.population_size=10", "ga.sample_size=3", "ga.budget=40",
+BUDGET = 20  # two generations: enough for parents, rewards and a kill at the 12th child
+TABLE = ["search_space=nasbench201", "evaluator=nasbench201", "ga.population_size=10", "ga.sample_size=3", f"ga.budget={BUDGET}",
          "logger=none", "progress=none", "threads=1", "evaluator.threads_per_worker=1"]
 KILLER = ["evaluator._target_=killer.KillOnceTableEvaluator", "+evaluator.victim=12"]
 
@@ -31,9 +32,9 @@ def _search(tmp_path: Path, name: str, *overrides: str) -> list[dict]:
     run_dir = tmp_path / name
     summary = run_search(compose("search", [*TABLE, *overrides]), run_dir)
     history = read_jsonl(run_dir / "history.jsonl")
-    assert summary["finished"] and summary["evaluations"] == len(history) == 40
-    assert [r["step"] for r in history] == list(range(40))  # each evaluation recorded once
-    assert len({r["arch"] for r in history}) == 40
+    assert summary["finished"] and summary["evaluations"] == len(history) == BUDGET
+    assert [r["step"] for r in history] == list(range(BUDGET))  # each evaluation recorded once
+    assert len({r["arch"] for r in history}) == BUDGET
     return history
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import read_jsonl, run_cli, wandb_run, without_times
+from helpers import read_jsonl, run_cli, run_entry, wandb_run, without_times
 
 TINY_TRAIN = [
     "search_space.channels=4",
@@ -21,17 +21,18 @@ TINY_TRAIN = [
 TABLE = ["search_space=nasbench201", "evaluator=nasbench201", "progress=generation"]
 
 
-def _search(tmp: Path, *args: str, name: str = "run") -> tuple[Path, object]:
+def _search(tmp: Path, *args: str, name: str = "run", shell: bool = False) -> tuple[Path, object]:
+    """``python search.py`` (``shell``: as a real command; else in this process, see run_entry)."""
     run_dir = tmp / name
-    proc = run_cli("search.py", f"hydra.run.dir={run_dir}", *args)
+    proc = (run_cli if shell else run_entry)("search.py", f"hydra.run.dir={run_dir}", *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir, proc
 
 
 @pytest.mark.slow
 def test_real_training_search_is_reproducible_and_writes_the_run_folder(tmp_path):
-    a, proc = _search(tmp_path, *TINY_TRAIN, name="a")
-    b, _ = _search(tmp_path, *TINY_TRAIN, "logger=none", name="b")
+    a, proc = _search(tmp_path, *TINY_TRAIN, name="a", shell=True)  # W&B: a real process
+    b, _ = _search(tmp_path, *TINY_TRAIN, "logger=none", name="b")  # in this one: the same history
 
     history = read_jsonl(a / "history.jsonl")
     assert without_times(history) == without_times(read_jsonl(b / "history.jsonl"))
@@ -105,11 +106,11 @@ def test_train_py_trains_the_best_architecture_of_a_search(tmp_path):
     search_dir, _ = _search(tmp_path, *TABLE, "ga.population_size=10", "ga.sample_size=3", "ga.budget=20", "logger=none", name="search")
     best = json.loads((search_dir / "summary.json").read_text())["best"]["arch"]
     train_dir = tmp_path / "train"
-    proc = run_cli("train.py", f"arch_from={search_dir}", "search_space=nasbench201", "search_space.channels=4",
-                   "search_space.cells_per_stage=1", "trainer.max_epochs=1", "logger=none", "threads=1",
-                   "trainer.enable_progress_bar=false", f"hydra.run.dir={train_dir}")
+    proc = run_entry("train.py", f"arch_from={search_dir}", "search_space=nasbench201", "search_space.channels=4",
+                     "search_space.cells_per_stage=1", "trainer.max_epochs=1", "logger=none", "threads=1",
+                     "trainer.enable_progress_bar=false", f"hydra.run.dir={train_dir}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((train_dir / "result.json").read_text())
     assert result["arch"] == best and result["search_space"] == "nasbench201"
-    wrong = run_cli("train.py", f"arch_from={search_dir}", "logger=none", f"hydra.run.dir={tmp_path / 'wrong'}")
+    wrong = run_entry("train.py", f"arch_from={search_dir}", "logger=none", f"hydra.run.dir={tmp_path / 'wrong'}")
     assert wrong.returncode != 0 and "search_space=nasbench201" in wrong.stderr

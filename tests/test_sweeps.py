@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import REPO, run_cli, wandb_run
+from helpers import REPO, run_cli, run_entry, wandb_run
 from renas import compare
 
 TABLE = ["search_space=nasbench201", "evaluator=nasbench201", "ga.population_size=10", "ga.sample_size=3",
@@ -56,7 +56,7 @@ def test_joblib_sweep_gives_two_finished_runs_in_one_wandb_group(joblib_sweep):
 @pytest.mark.needs_shared("data/nasbench201")
 def test_compare_shows_the_differing_overrides_and_writes_the_plot(joblib_sweep, tmp_path):
     png = tmp_path / "cmp.png"
-    proc = run_cli("renas.compare", str(joblib_sweep), "--group-by", "ga.mutation_rate", "--out", str(png))
+    proc = run_entry("renas.compare", str(joblib_sweep), "--group-by", "ga.mutation_rate", "--out", str(png))
     assert proc.returncode == 0, proc.stderr
     header, *rows = [line.split() for line in proc.stdout.splitlines()[1:3 + 1]]
     assert header == ["run", "ga.mutation_rate", "best", "evals", "finished", "algorithm", "seconds"]
@@ -65,7 +65,7 @@ def test_compare_shows_the_differing_overrides_and_writes_the_plot(joblib_sweep,
         assert row[2:6] == [f"{_summary(job)['best']['fitness']:.4f}", "20", "yes", "renas"]
     assert png.stat().st_size > 1000
 
-    as_json = run_cli("renas.compare", str(joblib_sweep), "--json")
+    as_json = run_entry("renas.compare", str(joblib_sweep), "--json")
     assert as_json.returncode == 0, as_json.stderr
     data = json.loads(as_json.stdout)
     assert [r["overrides"] for r in data] == [{"ga.mutation_rate": 0.1}, {"ga.mutation_rate": 0.2}]
@@ -201,7 +201,7 @@ def test_one_bad_job_does_not_stop_the_sweep(tmp_path):
     """ga.sample_size=50 is invalid for P = 10: that job fails with its one line, the other runs."""
     sweep = tmp_path / "sweep"
     args = [a for a in TABLE if not a.startswith("ga.sample_size")]
-    proc = run_cli("search.py", "-m", "ga.sample_size=50,3", *args, "logger=none", f"hydra.sweep.dir={sweep}")
+    proc = run_entry("search.py", "-m", "ga.sample_size=50,3", *args, "logger=none", f"hydra.sweep.dir={sweep}")
     assert proc.returncode != 0
     assert "error: ga.sample_size=50 is larger than ga.population_size=10" in proc.stderr
     jobs = _jobs(sweep)

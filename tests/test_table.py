@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SHARED
-from helpers import run_cli
+from helpers import run_cli, run_entry
 from renas.errors import ConfigError
 from renas.evaluate.table import TableEvaluator
 from renas.space.nasbench201 import OP_NAMES, NASBench201Space, canonical_form
@@ -107,8 +107,8 @@ def test_search_with_a_bad_table_exits_with_one_line_and_no_run_folder(tmp_path,
         "partial": _write(tmp_path / "t.csv", ["arch_str", "c10_valid_12ep", "c10_test_200ep"], [[a, 1.0, 2.0] for a in archs]),
     }[bad]
     run_dir = tmp_path / "run"
-    proc = run_cli("search.py", "search_space=nasbench201", "evaluator=nasbench201", f"evaluator.table={table}",
-                   "logger=none", f"hydra.run.dir={run_dir}")
+    proc = run_entry("search.py", "search_space=nasbench201", "evaluator=nasbench201", f"evaluator.table={table}",
+                     "logger=none", f"hydra.run.dir={run_dir}")
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr

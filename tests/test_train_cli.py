@@ -1,4 +1,7 @@
-"""train.py end to end, as a user runs it: result files, W&B offline run, clear errors."""
+"""train.py end to end, as a user runs it: result files, W&B offline run, clear errors.
+
+Most cases run ``train.py`` in this process (:func:`helpers.run_entry`: the same ``__main__``
+and exit status, without a new interpreter); the W&B one runs it as a real command."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import json
 
 import pytest
 
-from helpers import run_cli, wandb_run
+from helpers import run_cli, run_entry, wandb_run
 
 RESULT_FIELDS = {"arch", "search_space", "dataset", "epochs", "val_acc", "test_acc", "params", "flops", "seconds"}
 RENASNET_STR = (
@@ -18,9 +21,11 @@ NB201_ARCH = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|n
 FAST = ["threads=1", "trainer.enable_progress_bar=false"]
 
 
-def train(tmp_path, *overrides: str, timeout: float = 600):
+def train(tmp_path, *overrides: str, shell: bool = False):
+    """``python train.py`` (``shell``: as a real command; else in this process)."""
     run_dir = tmp_path / "run"
-    proc = run_cli("train.py", *FAST, f"hydra.run.dir={run_dir}", *overrides, timeout=timeout)
+    args = (*FAST, f"hydra.run.dir={run_dir}", *overrides)
+    proc = run_cli("train.py", *args, timeout=600) if shell else run_entry("train.py", *args)
     return proc, run_dir
 
 
@@ -57,6 +62,7 @@ def test_default_logger_writes_an_offline_wandb_run(tmp_path):
         "dataset.subset=0.2",
         "save_checkpoint=false",
         "arch=[[1,0],[0,1],[7,1],[0,1],[0,0],[3,0],[1,1],[0,0],[7,2],[0,2]]",
+        shell=True,
     )
     result = result_of(proc, run_dir)
     assert result["arch"] == RENASNET_STR
@@ -107,7 +113,7 @@ def test_bad_input_is_one_clear_line(tmp_path, overrides, words):
     (Hydra's own config errors keep Hydra's message)."""
     empty = tmp_path / "no_data"
     empty.mkdir()
-    proc, run_dir = train(tmp_path, "logger=none", *(o.format(empty=empty) for o in overrides), timeout=300)
+    proc, run_dir = train(tmp_path, "logger=none", *(o.format(empty=empty) for o in overrides))
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     for word in words:

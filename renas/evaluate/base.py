@@ -15,6 +15,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from renas.errors import DiskFullError, disk_full
+
 
 @dataclass
 class Task:
@@ -65,7 +67,11 @@ def safe_evaluate(evaluator: Evaluator, task: Task) -> Outcome:
         out = evaluator.evaluate(task)
     except KeyboardInterrupt:
         raise
+    except DiskFullError:  # not the child's fault: the search stops (and can resume)
+        raise
     except Exception as e:  # a child's failure must not end the search
+        if disk_full(e):
+            raise DiskFullError(getattr(e, "filename", None) or f"the files of child {task.id}") from None
         if type(e).__name__ == "OutOfMemoryError":
             _free_accelerator_memory()
         text = f"{type(e).__name__}: {e}".strip()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Any
 
 from renas.errors import ConfigError, GenotypeError
 from renas.evaluate.base import Outcome, Task
@@ -101,7 +100,3 @@ class TableEvaluator:
 
     def value(self, arch: str, column: str) -> float:
         return self.table.rows[arch][self.table.columns.index(column)]
-
-
-def table_report(evaluator: TableEvaluator) -> dict[str, Any]:
-    return {"table": str(evaluator.table.path), "metric": evaluator.metric, "report": evaluator.report}

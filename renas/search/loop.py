@@ -121,7 +121,6 @@ class Search:
         self.gen = GenerationStats()
         self.generations: list[dict[str, Any]] = []
         self.archs: dict[int, str] = {}  # step -> arch string (for the final population table)
-        self.stop_requested = False
         self.exhausted = False
         self._resubmit = False
         self.expected: list[dict[str, Any]] = []
@@ -238,8 +237,7 @@ class Search:
         streak = 0
         while True:
             while (
-                not self.stop_requested
-                and not self.exhausted
+                not self.exhausted
                 and len(self.pending) < self.executor.capacity
                 and self.steps + len(self.pending) < self.budget
             ):

@@ -69,9 +69,6 @@ class Population:
         self.members.remove(worst)
         return worst
 
-    def best(self) -> Member:
-        return max(self.members, key=lambda m: (m.fitness, -m.born))
-
     def fitnesses(self) -> list[float]:
         return [m.fitness for m in self.members]
 

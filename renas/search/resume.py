@@ -51,6 +51,20 @@ def keep_hydra_files(run_dir: Path) -> None:
             shutil.copy2(f, dst / f.name)
 
 
+def discard_unstarted(run_dir: Path) -> bool:
+    """A new search that stopped before its first state file was written (e.g. the disk was
+    already full) has nothing to resume: remove what it made, leaving Hydra's own files (the
+    entry point then removes the folder). Returns whether it did."""
+    run_dir = Path(run_dir)
+    if (run_dir / STATE_FILE).exists():
+        return False
+    for name in ("history.jsonl", "generations.jsonl", "summary.json"):
+        (run_dir / name).unlink(missing_ok=True)
+    for folder in (run_dir / "plots", run_dir / HYDRA_COPY):
+        shutil.rmtree(folder, ignore_errors=True)
+    return True
+
+
 def refuse_existing_search(run_dir: Path) -> None:
     """A new search pointed at a folder that already holds one (e.g. a re-run SLURM job with the
     same hydra.run.dir) must not append to its history: restore Hydra's files and refuse."""

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from renas.build import build, build_evaluator, build_space, build_strategy  # noqa: F401 (re-exported)
 from renas.config import check_bool, check_choice, check_number
-from renas.errors import ConfigError
+from renas.errors import ConfigError, DiskFullError
 from renas.search.loop import Search, SearchStopped
 from renas.tracking.files import atomic_write_json
 from renas.tracking.history import HistoryWriter
@@ -47,6 +47,11 @@ def validate(cfg: DictConfig, space) -> None:
     check_choice("evaluator.on_failure", ev.get("on_failure", "worst"), ("worst", "skip"))
     check_number("evaluator.failure_fitness", ev.get("failure_fitness", 0.0))
     check_number("evaluator.max_failures", ev.get("max_failures", 10), 1, None, integer=True)
+    # the executor's settings too, before the run folder gets any file (make_executor checks them again)
+    check_number("evaluator.workers", ev.get("workers", 1), 1, 4096, integer=True)
+    check_choice("evaluator.executor", ev.get("executor", "local"), ("local", "ray"))
+    if ev.get("threads_per_worker") is not None:
+        check_number("evaluator.threads_per_worker", ev.threads_per_worker, 1, 1024, integer=True)
     check_number("seed", cfg.seed, 0, 2**31 - 1, integer=True)
     check_choice("progress", cfg.get("progress", "eval"), ("eval", "generation", "none"))
     if cfg.get("threads") is not None:
@@ -180,7 +185,7 @@ def run_search(
         on_step=on_step,
         retain=getattr(evaluator, "retain", None),
     )
-    exit_code, stopped = 1, None
+    exit_code, stopped, failed = 1, None, False
     try:
         if resume:
             search.load_state_dict(resume["state"]["search"])
@@ -204,13 +209,24 @@ def run_search(
         log.warning("interrupted after %d evaluations; the state is saved. Continue with:\n  python search.py resume=%s",
                     search.steps, run_dir)
         raise
+    except DiskFullError:
+        stopped, failed = "disk full", True
+        raise
+    except BaseException:
+        failed = True
+        raise
     finally:
         seconds = earlier + time.perf_counter() - start
         summary = summarize(search, cfg, choices, seconds, stopped)
-        atomic_write_json(run_dir / "summary.json", summary)
         executor.close()
-        history.close()
-        generations_file.close()
+        try:
+            history.close()
+            generations_file.close()
+            atomic_write_json(run_dir / "summary.json", summary)
+        except DiskFullError as e:
+            if not failed:
+                raise
+            log.warning("could not write %s either (disk full)", e.path)  # the first error is the one to report
         try:
             from renas.tracking.plots import plot_children, plot_generations
 

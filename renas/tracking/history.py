@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from renas.errors import RenasError
+from renas.errors import DiskFullError, RenasError, disk_full
 
 
 class HistoryWriter:
@@ -19,15 +18,23 @@ class HistoryWriter:
         self._f = open(self.path, "a", encoding="utf-8")
 
     def append(self, record: dict[str, Any]) -> None:
-        self._f.write(json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n")
-        self._f.flush()
+        from renas.tracking.files import write_data
 
-    def sync(self) -> None:
-        os.fsync(self._f.fileno())
+        try:
+            write_data(self._f, json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n")
+            self._f.flush()
+        except OSError as e:  # a torn last line is cut when the search resumes (read_history)
+            if disk_full(e):
+                raise DiskFullError(self.path) from None
+            raise
 
     def close(self) -> None:
         if not self._f.closed:
-            self._f.close()
+            try:
+                self._f.close()
+            except OSError as e:  # the buffered rest of a line that did not fit: cut on resume
+                if not disk_full(e):
+                    raise
 
 
 def read_history(path: Path, repair: bool = False) -> list[dict[str, Any]]:
@@ -61,7 +68,3 @@ def read_history(path: Path, repair: bool = False) -> list[dict[str, Any]]:
         with open(path, "r+b") as f:
             f.truncate(good_end)
     return records
-
-
-def iter_history(path: Path) -> Iterator[dict[str, Any]]:
-    yield from read_history(path)

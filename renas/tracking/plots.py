@@ -32,7 +32,8 @@ def plot_generations(generations: list[dict[str, Any]], out_dir: Path, title: st
     ax.set_ylabel("fitness")
     ax.set_title(title or "fitness per generation")
     ax.grid(alpha=0.3)
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:  # an empty search has nothing to label
+        ax.legend()
     fig.tight_layout()
     paths.append(out_dir / "fitness.png")
     fig.savefig(paths[-1], dpi=100)
