@@ -29,6 +29,14 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Modules with slow tests first (stable otherwise): with ``--dist loadfile`` each module runs
+    on one worker, and starting the long ones first lets the short ones fill the gaps at the end
+    instead of one worker finishing a long module alone."""
+    slow_modules = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.module.__name__ not in slow_modules)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     for mark in item.iter_markers("needs_shared"):
         sub = mark.args[0] if mark.args else mark.kwargs.get("path", "data")

@@ -11,6 +11,7 @@ import runpy
 import struct
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,12 @@ def run_cli(script: str, *args: str, timeout: float = 600, env: dict[str, str] |
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     cmd = [sys.executable, *([script] if script.endswith(".py") else ["-m", script]), *args]
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+def drive(fault: str, n: int, *args: str) -> subprocess.CompletedProcess:
+    """``python search.py <args>`` killed (SIGKILL) at the n-th ``fault`` point (tests/fault_driver.py)."""
+    cmd = [sys.executable, str(REPO / "tests" / "fault_driver.py"), fault, str(n), "--", *args]
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
 
 
 def run_entry(script: str, *args: str) -> subprocess.CompletedProcess:
@@ -48,7 +55,9 @@ def run_entry(script: str, *args: str) -> subprocess.CompletedProcess:
                 if script.endswith(".py"):
                     runpy.run_path(str(REPO / script), run_name="__main__")
                 else:
-                    runpy.run_module(script, run_name="__main__", alter_sys=True)
+                    with warnings.catch_warnings():  # "found in sys.modules": imported by an earlier test, harmless here
+                        warnings.filterwarnings("ignore", ".*found in sys.modules.*", RuntimeWarning)
+                        runpy.run_module(script, run_name="__main__", alter_sys=True)
             except SystemExit as e:
                 code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     finally:
