@@ -1,0 +1,42 @@
+"""Every option of every config group composes with its entry point's config and passes the
+search's own checks (a broken or stale option file fails here, not in a user's first run)."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import REPO, compose
+
+#: groups that search.yaml composes (hydra/launcher and hparams_search are checked by test_sweeps)
+SEARCH_GROUPS = ("search_space", "dataset", "trainer", "optim", "ga", "controller", "evaluator", "logger",
+                 "algorithm", "experiment")
+#: options that only make sense with another choice (alone, each is a one-line error by design)
+COMPANIONS = {
+    ("evaluator", "nasbench201"): ["search_space=nasbench201"],  # the table scores NAS-Bench-201 cells only
+    ("controller", "sampler"): ["algorithm=reinforce"],  # REINFORCE's whole-architecture sampler
+}
+CASES = [(group, f.stem) for group in SEARCH_GROUPS for f in sorted((REPO / "conf" / group).glob("*.yaml"))]
+
+
+def test_every_group_has_options():
+    assert {g for g, _ in CASES} == set(SEARCH_GROUPS)
+
+
+@pytest.mark.parametrize("group,option", CASES, ids=[f"{g}={o}" for g, o in CASES])
+def test_every_option_composes_and_validates(group, option):
+    from renas.build import build_space, build_strategy
+    from renas.search.run import validate
+
+    cfg = compose("search", [f"{group}={option}", *COMPANIONS.get((group, option), [])])
+    if group != "experiment":  # experiments are @package _global_: they set keys of other groups
+        assert cfg[group] is not None
+    space = build_space(cfg.search_space)
+    validate(cfg, space)
+    if group in ("algorithm", "controller", "ga", "experiment"):  # the strategy (and its controller) builds
+        assert build_strategy(cfg, space).name
+
+
+@pytest.mark.parametrize("config_name", ["train", "benchmark"])
+def test_the_other_entry_points_compose(config_name):
+    cfg = compose(config_name, [])
+    assert cfg.search_space is not None
