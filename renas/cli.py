@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from renas.errors import RenasError
+from renas.train.quiet import quiet_lightning  # noqa: F401 (the entry points' import)
 
 log = logging.getLogger("renas")
 
@@ -125,17 +126,6 @@ def report_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(getattr(e, "exit_code", 2))
 
     return wrapper
-
-
-def quiet_lightning() -> None:
-    """Lightning's banners ("GPU available: ...", tips) are noise in every child's training."""
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    import warnings
-
-    warnings.filterwarnings("ignore", ".*does not have many workers.*")
-    warnings.filterwarnings("ignore", ".*LeafSpec.*")
-    warnings.filterwarnings("ignore", ".*treespec, LeafSpec.*")
 
 
 def set_threads(threads: int | None) -> None:

@@ -55,7 +55,7 @@ def _init_worker(spec: dict[str, Any], threads: int, gpu: int | None) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    from renas.cli import quiet_lightning
+    from renas.train.quiet import quiet_lightning
 
     quiet_lightning()
     _WORKER["spec"] = spec

@@ -13,24 +13,10 @@ import torch
 from omegaconf import DictConfig
 
 from renas.evaluate.base import Outcome, Task
+from renas.train.checks import check_optim
 from renas.tracking.files import atomic_write_bytes
 
 log = logging.getLogger("renas.evaluate")
-
-
-def check_optim(optim: DictConfig) -> None:
-    """Ranges of the optimisation settings (the optimizer itself is built per child)."""
-    from renas.config import check_choice, check_number
-
-    opt = optim.optimizer
-    check_number("optim.optimizer.lr", opt.get("lr"), 0.0, None, low_open=True)
-    if "weight_decay" in opt:
-        check_number("optim.optimizer.weight_decay", opt.weight_decay, 0.0, None)
-    if "momentum" in opt:
-        check_number("optim.optimizer.momentum", opt.momentum, 0.0, 1.0)
-    check_choice("optim.scheduler", optim.get("scheduler", "cosine"), ("cosine", "none"))
-    check_number("optim.label_smoothing", optim.get("label_smoothing", 0.0), 0.0, 1.0)
-    check_number("optim.aux_weight", optim.get("aux_weight", 0.4), 0.0, None)
 
 
 def weights_name(arch: str) -> str:

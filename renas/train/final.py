@@ -64,7 +64,7 @@ def resolve_arch(cfg: DictConfig, space) -> tuple[Any, str]:
 
 def train_architecture(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Train ``cfg.arch`` (or the reference / ``arch_from``) and write ``result.json``."""
-    from renas.evaluate.lightning_eval import check_optim
+    from renas.train.checks import check_optim
 
     check_trainer(cfg.trainer)
     check_optim(cfg.optim)
