@@ -12,7 +12,7 @@ import hydra
 from omegaconf import DictConfig
 
 from renas.cli import hydra_run_dir, quiet_lightning, quote_arch_overrides, report_errors, set_threads
-from renas.errors import DiskFullError, disk_full
+from renas.errors import DiskFullError, as_disk_full
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="search")
@@ -46,14 +46,15 @@ def main(cfg: DictConfig) -> float:
     try:
         summary = run_search(cfg, run_dir, choices=choices, group=sweep_group(), resume=resume)
     except (DiskFullError, OSError) as e:
-        if isinstance(e, OSError) and not disk_full(e):
-            raise
         from renas.search.resume import discard_unstarted
 
-        path = e.path if isinstance(e, DiskFullError) else (e.filename or run_dir)
+        if as_disk_full(e, run_dir, "") is None:
+            raise
         if not resume and discard_unstarted(run_dir):
-            raise DiskFullError(path, "no evaluation had finished; free space and run the command again") from None
-        raise DiskFullError(path, f"nothing is lost; free space and resume with: python search.py resume={run_dir}") from None
+            hint = "no evaluation had finished; free space and run the command again"
+        else:
+            hint = f"nothing is lost; free space and resume with: python search.py resume={run_dir}"
+        raise as_disk_full(e, run_dir, hint) from None
     except KeyboardInterrupt:
         print(f"interrupted; continue with: python search.py resume={run_dir}", file=sys.stderr)
         sys.exit(130)

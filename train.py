@@ -10,7 +10,7 @@ import hydra
 from omegaconf import DictConfig
 
 from renas.cli import hydra_run_dir, quiet_lightning, quote_arch_overrides, report_errors, set_threads
-from renas.errors import DiskFullError, disk_full
+from renas.errors import DiskFullError, as_disk_full
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -22,12 +22,11 @@ def main(cfg: DictConfig) -> float:
     set_threads(cfg.get("threads"))
     try:
         result = train_architecture(cfg, hydra_run_dir())
-    except OSError as e:  # e.g. the checkpoint: Lightning writes it itself
-        if not disk_full(e):
+    except (DiskFullError, OSError) as e:  # OSError: e.g. the checkpoint, which Lightning writes itself
+        full = as_disk_full(e, hydra_run_dir(), "free space and run it again")
+        if full is None:
             raise
-        raise DiskFullError(e.filename or hydra_run_dir(), "free space and run it again") from None
-    except DiskFullError as e:
-        raise DiskFullError(e.path, "free space and run it again") from None
+        raise full from None
     print(f"val_acc={result['val_acc']:.4f} test_acc={result['test_acc']:.4f} -> {hydra_run_dir() / 'result.json'}")
     return result["val_acc"]
 

@@ -48,3 +48,14 @@ class DiskFullError(RenasError):
 def disk_full(error: BaseException) -> bool:
     """True for an ``OSError`` that says the disk or the quota is full."""
     return isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS
+
+
+def as_disk_full(error: BaseException, where, hint: str) -> DiskFullError | None:
+    """``error`` as the entry point reports it, if it is a full disk (a :class:`DiskFullError`
+    from the project's own writes, or an ``OSError`` from a library's, e.g. Lightning's
+    checkpoint; ``where`` names the file when the error does not); otherwise ``None``."""
+    if isinstance(error, DiskFullError):
+        return DiskFullError(error.path, hint)
+    if disk_full(error):
+        return DiskFullError(getattr(error, "filename", None) or where, hint)
+    return None

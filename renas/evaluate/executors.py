@@ -160,30 +160,38 @@ class RayExecutor:
             self.ray.cancel(ref, force=True)
 
 
-def make_executor(cfg, evaluator, run_dir: Path, threads: int | None = None):
-    """The executor ``cfg.evaluator`` asks for (``executor``, ``workers``, ``ray.*``)."""
+def executor_settings(ev) -> dict[str, Any]:
+    """The executor settings of the ``evaluator`` config, checked: ``workers``, ``executor``,
+    ``threads_per_worker`` (``None`` = cores / workers) and Ray's ``num_cpus`` / ``num_gpus``.
+    Called before the run folder gets any file, and again to build the executor."""
     from renas.config import check_choice, check_number
 
-    ev = cfg.evaluator
     workers = int(check_number("evaluator.workers", ev.get("workers", 1), 1, 4096, integer=True))
-    kind = check_choice("evaluator.executor", ev.get("executor", "local"), ("local", "ray"))
+    per_worker = ev.get("threads_per_worker")
+    if per_worker is None:
+        per_worker = max(1, (os.cpu_count() or 1) // workers)
+    ray_cfg = ev.get("ray") or {}
+    return {
+        "workers": workers,
+        "kind": check_choice("evaluator.executor", ev.get("executor", "local"), ("local", "ray")),
+        "threads": int(check_number("evaluator.threads_per_worker", per_worker, 1, 1024, integer=True)),
+        "num_cpus": float(check_number("evaluator.ray.num_cpus", ray_cfg.get("num_cpus", 1), 0, None)),
+        "num_gpus": float(check_number("evaluator.ray.num_gpus", ray_cfg.get("num_gpus", 0), 0, None)),
+    }
+
+
+def make_executor(cfg, evaluator, run_dir: Path, threads: int | None = None):
+    """The executor ``cfg.evaluator`` asks for (``executor``, ``workers``, ``ray.*``)."""
+    ev = cfg.evaluator
+    settings = executor_settings(ev)
+    workers, kind = settings["workers"], settings["kind"]
     if kind == "local" and workers == 1:
         return InlineExecutor(evaluator)
     spec = evaluator_spec(cfg, run_dir)
     if kind == "local":
-        per_worker = ev.get("threads_per_worker")
-        if per_worker is None:
-            per_worker = max(1, (os.cpu_count() or 1) // workers)
-        per_worker = int(check_number("evaluator.threads_per_worker", per_worker, 1, 1024, integer=True))
         import torch
 
         gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-        return LocalExecutor(spec, workers, per_worker, gpus)
-    ray_cfg = ev.get("ray") or {}
-    return RayExecutor(
-        spec,
-        workers,
-        address=ray_cfg.get("address"),
-        num_cpus=float(check_number("evaluator.ray.num_cpus", ray_cfg.get("num_cpus", 1), 0, None)),
-        num_gpus=float(check_number("evaluator.ray.num_gpus", ray_cfg.get("num_gpus", 0), 0, None)),
-    )
+        return LocalExecutor(spec, workers, settings["threads"], gpus)
+    return RayExecutor(spec, workers, address=(ev.get("ray") or {}).get("address"), num_cpus=settings["num_cpus"],
+                       num_gpus=settings["num_gpus"])

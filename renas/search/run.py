@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from renas.build import build, build_evaluator, build_space, build_strategy  # noqa: F401 (re-exported)
 from renas.config import check_bool, check_choice, check_number
 from renas.errors import ConfigError, DiskFullError
+from renas.evaluate.executors import executor_settings
 from renas.search.loop import Search, SearchStopped
 from renas.tracking.files import atomic_write_json
 from renas.tracking.history import HistoryWriter
@@ -47,11 +48,7 @@ def validate(cfg: DictConfig, space) -> None:
     check_choice("evaluator.on_failure", ev.get("on_failure", "worst"), ("worst", "skip"))
     check_number("evaluator.failure_fitness", ev.get("failure_fitness", 0.0))
     check_number("evaluator.max_failures", ev.get("max_failures", 10), 1, None, integer=True)
-    # the executor's settings too, before the run folder gets any file (make_executor checks them again)
-    check_number("evaluator.workers", ev.get("workers", 1), 1, 4096, integer=True)
-    check_choice("evaluator.executor", ev.get("executor", "local"), ("local", "ray"))
-    if ev.get("threads_per_worker") is not None:
-        check_number("evaluator.threads_per_worker", ev.threads_per_worker, 1, 1024, integer=True)
+    executor_settings(ev)  # before the run folder gets any file
     check_number("seed", cfg.seed, 0, 2**31 - 1, integer=True)
     check_choice("progress", cfg.get("progress", "eval"), ("eval", "generation", "none"))
     if cfg.get("threads") is not None:
@@ -165,7 +162,7 @@ def run_search(
         seconds = earlier + time.perf_counter() - start
         save_state(run_dir, {"config": identity, "run_id": sink.run_id, "seconds": seconds, "search": search.state_dict()})
 
-    from renas.evaluate.executors import make_executor
+    from renas.evaluate.executors import make_executor  # looked up here: test_executors swaps it
 
     executor = make_executor(cfg, evaluator, run_dir)
     search = Search(
