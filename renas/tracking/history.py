@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from renas.errors import DiskFullError, RenasError, disk_full
+from renas.tracking import files
 
 
 class HistoryWriter:
@@ -18,10 +19,8 @@ class HistoryWriter:
         self._f = open(self.path, "a", encoding="utf-8")
 
     def append(self, record: dict[str, Any]) -> None:
-        from renas.tracking.files import write_data
-
         try:
-            write_data(self._f, json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n")
+            files.write_data(self._f, json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n")
             self._f.flush()
         except OSError as e:  # a torn last line is cut when the search resumes (read_history)
             if disk_full(e):
