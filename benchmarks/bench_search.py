@@ -10,14 +10,20 @@ in temporary folders and prints what it measured:
 - ``ray``: Ray start-up time, and the per-child overhead of the Ray executor against in-process
   evaluation, measured with the NAS-Bench-201 table (a look-up costs microseconds, so the
   difference is the executor's own cost).
-- ``persistence``: the cost of writing state.pt after every evaluation (atomic write + fsync),
-  as the ratio of a table search's wall time with and without it.
+- ``persistence``: what writing the run folder (state.pt snapshots, atomic + fsync, and the
+  history journal) adds per evaluation, in milliseconds and bytes, against the same table search
+  with neither (RENAS and REA at budgets 500, 3,000 and 10,000; ``--snapshot-every 1`` gives the
+  old behaviour, a state.pt after every evaluation).
+- ``overhead``: a strategy's own cost per evaluation (table evaluator, no persistence), over the
+  whole search and over its last 10 %.
 
 Usage::
 
     python benchmarks/bench_search.py                     # all parts
     python benchmarks/bench_search.py persistence ray     # some parts
     python benchmarks/bench_search.py workers --budget 16
+    python benchmarks/bench_search.py persistence overhead --budgets 500 3000 10000 --algorithms renas rea
+    python benchmarks/bench_search.py persistence --snapshot-every 1 --budgets 500 3000    # before
 
 Timings depend on what else runs on the machine; run it on an idle one.
 """
@@ -96,28 +102,117 @@ def part_ray(args) -> None:
           f"(budget {n}, warm workers)")
 
 
+class _Counter:
+    """Counts the bytes given to the run folder's files (renas.tracking.files.write_data)."""
+
+    def __init__(self) -> None:
+        from renas.tracking import files
+
+        self.files, self.real, self.bytes = files, files.write_data, 0
+
+    def __enter__(self) -> "_Counter":
+        def counted(f, data, _real=self.real):
+            self.bytes += len(data.encode() if isinstance(data, str) else data)
+            return _real(f, data)
+
+        self.files.write_data = counted
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.files.write_data = self.real
+
+
+def _table_search(args, algorithm: str, budget: int, extra: list[str]) -> tuple[float, dict, int]:
+    overrides = [*TABLE, f"ga.budget={budget}", f"algorithm={algorithm}", *extra]
+    with _Counter() as counter:
+        seconds, summary = timed_search(overrides)
+    return seconds, summary, counter.bytes
+
+
 def part_persistence(args) -> None:
+    """What persistence (state.pt snapshots: the state built, saved atomically with fsync; and
+    the history journal) costs per evaluation: the time spent inside those writes (timed where
+    they happen, so the figure does not drown in the noise of two whole-search timings) and the
+    bytes given to the run folder's files, per evaluation. ``--snapshot-every 1`` is the old
+    behaviour (state.pt after every evaluation)."""
+    import torch
+
+    from renas.search import loop
+    from renas.tracking import history, state
+
+    torch.set_num_threads(1)
+    snap = [f"snapshot.every={args.snapshot_every}"] if args.snapshot_every else []
+    spent = {"s": 0.0, "snapshots": 0}
+
+    def timed(fn, count=False):
+        def wrapper(*a, **k):
+            start = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent["s"] += time.perf_counter() - start
+                spent["snapshots"] += count
+        return wrapper
+
+    real = state.save_state, loop.Search.state_dict, history.HistoryWriter.append
+    state.save_state = timed(real[0], count=True)
+    loop.Search.state_dict = timed(real[1])
+    history.HistoryWriter.append = timed(real[2])
+    try:
+        for algorithm in args.algorithms:  # warm up: imports, table load, first compose
+            _table_search(args, algorithm, 20, ["ga.population_size=10"])
+        for algorithm in args.algorithms:
+            for budget in args.budgets:
+                spent.update(s=0.0, snapshots=0)
+                seconds, _, written = _table_search(args, algorithm, budget, snap)
+                print(f"persistence {algorithm:6s} budget {budget:6d} ({'snapshot.every=' + str(args.snapshot_every) if snap else 'default snapshots'}): "
+                      f"{1000 * spent['s'] / budget:7.2f} ms and {written / budget / 1024:7.2f} KiB written per evaluation "
+                      f"({spent['snapshots']} snapshots; search {seconds:.1f} s in all)", flush=True)
+    finally:
+        state.save_state, loop.Search.state_dict, history.HistoryWriter.append = real
+
+
+def part_overhead(args) -> None:
+    """A strategy's own cost per evaluation (everything but persistence; a table look-up is
+    nearly free), in-process, per budget: milliseconds per evaluation over the whole search and
+    over its last 10 %."""
     import torch
 
     from renas.search import loop
     from renas.tracking import state
 
     torch.set_num_threads(1)
-    common = [*TABLE, "ga.population_size=10", "ga.sample_size=3", f"ga.budget={args.table_budget}", f"algorithm={args.algorithm}"]
-    with_state = min(timed_search(common)[0] for _ in range(args.repeats))
-    real_save, real_state = state.save_state, loop.Search.state_dict
-    state.save_state = lambda *a, **k: None  # neither build nor write the state
+    real = state.save_state, loop.Search.state_dict
+    state.save_state = lambda *a, **k: None
     loop.Search.state_dict = lambda self: {}
     try:
-        without = min(timed_search(common)[0] for _ in range(args.repeats))
+        for algorithm in args.algorithms:  # warm up: imports, table load, first compose
+            _table_search(args, algorithm, 20, ["ga.population_size=10"])
+        for algorithm in args.algorithms:
+            for budget in args.budgets:
+                marks: list[float] = []
+                original = loop.Search._record
+
+                def _record(self, task, outcome, write=True, _original=original):
+                    _original(self, task, outcome, write)
+                    marks.append(time.perf_counter())
+
+                loop.Search._record = _record
+                try:
+                    _table_search(args, algorithm, budget, [])
+                finally:
+                    loop.Search._record = original
+                tail = max(1, budget // 10)
+                whole = (marks[-1] - marks[0]) / (len(marks) - 1)
+                last = (marks[-1] - marks[-1 - tail]) / tail
+                print(f"overhead {algorithm:6s} budget {budget:6d}: {1000 * whole:6.2f} ms per evaluation "
+                      f"(last 10 %: {1000 * last:6.2f} ms)", flush=True)
     finally:
-        state.save_state, loop.Search.state_dict = real_save, real_state
-    print(f"persistence ({args.algorithm}, table, budget {args.table_budget}): {with_state:.2f} s with state.pt after "
-          f"every evaluation vs {without:.2f} s without: ratio {with_state / without:.2f}, "
-          f"{1000 * (with_state - without) / args.table_budget:.2f} ms per evaluation")
+        state.save_state, loop.Search.state_dict = real
 
 
-PARTS = {"default": part_default, "workers": part_workers, "ray": part_ray, "persistence": part_persistence}
+PARTS = {"default": part_default, "workers": part_workers, "ray": part_ray, "persistence": part_persistence,
+         "overhead": part_overhead}
 
 
 def main() -> None:
@@ -125,9 +220,12 @@ def main() -> None:
     parser.add_argument("parts", nargs="*", choices=[*PARTS, []], default=list(PARTS))
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the default search")
     parser.add_argument("--budget", type=int, default=16, help="budget of the digits worker comparison")
-    parser.add_argument("--table-budget", type=int, default=500, help="budget of the table searches")
-    parser.add_argument("--algorithm", default="renas", help="algorithm of the persistence measurement")
-    parser.add_argument("--repeats", type=int, default=3, help="repeats of the persistence measurement (min taken)")
+    parser.add_argument("--table-budget", type=int, default=500, help="budget of the Ray table search")
+    parser.add_argument("--budgets", type=int, nargs="+", default=[500, 3000, 10000],
+                        help="budgets of the persistence and overhead table searches")
+    parser.add_argument("--algorithms", nargs="+", default=["renas", "rea"], help="algorithms of persistence / overhead")
+    parser.add_argument("--snapshot-every", type=int, default=0,
+                        help="persistence: snapshot.every for the search (0: the default; 1: state.pt after every evaluation)")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     os.environ.setdefault("WANDB_MODE", "disabled")

@@ -16,7 +16,7 @@ import pytest
 from helpers import read_jsonl, run_entry, without_times
 
 TABLE = ["search_space=nasbench201", "evaluator=nasbench201", "ga.population_size=10", "ga.sample_size=3",
-         "ga.budget=30", "progress=none", "logger=none", "threads=1"]
+         "ga.budget=30", "progress=none", "logger=none", "threads=1", "snapshot.every=4"]
 
 
 class FullAfter:

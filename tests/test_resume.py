@@ -13,7 +13,7 @@ import pytest
 from helpers import drive, read_jsonl, run_entry, without_times
 
 TABLE = ["search_space=nasbench201", "evaluator=nasbench201", "ga.population_size=10", "ga.sample_size=3", "ga.budget=60",
-         "progress=none", "logger=none", "threads=1"]
+         "progress=none", "logger=none", "threads=1", "snapshot.every=4"]
 
 
 def comparable_summary(run_dir: Path) -> dict:
@@ -51,7 +51,7 @@ def test_kill_and_resume_gives_the_uninterrupted_result(tmp_path, algorithm):
     rng.shuffle(kinds)
     faults = []
     for kind in kinds:  # every kind of kill point, at random places spread over the run
-        n = rng.randint(3, 14) if kind != "generation" else 1
+        n = {"generation": 1, "state": rng.randint(2, 5)}.get(kind) or rng.randint(3, 14)  # a state every 4 evaluations
         faults.append((kind, n))
     run_dir = tmp_path / "killed"
     kills = resume_until_done(run_dir, faults, *TABLE, f"algorithm={algorithm}")

@@ -322,3 +322,24 @@ def test_paper_cifar10_experiment_composes_and_validates():
     build_strategy(cfg, space)
     dm = instantiate(cfg.dataset)  # the constructor checks the options; no data is read
     assert isinstance(dm, CIFARDataModule) and dm.augment
+
+
+def test_a_collapsed_sampler_still_samples_an_unknown_architecture(nb201):
+    """The REINFORCE sampler can converge so far that every value but one has probability 0.0
+    in float32; when that one is known already, it must sample among the others, not fail
+    (``invalid multinomial distribution``, seen with controller.lr=0.03)."""
+    from renas.search.controller import ArchitectureSampler, torch_generator
+
+    sampler = ArchitectureSampler(nb201.genes)
+    with torch.no_grad():
+        for head in sampler.heads:
+            head.weight.zero_()
+            head.bias.zero_()
+            head.bias[0] = 200.0  # value 0 everywhere, the others underflow to 0
+    assert float(torch.softmax(sampler.heads[0].bias, -1)[1]) == 0.0
+    generator = torch_generator(0)
+    assert sampler.sample(generator) == (0,) * len(nb201.genes)
+    blocked = lambda prefix: prefix[0] == 0  # every architecture starting with value 0 is known
+    for _ in range(20):
+        values = sampler.sample(generator, blocked)
+        assert values[0] != 0 and values[1:] == (0,) * (len(nb201.genes) - 1)

@@ -276,13 +276,18 @@ class ArchitectureSampler(nn.Module):
         prefix: tuple[int, ...] = ()
         for i in range(self.n_genes):
             state = self.cell(x, state)
-            dist = torch.distributions.Categorical(logits=self.heads[i](state[0]))
+            logits = self.heads[i](state[0])
+            dist = torch.distributions.Categorical(logits=logits)
             if values is None:
                 probs = dist.probs
                 if blocked is not None:
                     free = torch.tensor([not blocked(prefix + (v,)) for v in range(probs.shape[1])])
                     if bool(free.any()):
-                        probs = probs * free.to(probs.dtype)
+                        masked = probs * free.to(probs.dtype)
+                        # a collapsed sampler gives the free values probability 0.0 in float32:
+                        # renormalise among them in log space instead
+                        probs = masked if float(masked.sum()) > 0 else torch.softmax(
+                            logits.masked_fill(~free[None], float("-inf")), -1)
                 v = torch.multinomial(probs, 1, generator=generator).squeeze(1)
                 prefix += (int(v[0]),)
             else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
@@ -69,7 +70,7 @@ class Search:
         journal: called with each history record (writes history.jsonl).
         on_generation: called with each generation's log row.
         on_progress: called with each history record once it is written (progress output).
-        on_step: called when everything of an evaluation is recorded (state persistence).
+        on_step: called when everything of an evaluation is recorded (state snapshots).
         retain: called with the architectures still alive (weight inheritance clean-up).
     """
 
@@ -122,9 +123,10 @@ class Search:
         self.generations: list[dict[str, Any]] = []
         self.archs: dict[int, str] = {}  # step -> arch string (for the final population table)
         self.exhausted = False
-        self._resubmit = False
-        self.expected: list[dict[str, Any]] = []
-        self.ready: list[tuple[Task, Outcome]] = []  # results known without evaluating (resume)
+        #: history records after the snapshot the search resumed from, replayed in order
+        self.expected: deque[dict[str, Any]] = deque()
+        #: tasks in ``pending`` not yet given to the executor (held while the journal replays)
+        self.held: set[int] = set()
         strategy.is_known = self.is_known
 
     def is_known(self, values: tuple[int, ...]) -> bool:
@@ -183,7 +185,7 @@ class Search:
         self.duplicates = int(state["duplicates"])
         self.failures = int(state["failures"])
         self.failures_in_row = int(state["failures_in_row"])
-        self.gen = GenerationStats(**state["gen"])
+        self.gen = GenerationStats(**{k: list(v) for k, v in state["gen"].items()})  # lists of its own
         self.generations = list(state["generations"])
         self.strategy.load_state_dict(state["strategy"])
         rng = state["rng"]
@@ -191,29 +193,42 @@ class Search:
         n = rng["numpy"]
         np.random.set_state((n[0], np.asarray(n[1], dtype=np.uint32), *n[2:]))
         torch.set_rng_state(rng["torch"])
-        self._resubmit = True
+        self.held = set(self.pending)  # in evaluation when the snapshot was taken: run again
 
     def expect(self, records: list[dict[str, Any]]) -> None:
-        """History records written after the last saved state (a crash between the history
-        line and the state write). The resumed search takes their results from the history
-        instead of evaluating again, and checks that it is the same evaluation."""
-        self.expected = list(records)
+        """The journal after the snapshot the search resumed from: history records written
+        after the last saved state. The resumed search replays them in order: it proposes
+        exactly what it proposed before (the state holds every RNG), takes each result from
+        the history instead of evaluating again (checking that the evaluation is one it has in
+        flight), and gives children to the executor only once the journal is used up."""
+        self.expected = deque(records)
 
-    def _take_expected(self, task: Task) -> bool:
+    def _flush_held(self) -> None:
+        for task_id in sorted(self.held):
+            self.executor.submit(self.pending[task_id].task)
+        self.held.clear()
+
+    def _next_result(self) -> tuple[Task, Outcome, bool]:
+        """The next finished evaluation: from the journal while it lasts, then from the
+        executor. Returns ``(task, outcome, new)``; ``new`` is False for a replayed one."""
         if not self.expected:
-            return False
-        record = self.expected[0]
-        if record["arch"] != task.arch:
+            task, outcome = self.executor.next_result()
+            return task, outcome, True
+        record = self.expected.popleft()
+        match = [p.task for p in self.pending.values() if p.task.arch == record["arch"]]
+        if not match:
             raise RenasError(
-                f"history.jsonl step {record['step']} ({record['arch']}) is not the evaluation the resumed "
-                f"search makes next ({task.arch}): history.jsonl and state.pt do not belong together"
+                f"history.jsonl step {record['step']} ({record['arch']}) is not an evaluation the resumed search "
+                f"has in flight: history.jsonl and state.pt do not belong together"
             )
-        self.expected.pop(0)
+        task = match[0]
+        self.held.discard(task.id)
+        if not self.expected:  # the journal is used up: what is still in flight is evaluated now
+            self._flush_held()
         ok = record["status"] == "ok"
         outcome = Outcome(record["fitness"] if ok else None, record.get("metrics", {}), record["status"],
                           record.get("error"), record.get("seconds", 0.0))
-        self.ready.append((task, outcome))
-        return True
+        return task, outcome, False
 
     # --- keys and seeds ------------------------------------------------------------------
     def key(self, genotype) -> str:
@@ -229,11 +244,8 @@ class Search:
     # --- the loop ------------------------------------------------------------------------
     def run(self) -> None:
         """Evaluate until the budget is spent (or a stop is requested / the space exhausted)."""
-        if self._resubmit:  # children that were in evaluation when the search stopped
-            for p in sorted(self.pending.values(), key=lambda p: p.task.id):
-                if not self._take_expected(p.task):
-                    self.executor.submit(p.task)
-            self._resubmit = False
+        if not self.expected:  # children that were in evaluation at the snapshot: run them again
+            self._flush_held()
         streak = 0
         while True:
             while (
@@ -253,12 +265,14 @@ class Search:
                     streak = 0
             if not self.pending:
                 break
-            if self.ready:
-                task, outcome = self.ready.pop(0)
-                self._record(task, outcome, write=False)
-            else:
-                task, outcome = self.executor.next_result()
-                self._record(task, outcome)
+            task, outcome, new = self._next_result()
+            self._record(task, outcome, write=new)
+        if self.expected:
+            record = self.expected[0]
+            raise RenasError(
+                f"history.jsonl step {record['step']} ({record['arch']}) is past the end of the resumed search: "
+                f"history.jsonl and state.pt do not belong together"
+            )
         if self.steps and (not self.generations or self.generations[-1]["evaluations"] < self.steps):
             self._log_generation()  # a last, partial generation
 
@@ -277,7 +291,9 @@ class Search:
         task = Task(self.next_task_id, self.space.format(genotype), proposal.values, self.child_seed(self.next_task_id), parent_arch)
         self.next_task_id += 1
         self.pending[task.id] = Pending(task, proposal, key)
-        if not self._take_expected(task):
+        if self.expected:  # replaying the journal: the result may be in it already
+            self.held.add(task.id)
+        else:
             self.executor.submit(task)
         return True
 

@@ -133,8 +133,8 @@ def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[s
             f"{run_dir / 'history.jsonl'} has {len(history)} evaluations but the state has {steps}: "
             f"the history was cut or edited; the run folder was left as it is"
         )
-    # the state is saved after every history line, so a crash leaves at most one line more
-    if len(history) > steps + 1 or any(r.get("step") != steps + i for i, r in enumerate(history[steps:])):
+    # the history after the snapshot is the journal the resumed search replays
+    if any(r.get("step") != steps + i for i, r in enumerate(history[steps:])):
         raise RenasError(
             f"{run_dir / 'history.jsonl'} has {len(history)} evaluations but the state has {steps}: "
             f"history and state do not belong together; the run folder was left as it is"

@@ -10,7 +10,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -51,11 +51,40 @@ def validate(cfg: DictConfig, space) -> None:
     executor_settings(ev)  # before the run folder gets any file
     check_number("seed", cfg.seed, 0, 2**31 - 1, integer=True)
     check_choice("progress", cfg.get("progress", "eval"), ("eval", "generation", "none"))
+    snapshot_settings(cfg)
     if cfg.get("threads") is not None:
         check_number("threads", cfg.threads, 1, 1024, integer=True)
     if ev.get("name") == "train":
         check_number("trainer.max_epochs", cfg.trainer.get("max_epochs"), 1, None, integer=True)
         check_bool("evaluator.inherit_weights", ev.get("inherit_weights", False))
+
+
+def snapshot_settings(cfg: DictConfig) -> tuple[int, float]:
+    """``snapshot.every`` (evaluations) and ``snapshot.seconds``: state.pt is written when either
+    has passed since the last snapshot."""
+    snap = cfg.get("snapshot") or {}
+    every = int(check_number("snapshot.every", snap.get("every", 500), 1, None, integer=True))
+    seconds = float(check_number("snapshot.seconds", snap.get("seconds", 300), 0, None))
+    return every, seconds
+
+
+class Snapshots:
+    """Writes state.pt (atomically) every ``every`` evaluations or ``seconds`` seconds,
+    whichever comes first, and when asked to (start, end). Between snapshots history.jsonl is
+    the journal: a resumed search replays it from the last snapshot."""
+
+    def __init__(self, write: Callable[[Search], None], every: int, seconds: float) -> None:
+        self.write, self.every, self.seconds = write, every, seconds
+        self.steps, self.time = 0, time.monotonic()
+
+    def now(self, search: Search) -> None:
+        self.write(search)
+        self.steps, self.time = search.steps, time.monotonic()
+
+    def step(self, search: Search, record: dict[str, Any]) -> None:
+        if (search.steps - self.steps >= self.every or time.monotonic() - self.time >= self.seconds
+                or search.finished):
+            self.now(search)
 
 
 def _fmt_time(seconds: float) -> str:
@@ -103,7 +132,7 @@ class Progress:
 
 
 #: config keys that may differ between a search and its resumption (they do not change it)
-SAFE_KEYS = ("logger", "progress", "threads", "resume")
+SAFE_KEYS = ("logger", "progress", "threads", "resume", "snapshot")
 
 
 def search_identity(cfg: DictConfig) -> dict[str, Any]:
@@ -155,12 +184,17 @@ def run_search(
         sink.log({k: v for k, v in row.items() if v is not None}, step=row["generation"])
         progress.generation(row)
 
-    earlier = float(resume["state"].get("seconds", 0.0)) if resume else 0.0
+    earlier = 0.0
+    if resume:  # the wall time up to the snapshot, and the replayed evaluations' own time
+        earlier = float(resume["state"].get("seconds", 0.0)) + sum(
+            float(r.get("seconds") or 0.0) for r in resume["history"][int(resume["state"]["search"]["steps"]):])
     start = time.perf_counter()
 
-    def on_step(search: Search, record: dict[str, Any]) -> None:
+    def write_state(search: Search) -> None:
         seconds = earlier + time.perf_counter() - start
         save_state(run_dir, {"config": identity, "run_id": sink.run_id, "seconds": seconds, "search": search.state_dict()})
+
+    snapshots = Snapshots(write_state, *snapshot_settings(cfg))
 
     from renas.evaluate.executors import make_executor  # looked up here: test_executors swaps it
 
@@ -179,31 +213,36 @@ def run_search(
         journal=history.append,
         on_generation=on_generation,
         on_progress=progress.step,
-        on_step=on_step,
+        on_step=snapshots.step,
         retain=getattr(evaluator, "retain", None),
     )
     exit_code, stopped, failed = 1, None, False
     try:
         if resume:
             search.load_state_dict(resume["state"]["search"])
-            search.expect(resume["history"][search.steps :])
-            progress.start_steps = search.steps
-            log.info("resuming %s in %s after %d of %d evaluations (%d to re-run)", strategy.name, run_dir,
-                     search.steps, budget, len(search.pending))
+            journal = resume["history"][search.steps :]
+            search.expect(journal)
+            snapshots.steps = search.steps
+            progress.start_steps = search.steps + len(journal)
+            log.info("resuming %s in %s after %d of %d evaluations (%d from the history since the last snapshot)",
+                     strategy.name, run_dir, search.steps + len(journal), budget, len(journal))
         else:
-            on_step(search, {})  # a state to resume from even before the first evaluation ends
+            snapshots.now(search)  # a state to resume from even before the first evaluation ends
             log.info(
                 "searching %s with %s (%s evaluator, budget %d, population %d, seed %d) in %s",
                 space.name, strategy.name, getattr(evaluator, "name", "?"), budget, cfg.ga.population_size, cfg.seed, run_dir,
             )
         search.run()
+        if snapshots.steps != search.steps:
+            snapshots.now(search)  # the end (also when the space ran out): nothing to replay on resume
         exit_code = 0
     except SearchStopped as e:
         stopped = str(e)
+        snapshots.now(search)  # stopped after a complete evaluation: the state is whole
         raise
     except KeyboardInterrupt:
         stopped = "interrupted"
-        log.warning("interrupted after %d evaluations; the state is saved. Continue with:\n  python search.py resume=%s",
+        log.warning("interrupted after %d evaluations; nothing is lost. Continue with:\n  python search.py resume=%s",
                     search.steps, run_dir)
         raise
     except DiskFullError:

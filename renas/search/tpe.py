@@ -97,7 +97,7 @@ class TPESearch(Strategy):
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         done = [
-            {"params": [t.params[g.name] for g in self.genes], "value": t.value, "state": t.state.name}
+            {"params": [t.params[g.name] for g in self.genes], "value": t.value, "state": t.state.name, "number": t.number}
             for t in self.study.get_trials(deepcopy=False)
             if t.state.is_finished()
         ]
@@ -111,15 +111,20 @@ class TPESearch(Strategy):
         super().load_state_dict(state)
         self._new_study()
         Trial = self.optuna.trial
-        for t in state["trials"]:
-            params = {g.name: p for g, p in zip(self.genes, t["params"])}
-            st = Trial.TrialState[t["state"]]
-            self.study.add_trial(
-                Trial.create_trial(params=params, distributions=self.dists, value=t["value"] if st == Trial.TrialState.COMPLETE else None, state=st)
-            )
-        for number, params in state.get("running", []):  # asked, not yet told (in evaluation)
-            self.study.enqueue_trial({g.name: p for g, p in zip(self.genes, params)})
-            self.trials[int(number)] = self.study.ask(self.dists)
+        # told trials and trials in evaluation, in their original order (TPE weighs trials by
+        # age, and trial numbers must come out the same): a told trial is added, one in
+        # evaluation enqueued and asked again
+        trials = [(t.get("number", i), t) for i, t in enumerate(state["trials"])]
+        trials += [(int(number), params) for number, params in state.get("running", [])]
+        for number, t in sorted(trials, key=lambda x: x[0]):
+            if isinstance(t, dict):
+                params = {g.name: p for g, p in zip(self.genes, t["params"])}
+                st = Trial.TrialState[t["state"]]
+                value = t["value"] if st == Trial.TrialState.COMPLETE else None
+                self.study.add_trial(Trial.create_trial(params=params, distributions=self.dists, value=value, state=st))
+            else:  # asked, not yet told
+                self.study.enqueue_trial({g.name: p for g, p in zip(self.genes, t)})
+                self.trials[number] = self.study.ask(self.dists)
         sampler = self.study.sampler
         _set_rs_state(_random_state(sampler), state["tpe_rng"])
         _set_rs_state(_random_state(sampler._random_sampler), state["random_rng"])

@@ -1,4 +1,6 @@
-"""The resumable search state (``state.pt``): written atomically after every evaluation.
+"""The resumable search state (``state.pt``): a snapshot of the whole search, written atomically
+every ``snapshot.every`` evaluations or ``snapshot.seconds`` seconds (and at the start and the
+end); ``history.jsonl`` is the journal after it (see :meth:`renas.search.loop.Search.expect`).
 
 Saved with ``torch.save`` and loaded with ``torch.load(weights_only=True)``: plain Python types
 and tensors only, so loading a state file can never run code.

@@ -1,0 +1,170 @@
+"""Resume = the last snapshot + the journal after it, for every algorithm.
+
+A search is run once to the end while its state is captured at several evaluations (the
+snapshots a crash could have left); each captured state is then resumed with the history
+written after it, and must end with exactly the history, best and generations of the
+uninterrupted search. The executor keeps three children in flight and returns them out of
+submission order, as parallel workers do, so the replay has to match each journal line with
+the right child in flight. No data set is needed: fitness is a fixed function of the cell.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import io
+import zlib
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import compose
+from renas.build import build_strategy
+from renas.errors import RenasError
+from renas.evaluate.base import Outcome, Task
+from renas.search.loop import Search
+from renas.space import NASBench201Space
+
+ALGORITHMS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "algorithm").glob("*.yaml"))
+BUDGET = 32
+
+
+class ScrambledExecutor:
+    """Three children in flight; the next result is the one whose cell hashes highest, so
+    results come back out of submission order, deterministically."""
+
+    capacity = 3
+
+    def __init__(self) -> None:
+        self.tasks: list[Task] = []
+        self.returned: list[int] = []  # task ids in the order their results came back
+
+    def submit(self, task: Task) -> None:
+        self.tasks.append(task)
+
+    def next_result(self) -> tuple[Task, Outcome]:
+        task = max(self.tasks, key=lambda t: zlib.crc32(t.arch.encode()))
+        self.tasks.remove(task)
+        self.returned.append(task.id)
+        fitness = 80.0 + sum((i + 1) * (v % 4) for i, v in enumerate(task.values)) / 10 + (zlib.crc32(task.arch.encode()) % 100) / 1000
+        return task, Outcome(fitness, {"test": fitness - 1}, seconds=0.01)
+
+    def close(self) -> None:
+        pass
+
+
+@functools.lru_cache
+def config(algorithm: str):
+    return compose("search", [f"algorithm={algorithm}", "search_space=nasbench201", "evaluator=nasbench201",
+                              f"ga.budget={BUDGET}", "ga.population_size=8", "ga.sample_size=4", "seed=3"])
+
+
+def make_search(algorithm: str, journal: list, on_step=None) -> Search:
+    cfg = config(algorithm)
+    space = NASBench201Space()
+    return Search(space, build_strategy(cfg, space), ScrambledExecutor(), budget=BUDGET, generation_size=8, seed=3,
+                  journal=journal.append, on_step=on_step)
+
+
+def snapshot(search: Search) -> dict:
+    """The state as state.pt stores it (saved and loaded the way search.py does)."""
+    buf = io.BytesIO()
+    torch.save(search.state_dict(), buf)
+    buf.seek(0)
+    return torch.load(buf, weights_only=True)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_resuming_any_snapshot_with_its_journal_gives_the_uninterrupted_search(algorithm):
+    states = {}
+    at = {2, 17}
+
+    def on_step(search, record):
+        if search.steps in at:
+            states[search.steps] = snapshot(search)
+
+    journal: list = []
+    reference = make_search(algorithm, journal, on_step)
+    reference.run()
+    assert [r["step"] for r in journal] == list(range(BUDGET))
+
+    for steps, state in sorted(states.items()):
+        for crash in (steps, steps + 6):  # the history written after the snapshot, up to the crash
+            resumed_journal = journal[:crash]
+            resumed = make_search(algorithm, resumed_journal)
+            resumed.load_state_dict(copy.deepcopy(state))  # as read from state.pt
+            resumed.expect(journal[steps:crash])
+            resumed.run()
+            assert resumed_journal == journal, f"resumed from the snapshot at {steps}, crashed at {crash}"
+        assert resumed.best == reference.best
+        assert resumed.generations == reference.generations
+        assert resumed.duplicates == reference.duplicates
+
+
+def test_the_replayed_children_came_back_out_of_order_and_are_held_until_the_journal_ends():
+    journal: list = []
+    states = {}
+
+    def on_step(search, record):
+        if search.steps == 10:
+            states["s"] = snapshot(search)
+
+    reference = make_search("rea", journal, on_step)
+    reference.run()
+    assert reference.executor.returned != sorted(reference.executor.returned)  # what the replay must cope with
+    resumed = make_search("rea", [])
+    resumed.load_state_dict(states["s"])
+    assert resumed.pending and resumed.held == set(resumed.pending)
+    resumed.expect(journal[10:])
+    resumed.run()
+    assert not resumed.held and resumed.steps == BUDGET
+    # nothing in the journal was evaluated again: only the children in flight at the crash would be
+    assert resumed.executor.returned == []
+
+
+def test_a_journal_that_does_not_belong_to_the_state_is_an_error():
+    journal: list = []
+    states = {}
+
+    def on_step(search, record):
+        if search.steps == 12:
+            states["s"] = snapshot(search)
+
+    make_search("renas", journal, on_step).run()
+    foreign = [dict(r) for r in journal[12:]]
+    foreign[2]["arch"] = journal[0]["arch"]  # an evaluation this search never has in flight then
+    resumed = make_search("renas", [])
+    resumed.load_state_dict(copy.deepcopy(states["s"]))
+    resumed.expect(foreign)
+    with pytest.raises(RenasError, match="history.jsonl step 14 .* do not belong together"):
+        resumed.run()
+    resumed = make_search("renas", [])
+    resumed.load_state_dict(copy.deepcopy(states["s"]))
+    resumed.expect(journal[12:] + [dict(journal[-1], step=BUDGET)])  # one line more than the budget
+    with pytest.raises(RenasError, match=f"step {BUDGET} .* past the end"):
+        resumed.run()
+
+
+def test_snapshots_are_written_every_n_evaluations_or_t_seconds_and_at_the_end(monkeypatch):
+    from types import SimpleNamespace
+
+    from renas.search import run
+
+    clock = {"t": 0.0}
+    monkeypatch.setattr(run.time, "monotonic", lambda: clock["t"])
+    written = []
+    snaps = run.Snapshots(lambda search: written.append(search.steps), every=5, seconds=60)
+    search = SimpleNamespace(steps=0, finished=False)
+    snaps.now(search)  # the start
+    for step in range(1, 13):
+        search.steps = step
+        clock["t"] += 1.0
+        snaps.step(search, {})
+    assert written == [0, 5, 10]
+    clock["t"] += 61  # a slow evaluation: the time limit comes first
+    search.steps = 13
+    snaps.step(search, {})
+    search.steps, search.finished = 14, True  # the last evaluation
+    snaps.step(search, {})
+    assert written == [0, 5, 10, 13, 14]
