@@ -20,10 +20,12 @@ KILLER = ["evaluator._target_=killer.KillOnceTableEvaluator", "+evaluator.victim
 
 @pytest.fixture(scope="module")
 def local_ray():
-    """A Ray instance for this module only: loopback, no dashboard, 2 CPUs."""
+    """A Ray instance for this module only: loopback, no dashboard, 2 CPUs; its workers import
+    the test doubles (``killer``) from tests/ through the job's runtime environment."""
     ray = pytest.importorskip("ray")
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])}}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1",
+             runtime_env=runtime_env)
     yield ray
     ray.shutdown()
 
@@ -38,22 +40,17 @@ def _search(tmp_path: Path, name: str, *overrides: str) -> list[dict]:
     return history
 
 
-def test_one_worker_gives_the_sequential_history_on_every_executor(tmp_path, local_ray):
+def test_one_worker_gives_the_sequential_history_on_every_executor(tmp_path, local_ray, monkeypatch):
     sequential = without_times(_search(tmp_path, "inline"))
     assert without_times(_search(tmp_path, "ray", "evaluator.executor=ray")) == sequential
     # a worker process, not this one: force the process pool with workers=1 by a one-worker pool
     from renas.evaluate import executors
 
-    real = executors.make_executor
-
     def pool_of_one(cfg, evaluator, run_dir, threads=None):
         return executors.LocalExecutor(executors.evaluator_spec(cfg, run_dir), 1, 1)
 
-    executors.make_executor = pool_of_one
-    try:
-        assert without_times(_search(tmp_path, "local")) == sequential
-    finally:
-        executors.make_executor = real
+    monkeypatch.setattr(executors, "make_executor", pool_of_one)
+    assert without_times(_search(tmp_path, "local")) == sequential
 
 
 @pytest.mark.parametrize("algorithm", ["renas", "tpe"])
