@@ -8,7 +8,7 @@ import torch
 
 from helpers import compose, without_times
 from renas.evaluate.base import InlineExecutor, Outcome, Task
-from renas.search.loop import Search
+from renas.search.loop import Journal, LoopSettings, Search
 from renas.space import NASBench201Space
 
 TABLE = ["search_space=nasbench201", "logger=none", "progress=none"]
@@ -47,7 +47,8 @@ def _search(algorithm: str, fn, budget: int, seed: int = 0, overrides=(), **loop
     strategy = build_strategy(cfg, space)
     records: list[dict] = []
     search = Search(space, strategy, InlineExecutor(FunctionEvaluator(fn)), budget=budget,
-                    generation_size=int(cfg.ga.population_size), seed=seed, journal=records.append, **loop)
+                    generation_size=int(cfg.ga.population_size), seed=seed, settings=LoopSettings(**loop),
+                    callbacks=[Journal(records.append)])
     search.run()
     return cfg, strategy, search, records
 
@@ -139,7 +140,7 @@ def test_the_loops_fallback_never_grows_a_population_past_its_size(algorithm):
 
     strategy.tell = spy
     search = Search(NASBench201Space(), strategy, InlineExecutor(FunctionEvaluator(additive)), budget=150,
-                    generation_size=10, seed=0, max_duplicates=1)
+                    generation_size=10, seed=0, settings=LoopSettings(max_duplicates=1))
     search.run()
     assert max(n for _, n in sizes) == 10
     if algorithm in ("rea", "ga"):  # random mutation repeats known children: the fallback ran
@@ -198,7 +199,7 @@ def test_the_ablation_and_local_search_run_with_real_training(tmp_path):
         space = build_space(cfg.search_space)
         records: list[dict] = []
         Search(space, build_strategy(cfg, space), InlineExecutor(build_evaluator(cfg, space, tmp_path / algorithm)),
-               budget=4, generation_size=2, seed=0, journal=records.append).run()
+               budget=4, generation_size=2, seed=0, callbacks=[Journal(records.append)]).run()
         assert [r["status"] for r in records] == ["ok"] * 4
         assert all(0.0 <= r["fitness"] <= 1.0 for r in records)
         assert all(r["parent"] is not None for r in records[2:])

@@ -24,7 +24,7 @@ CASES = [
     ("search.py", ["ga.crossover_rate=-0.1"], "ga.crossover_rate"),
     ("search.py", ["ga.population_size=0"], "ga.population_size"),
     ("search.py", ["ga.sample_size=50"], "ga.sample_size"),
-    ("search.py", ["ga.budget=3"], "ga.budget"),
+    ("search.py", ["ga.budget=2"], "ga.budget"),  # below the population (P = 3)
     ("search.py", ["ga.budget=many"], "ga.budget"),
     ("search.py", ["ga.selection=best"], "ga.selection"),
     ("search.py", ["ga.removal=random"], "ga.removal"),

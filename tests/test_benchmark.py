@@ -31,7 +31,7 @@ def parts():
 def _history(parts, algorithm: str, seed: int, budget: int = 60) -> list[dict]:
     """One in-process search as search.py builds it; returns its history records."""
     from renas.evaluate.base import InlineExecutor
-    from renas.search.loop import Search
+    from renas.search.loop import Journal, LoopSettings, Search
     from renas.search.run import build_strategy, validate
 
     space, evaluator = parts
@@ -41,7 +41,7 @@ def _history(parts, algorithm: str, seed: int, budget: int = 60) -> list[dict]:
     validate(cfg, space)
     records: list[dict] = []
     Search(space, build_strategy(cfg, space), InlineExecutor(evaluator), budget=budget, generation_size=10, seed=seed,
-           dedup=cfg.evaluator.dedup, journal=records.append).run()
+           settings=LoopSettings(dedup=cfg.evaluator.dedup), callbacks=[Journal(records.append)]).run()
     assert len(records) == budget
     return records
 

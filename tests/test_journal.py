@@ -23,7 +23,7 @@ from helpers import compose
 from renas.build import build_strategy
 from renas.errors import RenasError
 from renas.evaluate.base import Outcome, Task
-from renas.search.loop import Search
+from renas.search.loop import Journal, Search, SearchCallback
 from renas.space import NASBench201Space
 
 ALGORITHMS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "algorithm").glob("*.yaml"))
@@ -60,11 +60,22 @@ def config(algorithm: str):
                               f"ga.budget={BUDGET}", "ga.population_size=8", "ga.sample_size=4", "seed=3"])
 
 
+class OnStep(SearchCallback):
+    def __init__(self, fn) -> None:
+        self.fn = fn
+
+    def on_step(self, search, record) -> None:
+        self.fn(search, record)
+
+
 def make_search(algorithm: str, journal: list, on_step=None) -> Search:
     cfg = config(algorithm)
     space = NASBench201Space()
+    callbacks = [Journal(journal.append)]
+    if on_step is not None:
+        callbacks.append(OnStep(on_step))
     return Search(space, build_strategy(cfg, space), ScrambledExecutor(), budget=BUDGET, generation_size=8, seed=3,
-                  journal=journal.append, on_step=on_step)
+                  callbacks=callbacks)
 
 
 def snapshot(search: Search) -> dict:
@@ -160,11 +171,11 @@ def test_snapshots_are_written_every_n_evaluations_or_t_seconds_and_at_the_end(m
     for step in range(1, 13):
         search.steps = step
         clock["t"] += 1.0
-        snaps.step(search, {})
+        snaps.on_step(search, {})
     assert written == [0, 5, 10]
     clock["t"] += 61  # a slow evaluation: the time limit comes first
     search.steps = 13
-    snaps.step(search, {})
+    snaps.on_step(search, {})
     search.steps, search.finished = 14, True  # the last evaluation
-    snaps.step(search, {})
+    snaps.on_step(search, {})
     assert written == [0, 5, 10, 13, 14]

@@ -56,7 +56,7 @@ def run_search_once(
     """
     from renas.build import build_strategy
     from renas.evaluate.base import InlineExecutor
-    from renas.search.loop import Search
+    from renas.search.loop import Journal, LoopSettings, OnGeneration, Search
 
     start = time.perf_counter()
     cfg = cfg.copy()
@@ -82,29 +82,14 @@ def run_search_once(
         if heartbeat is not None:
             heartbeat(record["step"] + 1, search.duplicates)
 
-    ev = cfg.evaluator
-    kwargs: dict[str, Any] = {}
-    if max_duplicates is not None:
-        kwargs["max_duplicates"] = int(max_duplicates)
-    on_generation = None
+    overrides = {} if max_duplicates is None else {"max_duplicates": int(max_duplicates)}
+    callbacks = [Journal(journal)]
     if sink is not None:
-        def on_generation(row: dict[str, Any]) -> None:
-            sink.log({k: v for k, v in row.items() if v is not None}, step=row["generation"])
-    search = Search(
-        space,
-        strategy,
-        InlineExecutor(evaluator),
-        budget=int(budget),
-        generation_size=int(cfg.ga.population_size),
-        seed=int(seed),
-        dedup=ev.get("dedup", "exact"),
-        on_failure=ev.get("on_failure", "worst"),
-        failure_fitness=float(ev.get("failure_fitness", 0.0)),
-        max_failures=int(ev.get("max_failures", 10)),
-        journal=journal,
-        on_generation=on_generation,
-        **kwargs,
-    )
+        callbacks.append(OnGeneration(lambda row: sink.log({k: v for k, v in row.items() if v is not None},
+                                                           step=row["generation"])))
+    search = Search(space, strategy, InlineExecutor(evaluator), budget=int(budget),
+                    generation_size=int(cfg.ga.population_size), seed=int(seed),
+                    settings=LoopSettings.from_config(cfg.evaluator, **overrides), callbacks=callbacks)
     search.run()
     found = search.best
     if found is not None and found["fitness"] != best["fitness"]:

@@ -13,7 +13,7 @@ import logging
 import math
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -52,6 +52,75 @@ class GenerationStats:
     updates: list[dict[str, float]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class LoopSettings:
+    """How the loop treats repeats and failures (the loop keys of the ``evaluator`` group).
+
+    Attributes:
+        dedup: ``exact`` (genotype string) or ``isomorphic`` (canonical form) cache keys.
+        on_failure: ``worst`` (a failed child gets ``failure_fitness``) or ``skip`` (it is
+            recorded but never joins the population nor rewards the controller).
+        failure_fitness: fitness given to failed children under ``worst``.
+        max_failures: this many failures in a row stop the search.
+        max_duplicates: proposals in a row answered from the cache before the strategy's
+            ``fallback`` is asked instead.
+    """
+
+    dedup: str = "exact"
+    on_failure: str = "worst"
+    failure_fitness: float = 0.0
+    max_failures: int = 10
+    max_duplicates: int = 1000
+
+    @classmethod
+    def from_config(cls, ev: Any, **overrides: Any) -> "LoopSettings":
+        """From the ``evaluator`` config (validated by ``renas.search.run.validate``)."""
+        return cls(dedup=str(ev.get("dedup", cls.dedup)), on_failure=str(ev.get("on_failure", cls.on_failure)),
+                   failure_fitness=float(ev.get("failure_fitness", cls.failure_fitness)),
+                   max_failures=int(ev.get("max_failures", cls.max_failures)), **overrides)
+
+
+class SearchCallback:
+    """What the loop tells the outside, in the style of Lightning's ``Callback``: subclass and
+    override the hooks you need. An evaluation replayed from the journal on resume calls
+    ``on_generation`` and ``on_step`` again but not ``on_evaluation``: its line is written."""
+
+    #: ``on_alive`` is called (working out the live architectures costs a scan of the population)
+    needs_alive = False
+
+    def on_evaluation(self, search: "Search", record: dict[str, Any]) -> None:
+        """A new evaluation's history record (write it, print progress)."""
+
+    def on_generation(self, search: "Search", row: dict[str, Any]) -> None:
+        """A generation's log row (every ``generation_size`` evaluations, and a last partial one)."""
+
+    def on_step(self, search: "Search", record: dict[str, Any]) -> None:
+        """Everything of an evaluation is recorded: the search state is whole (snapshots)."""
+
+    def on_alive(self, search: "Search", alive: set[str]) -> None:
+        """The architectures still alive: in the population or parents of children in flight."""
+
+
+class Journal(SearchCallback):
+    """Calls ``fn(record)`` with each new evaluation's history record."""
+
+    def __init__(self, fn: Callable[[dict[str, Any]], None]) -> None:
+        self.fn = fn
+
+    def on_evaluation(self, search: "Search", record: dict[str, Any]) -> None:
+        self.fn(record)
+
+
+class OnGeneration(SearchCallback):
+    """Calls ``fn(row)`` with each generation's log row."""
+
+    def __init__(self, fn: Callable[[dict[str, Any]], None]) -> None:
+        self.fn = fn
+
+    def on_generation(self, search: "Search", row: dict[str, Any]) -> None:
+        self.fn(row)
+
+
 class Search:
     """Runs a strategy against an executor for a budget of distinct evaluations.
 
@@ -62,16 +131,8 @@ class Search:
         budget: number of distinct architectures to evaluate.
         generation_size: evaluations per generation (``ga.population_size``).
         seed: the run's seed (children's seeds derive from it).
-        dedup: ``exact`` (genotype string) or ``isomorphic`` (canonical form) cache keys.
-        on_failure: ``worst`` (a failed child gets ``failure_fitness``) or ``skip`` (it is
-            recorded but never joins the population nor rewards the controller).
-        failure_fitness: fitness given to failed children under ``worst``.
-        max_failures: this many failures in a row stop the search.
-        journal: called with each history record (writes history.jsonl).
-        on_generation: called with each generation's log row.
-        on_progress: called with each history record once it is written (progress output).
-        on_step: called when everything of an evaluation is recorded (state snapshots).
-        retain: called with the architectures still alive (weight inheritance clean-up).
+        settings: repeats and failures (:class:`LoopSettings`).
+        callbacks: :class:`SearchCallback` objects, called in order.
     """
 
     def __init__(
@@ -82,16 +143,8 @@ class Search:
         budget: int,
         generation_size: int,
         seed: int = 0,
-        dedup: str = "exact",
-        on_failure: str = "worst",
-        failure_fitness: float = 0.0,
-        max_failures: int = 10,
-        max_duplicates: int = 1000,
-        journal: Callable[[dict[str, Any]], None] | None = None,
-        on_generation: Callable[[dict[str, Any]], None] | None = None,
-        on_step: Callable[["Search", dict[str, Any]], None] | None = None,
-        on_progress: Callable[["Search", dict[str, Any]], None] | None = None,
-        retain: Callable[[set[str]], None] | None = None,
+        settings: LoopSettings | None = None,
+        callbacks: Sequence[SearchCallback] = (),
     ) -> None:
         self.space = space
         self.strategy = strategy
@@ -99,16 +152,13 @@ class Search:
         self.budget = budget
         self.generation_size = generation_size
         self.seed = seed
-        self.dedup = dedup
-        self.on_failure = on_failure
-        self.failure_fitness = failure_fitness
-        self.max_failures = max_failures
-        self.max_duplicates = max_duplicates
-        self.journal = journal
-        self.on_generation = on_generation
-        self.on_step = on_step
-        self.on_progress = on_progress
-        self.retain = retain
+        self.settings = settings = settings or LoopSettings()
+        self.dedup = settings.dedup
+        self.on_failure = settings.on_failure
+        self.failure_fitness = settings.failure_fitness
+        self.max_failures = settings.max_failures
+        self.max_duplicates = settings.max_duplicates
+        self.callbacks = list(callbacks)
         # state
         self.steps = 0
         self.next_task_id = 0
@@ -339,24 +389,25 @@ class Search:
         }
         if outcome.status != "ok":
             record["error"] = outcome.error
-        if self.journal and write:
-            self.journal(record)
         if outcome.status == "ok" and (self.best is None or fitness > self.best["fitness"]):
             self.best = {"step": step, "arch": task.arch, "fitness": fitness, "metrics": outcome.metrics}
         self.best_so_far.append(self.best["fitness"] if self.best else math.nan)
         if fitness is not None:
             self.gen.fitness.append(fitness)
-        if self.retain is not None:
+        if write:
+            for cb in self.callbacks:
+                cb.on_evaluation(self, record)
+        if any(cb.needs_alive for cb in self.callbacks):
             alive = {self.archs[m.step] for m in (self.strategy.population_members() or []) if m.step in self.archs}
             alive |= {self.archs[p.proposal.parent.step] for p in self.pending.values()
                       if p.proposal.parent is not None and p.proposal.parent.step in self.archs}
-            self.retain(alive)
-        if self.on_progress and write:
-            self.on_progress(self, record)
+            for cb in self.callbacks:
+                if cb.needs_alive:
+                    cb.on_alive(self, alive)
         if self.steps % self.generation_size == 0:
             self._log_generation()
-        if self.on_step:
-            self.on_step(self, record)
+        for cb in self.callbacks:
+            cb.on_step(self, record)
         if self.failures_in_row >= self.max_failures:
             raise SearchStopped(
                 f"{self.failures_in_row} children failed in a row (last: {outcome.error}); stopping "
@@ -391,8 +442,8 @@ class Search:
         row["duplicates"] = self.duplicates
         self.generations.append(row)
         self.gen = GenerationStats()
-        if self.on_generation:
-            self.on_generation(row)
+        for cb in self.callbacks:
+            cb.on_generation(self, row)
 
     def final_population(self) -> list[dict[str, Any]]:
         """The population at the end (or the last generation's evaluations)."""

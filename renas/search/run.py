@@ -18,7 +18,7 @@ from renas.build import build, build_evaluator, build_space, build_strategy  # n
 from renas.config import check_bool, check_choice, check_number
 from renas.errors import ConfigError, DiskFullError
 from renas.evaluate.executors import executor_settings
-from renas.search.loop import Search, SearchStopped
+from renas.search.loop import LoopSettings, Search, SearchCallback, SearchStopped
 from renas.tracking.files import atomic_write_json
 from renas.tracking.history import HistoryWriter
 
@@ -42,12 +42,12 @@ def validate(cfg: DictConfig, space) -> None:
     if b < p:
         raise ConfigError(f"ga.budget={b} is smaller than ga.population_size={p}: the initial population alone needs {p} evaluations")
     ev = cfg.evaluator
-    dedup = check_choice("evaluator.dedup", ev.get("dedup", "exact"), ("exact", "isomorphic"))
+    dedup = check_choice("evaluator.dedup", ev.get("dedup", LoopSettings.dedup), ("exact", "isomorphic"))
     if dedup == "exact" and b > space.size:
         raise ConfigError(f"ga.budget={b} is larger than the search space ({space.size} architectures)")
-    check_choice("evaluator.on_failure", ev.get("on_failure", "worst"), ("worst", "skip"))
-    check_number("evaluator.failure_fitness", ev.get("failure_fitness", 0.0))
-    check_number("evaluator.max_failures", ev.get("max_failures", 10), 1, None, integer=True)
+    check_choice("evaluator.on_failure", ev.get("on_failure", LoopSettings.on_failure), ("worst", "skip"))
+    check_number("evaluator.failure_fitness", ev.get("failure_fitness", LoopSettings.failure_fitness))
+    check_number("evaluator.max_failures", ev.get("max_failures", LoopSettings.max_failures), 1, None, integer=True)
     executor_settings(ev)  # before the run folder gets any file
     check_number("seed", cfg.seed, 0, 2**31 - 1, integer=True)
     check_choice("progress", cfg.get("progress", "eval"), ("eval", "generation", "none"))
@@ -68,7 +68,7 @@ def snapshot_settings(cfg: DictConfig) -> tuple[int, float]:
     return every, seconds
 
 
-class Snapshots:
+class Snapshots(SearchCallback):
     """Writes state.pt (atomically) every ``every`` evaluations or ``seconds`` seconds,
     whichever comes first, and when asked to (start, end). Between snapshots history.jsonl is
     the journal: a resumed search replays it from the last snapshot."""
@@ -81,10 +81,43 @@ class Snapshots:
         self.write(search)
         self.steps, self.time = search.steps, time.monotonic()
 
-    def step(self, search: Search, record: dict[str, Any]) -> None:
+    def on_step(self, search: Search, record: dict[str, Any]) -> None:
         if (search.steps - self.steps >= self.every or time.monotonic() - self.time >= self.seconds
                 or search.finished):
             self.now(search)
+
+
+class RunFiles(SearchCallback):
+    """The run folder's journal and logs: ``history.jsonl`` (every new evaluation),
+    ``generations.jsonl`` and the metric sink (every generation not logged before a resume),
+    and the progress lines."""
+
+    def __init__(self, history: HistoryWriter, generations: HistoryWriter, sink: Any, progress: "Progress",
+                 logged: int = 0) -> None:
+        self.history, self.generations, self.sink, self.progress, self.logged = history, generations, sink, progress, logged
+
+    def on_evaluation(self, search: Search, record: dict[str, Any]) -> None:
+        self.history.append(record)
+        self.progress.step(search, record)
+
+    def on_generation(self, search: Search, row: dict[str, Any]) -> None:
+        if row["generation"] < self.logged:  # written before the crash; replayed now
+            return
+        self.generations.append(row)
+        self.sink.log({k: v for k, v in row.items() if v is not None}, step=row["generation"])
+        self.progress.generation(row)
+
+
+class KeepAlive(SearchCallback):
+    """Tells the evaluator which architectures are alive (it deletes inherited weights of the others)."""
+
+    needs_alive = True
+
+    def __init__(self, retain: Callable[[set[str]], None]) -> None:
+        self.retain = retain
+
+    def on_alive(self, search: Search, alive: set[str]) -> None:
+        self.retain(alive)
 
 
 def _fmt_time(seconds: float) -> str:
@@ -161,7 +194,6 @@ def run_search(
     validate(cfg, space)
     strategy = build_strategy(cfg, space)
     evaluator = build_evaluator(cfg, space, run_dir)
-    ev = cfg.evaluator
     budget = int(cfg.ga.budget)
     progress = Progress(budget, cfg.get("progress", "eval"))
     identity = search_identity(cfg)
@@ -176,13 +208,6 @@ def run_search(
     sink = build(cfg.logger, "logger")
     sink.start(run_dir, OmegaConf.to_container(cfg, resolve=True), job_type="search", group=group,
                resume_id=resume["state"].get("run_id") if resume else None)
-
-    def on_generation(row: dict[str, Any]) -> None:
-        if row["generation"] < logged:  # written before the crash; replayed now
-            return
-        generations_file.append(row)
-        sink.log({k: v for k, v in row.items() if v is not None}, step=row["generation"])
-        progress.generation(row)
 
     earlier = 0.0
     if resume:  # the wall time up to the snapshot, and the replayed evaluations' own time
@@ -199,23 +224,12 @@ def run_search(
     from renas.evaluate.executors import make_executor  # looked up here: test_executors swaps it
 
     executor = make_executor(cfg, evaluator, run_dir)
-    search = Search(
-        space,
-        strategy,
-        executor,
-        budget=budget,
-        generation_size=int(cfg.ga.population_size),
-        seed=int(cfg.seed),
-        dedup=ev.get("dedup", "exact"),
-        on_failure=ev.get("on_failure", "worst"),
-        failure_fitness=float(ev.get("failure_fitness", 0.0)),
-        max_failures=int(ev.get("max_failures", 10)),
-        journal=history.append,
-        on_generation=on_generation,
-        on_progress=progress.step,
-        on_step=snapshots.step,
-        retain=getattr(evaluator, "retain", None),
-    )
+    callbacks: list[SearchCallback] = [RunFiles(history, generations_file, sink, progress, logged)]
+    if getattr(evaluator, "retain", None) is not None:
+        callbacks.append(KeepAlive(evaluator.retain))
+    callbacks.append(snapshots)  # last: a snapshot follows everything else of its evaluation
+    search = Search(space, strategy, executor, budget=budget, generation_size=int(cfg.ga.population_size),
+                    seed=int(cfg.seed), settings=LoopSettings.from_config(cfg.evaluator), callbacks=callbacks)
     exit_code, stopped, failed = 1, None, False
     try:
         if resume:
