@@ -39,6 +39,7 @@ CASES = [
     ("search.py", ["threads=-1"], "threads"),
     ("search.py", ["evaluator.workers=0"], "evaluator.workers"),
     ("search.py", ["snapshot.every=0"], "snapshot.every"),
+    ("search.py", ["trainer.devices=2"], "evaluator.workers"),
     ("search.py", ["snapshot.seconds=soon"], "snapshot.seconds"),
     ("search.py", ["evaluator.executor=slurm"], "evaluator.executor"),
     ("train.py", ["threads=-1"], "threads"),

@@ -179,3 +179,14 @@ def test_snapshots_are_written_every_n_evaluations_or_t_seconds_and_at_the_end(m
     search.steps, search.finished = 14, True  # the last evaluation
     snaps.on_step(search, {})
     assert written == [0, 5, 10, 13, 14]
+
+
+def test_a_tpe_state_of_the_previous_format_is_a_clear_error():
+    """TPE's state is the asks and tells made to the study (Optuna's public API only); a state
+    with the sampler's private random states instead (the previous format) cannot be resumed."""
+    search = make_search("tpe", [])
+    search.run()
+    state = snapshot(search)
+    del state["strategy"]["events"]
+    with pytest.raises(RenasError, match="older renas"):
+        make_search("tpe", []).load_state_dict(state)

@@ -56,6 +56,12 @@ def validate(cfg: DictConfig, space) -> None:
         check_number("threads", cfg.threads, 1, 1024, integer=True)
     if ev.get("name") == "train":
         check_number("trainer.max_epochs", cfg.trainer.get("max_epochs"), 1, None, integer=True)
+        devices = cfg.trainer.get("devices", 1)
+        if str(devices) != "1":  # several devices per child would re-launch the search per process (DDP)
+            raise ConfigError(
+                f"trainer.devices={devices} is not supported in a search: each child trains on one device; "
+                f"evaluate children in parallel with evaluator.workers=<n> (or evaluator.executor=ray) instead"
+            )
         check_bool("evaluator.inherit_weights", ev.get("inherit_weights", False))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from renas.errors import RenasError
 from renas.search.strategies import Feedback, Proposal, Strategy
 from renas.space.base import SearchSpace
 
@@ -68,10 +69,28 @@ class TPESearch(Strategy):
         sampler = self.optuna.samplers.TPESampler(seed=self.seed, **self.sampler_kwargs)
         self.study = self.optuna.create_study(direction="maximize", sampler=sampler)
         self.trials: dict[int, Any] = {}
+        #: every call made to the study, in order: replayed into a fresh study with the same
+        #: seed on resume, which leaves it exactly as it was (Optuna's public API only)
+        self.events: list[list[Any]] = []
 
-    def ask(self) -> Proposal:
+    def _ask(self, fixed: list[Any] | None = None) -> Any:
+        if fixed is not None:
+            self.study.enqueue_trial({g.name: c for g, c in zip(self.genes, fixed)})
         trial = self.study.ask(self.dists)
         self.trials[trial.number] = trial
+        self.events.append(["ask", fixed])
+        return trial
+
+    def _tell(self, number: int, fitness: float | None) -> None:
+        trial = self.trials.pop(number)
+        if fitness is None:
+            self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
+        else:
+            self.study.tell(trial, float(fitness))
+        self.events.append(["tell", number, None if fitness is None else float(fitness)])
+
+    def ask(self) -> Proposal:
+        trial = self._ask()
         values = tuple(g.choices.index(trial.params[g.name]) for g in self.genes)
         return Proposal(values, "tpe", info={"trial": trial.number})
 
@@ -79,69 +98,31 @@ class TPESearch(Strategy):
         """A random architecture as an Optuna trial of its own (enqueued, then asked), so that
         it is told like any other."""
         values = self.random_values()
-        self.study.enqueue_trial({g.name: g.choices[v] for g, v in zip(self.genes, values)})
-        trial = self.study.ask(self.dists)
-        self.trials[trial.number] = trial
+        trial = self._ask([g.choices[v] for g, v in zip(self.genes, values)])
         return Proposal(tuple(g.choices.index(trial.params[g.name]) for g in self.genes), "fallback",
                         info={"trial": trial.number})
 
     def tell(self, proposal: Proposal, fitness: float | None, step: int) -> Feedback | None:
-        trial = self.trials.pop(proposal.info["trial"])
-        if fitness is None:
-            self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
-        else:
-            self.study.tell(trial, fitness)
+        self._tell(proposal.info["trial"], fitness)
         return None
 
-    # --- state: the told trials and the sampler's random states (no pickles) -------------
+    # --- state: the calls made to the study, replayed on load (no pickles, no private API) --
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        done = [
-            {"params": [t.params[g.name] for g in self.genes], "value": t.value, "state": t.state.name, "number": t.number}
-            for t in self.study.get_trials(deepcopy=False)
-            if t.state.is_finished()
-        ]
-        running = [[n, [t.params[g.name] for g in self.genes]] for n, t in sorted(self.trials.items())]
-        sampler = self.study.sampler
-        state.update(trials=done, running=running, tpe_rng=_rs_state(_random_state(sampler)),
-                     random_rng=_rs_state(_random_state(sampler._random_sampler)))
+        state["events"] = [list(e) for e in self.events]
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """A fresh study with the same seed, given the same asks and tells in the same order,
+        proposes exactly what the saved one would next (TPE's sampling depends only on its seed
+        and on that sequence)."""
         super().load_state_dict(state)
+        if "events" not in state:
+            raise RenasError("this TPE search state was written by an older renas (Optuna's private sampler state); "
+                             "resume it with that version or start the search again")
         self._new_study()
-        Trial = self.optuna.trial
-        # told trials and trials in evaluation, in their original order (TPE weighs trials by
-        # age, and trial numbers must come out the same): a told trial is added, one in
-        # evaluation enqueued and asked again
-        trials = [(t.get("number", i), t) for i, t in enumerate(state["trials"])]
-        trials += [(int(number), params) for number, params in state.get("running", [])]
-        for number, t in sorted(trials, key=lambda x: x[0]):
-            if isinstance(t, dict):
-                params = {g.name: p for g, p in zip(self.genes, t["params"])}
-                st = Trial.TrialState[t["state"]]
-                value = t["value"] if st == Trial.TrialState.COMPLETE else None
-                self.study.add_trial(Trial.create_trial(params=params, distributions=self.dists, value=value, state=st))
-            else:  # asked, not yet told
-                self.study.enqueue_trial({g.name: p for g, p in zip(self.genes, t)})
-                self.trials[number] = self.study.ask(self.dists)
-        sampler = self.study.sampler
-        _set_rs_state(_random_state(sampler), state["tpe_rng"])
-        _set_rs_state(_random_state(sampler._random_sampler), state["random_rng"])
-
-
-def _random_state(sampler):
-    """The sampler's numpy RandomState (Optuna 2.x holds it directly, 3.x+ in a lazy wrapper)."""
-    rng = sampler._rng
-    return getattr(rng, "rng", rng)
-
-
-def _rs_state(rs) -> list[Any]:
-    name, keys, pos, has_gauss, cached = rs.get_state()
-    return [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
-
-
-def _set_rs_state(rs, s: list[Any]) -> None:
-    import numpy as np
-
-    rs.set_state((s[0], np.asarray(s[1], dtype=np.uint32), s[2], s[3], s[4]))
+        for event in state["events"]:
+            if event[0] == "ask":
+                self._ask(None if event[1] is None else list(event[1]))
+            else:
+                self._tell(int(event[1]), event[2])
