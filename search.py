@@ -12,7 +12,7 @@ import hydra
 from omegaconf import DictConfig
 
 from renas.cli import hydra_run_dir, quiet_lightning, quote_arch_overrides, report_errors, set_threads
-from renas.errors import DiskFullError, as_disk_full
+from renas.errors import DiskFullError, as_disk_full, stop_on_sigterm, was_terminated
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="search")
@@ -43,6 +43,7 @@ def main(cfg: DictConfig) -> float:
         refuse_existing_search(run_dir)
         keep_hydra_files(run_dir)
     set_threads(cfg.get("threads"))
+    stop_on_sigterm()  # a scheduler's time limit stops the search as Ctrl-C does
     try:
         summary = run_search(cfg, run_dir, choices=choices, group=sweep_group(), resume=resume)
     except (DiskFullError, OSError) as e:
@@ -56,8 +57,9 @@ def main(cfg: DictConfig) -> float:
             hint = f"nothing is lost; free space and resume with: python search.py resume={run_dir}"
         raise as_disk_full(e, run_dir, hint) from None
     except KeyboardInterrupt:
-        print(f"interrupted; continue with: python search.py resume={run_dir}", file=sys.stderr)
-        sys.exit(130)
+        what, status = ("terminated (SIGTERM)", 143) if was_terminated() else ("interrupted", 130)
+        print(f"{what}; continue with: python search.py resume={run_dir}", file=sys.stderr)
+        sys.exit(status)
     best = summary["best"]
     return float(best["fitness"]) if best else math.nan
 

@@ -59,3 +59,29 @@ def as_disk_full(error: BaseException, where, hint: str) -> DiskFullError | None
     if disk_full(error):
         return DiskFullError(getattr(error, "filename", None) or where, hint)
     return None
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (a scheduler's time limit, ``kill``): the entry points stop as on Ctrl-C
+    (nothing lost, the resume command printed) and exit with status 143."""
+
+
+_terminated = False
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM raise :class:`Terminated` in the main thread. Lightning turns any
+    KeyboardInterrupt inside ``fit`` into its own shutdown, so :func:`was_terminated` keeps the
+    fact even when the exception's type is lost on the way."""
+    import signal
+
+    def handler(signum, frame):
+        global _terminated
+        _terminated = True
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def was_terminated() -> bool:
+    return _terminated

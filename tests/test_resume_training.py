@@ -38,7 +38,9 @@ def test_kill_during_a_childs_training_and_resume(tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
+@pytest.mark.parametrize("sig, status, stopped", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+                         ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_cleanly_and_says_how_to_resume(tmp_path, sig, status, stopped):
     run_dir = tmp_path / "run"
     # children of several seconds each (2 epochs on all of digits), so that the interrupt, sent when
     # the first child is recorded, lands inside the second child's training
@@ -55,14 +57,14 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
         for line in proc.stdout:  # the event: the first child's progress line (logging flushes each line)
             if "| eval 1/4 |" in line:
                 break
-        proc.send_signal(signal.SIGINT)  # the second child is training now
+        proc.send_signal(sig)  # the second child is training now (SIGTERM: what a scheduler sends at its time limit)
         out, err = proc.communicate(timeout=300)
     finally:
         watchdog.cancel()
-    assert proc.returncode == 130, err[-2000:]
-    assert f"resume={run_dir}" in err
+    assert proc.returncode == status, err[-2000:]
+    assert f"resume={run_dir}" in err and "Traceback" not in err
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["finished"] is False and summary["stopped"] == "interrupted"
+    assert summary["finished"] is False and summary["stopped"] == stopped
     proc = run_entry("search.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert [r["step"] for r in read_jsonl(run_dir / "history.jsonl")] == list(range(4))

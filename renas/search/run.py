@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from renas.build import build, build_evaluator, build_space, build_strategy  # noqa: F401 (re-exported)
 from renas.config import check_bool, check_choice, check_number
-from renas.errors import ConfigError, DiskFullError
+from renas.errors import ConfigError, DiskFullError, was_terminated
 from renas.evaluate.executors import executor_settings
 from renas.search.loop import LoopSettings, Search, SearchCallback, SearchStopped
 from renas.tracking.files import atomic_write_json
@@ -261,9 +261,9 @@ def run_search(
         snapshots.now(search)  # stopped after a complete evaluation: the state is whole
         raise
     except KeyboardInterrupt:
-        stopped = "interrupted"
-        log.warning("interrupted after %d evaluations; nothing is lost. Continue with:\n  python search.py resume=%s",
-                    search.steps, run_dir)
+        stopped = "terminated" if was_terminated() else "interrupted"
+        log.warning("%s after %d evaluations; nothing is lost. Continue with:\n  python search.py resume=%s",
+                    stopped, search.steps, run_dir)
         raise
     except DiskFullError:
         stopped, failed = "disk full", True
