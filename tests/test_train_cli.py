@@ -51,6 +51,26 @@ def test_trains_renasnet_on_digits(tmp_path):
     assert not (run_dir / "wandb").exists()
     assert f"val_acc={result['val_acc']:.4f}" in proc.stdout
 
+    # the checkpoint gives back a ready network: in eval mode, the trained weights, the same test accuracy
+    import torch
+
+    from helpers import compose
+    from renas.build import build_datamodule
+    from renas.train.final import load_trained
+
+    net, meta = load_trained(run_dir / "model.ckpt")
+    assert not net.training and meta["arch"] == RENASNET_STR and meta["num_classes"] == 10
+    dm = build_datamodule(compose("train", ["logger=none"]).dataset)  # the data train.py used
+    dm.prepare_data()
+    dm.setup("fit")
+    dm.setup("test")
+    correct = total = 0
+    with torch.no_grad():
+        for x, y in dm.test_dataloader():
+            correct += int((net(dm.transform(x, train=False)).argmax(1) == y).sum())
+            total += len(y)
+    assert correct / total == pytest.approx(result["test_acc"], abs=1e-6)
+
 
 @pytest.mark.slow
 def test_default_logger_writes_an_offline_wandb_run(tmp_path):
@@ -122,3 +142,22 @@ def test_bad_input_is_one_clear_line(tmp_path, overrides, words):
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
     assert not run_dir.exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"not a checkpoint", "is corrupt or not a renas checkpoint"),
+    ({"hyper_parameters": {"meta": {"arch": "x"}}, "state_dict": {}}, "does not record space_config, in_channels, num_classes"),
+])
+def test_load_trained_refuses_what_it_cannot_rebuild_in_one_line(tmp_path, content, message):
+    import torch
+
+    from renas.errors import ConfigError
+    from renas.train.final import load_trained
+
+    path = tmp_path / "model.ckpt"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        torch.save(content, path)
+    with pytest.raises(ConfigError, match=message):
+        load_trained(path)

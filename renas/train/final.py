@@ -86,7 +86,10 @@ def train_architecture(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     flops = count_flops(net, dm.in_channels, dm.input_size)
     dataset_name = getattr(dm, "name", "dataset")
     log.info("training %s (%s): %s params, %.1fM FLOPs on %s", arch, source, f"{params:,}", flops / 1e6, dataset_name)
-    meta = {"arch": arch, "search_space": space.name, "dataset": dataset_name}
+    meta = {"arch": arch, "search_space": space.name, "dataset": dataset_name,
+            # what load_trained needs to build the same network again
+            "space_config": OmegaConf.to_container(cfg.search_space, resolve=True),
+            "in_channels": int(dm.in_channels), "num_classes": int(dm.num_classes)}
     module = build_module(net, dm.num_classes, cfg.optim, meta=meta)
 
     sink = build(cfg.logger, "logger")
@@ -124,15 +127,32 @@ def train_architecture(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         sink.finish(exit_code)
 
 
-def load_trained(path: str | Path):
-    """Load a ``model.ckpt`` written by train.py: ``(network, meta)``; never runs pickled code."""
+def load_trained(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Load a ``model.ckpt`` written by train.py: ``(network, meta)``.
+
+    The network is built again from the checkpoint's own record (search-space settings,
+    genotype, input channels, classes), gets the trained weights and is returned in eval mode;
+    ``meta`` holds ``arch``, ``search_space``, ``dataset``, ``in_channels``, ``num_classes`` and
+    ``space_config``. The file is read with ``weights_only=True``: loading never runs code.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"checkpoint {path} not found")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        hp = ckpt["hyper_parameters"]
+        meta = dict(ckpt["hyper_parameters"]["meta"] or {})
         state = ckpt["state_dict"]
     except Exception as e:
         raise ConfigError(f"checkpoint {path} is corrupt or not a renas checkpoint ({type(e).__name__})") from None
-    return state, hp
+    missing = [k for k in ("arch", "space_config", "in_channels", "num_classes") if k not in meta]
+    if missing:
+        raise ConfigError(f"checkpoint {path} does not record {', '.join(missing)} (written by an older train.py): "
+                          f"it cannot be rebuilt; train the architecture again")
+    space = build_space(OmegaConf.create(meta["space_config"]))
+    net = space.build(space.parse(meta["arch"]), int(meta["in_channels"]), int(meta["num_classes"]))
+    weights = {k[len("net."):]: v for k, v in state.items() if k.startswith("net.")}
+    try:
+        net.load_state_dict(weights)
+    except RuntimeError as e:
+        raise ConfigError(f"checkpoint {path}: its weights do not fit the network it records ({str(e).splitlines()[0]})") from None
+    return net.eval(), meta
