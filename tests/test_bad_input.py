@@ -52,6 +52,7 @@ CASES = [
     ("search.py", ["trainer.max_epochs=0"], "trainer.max_epochs"),
     ("search.py", ["trainer.accelerator=quantum"], "trainer"),
     ("search.py", ["logger.mode=sometimes"], "logger.mode"),
+    ("search.py", ["logger.console=loud"], "logger.console"),
     ("search.py", [*TABLE, "evaluator.table=/nonexistent/table.csv"], "evaluator.table"),
     ("search.py", [*TABLE, "evaluator.metric=nope"], "'nope'"),
     ("search.py", [*TABLE, "ga.budget=20000"], "ga.budget"),

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from renas.config import check_choice
+from renas.config import check_bool, check_choice
 
 
 class Sink:
@@ -84,21 +84,28 @@ class WandbSink(Sink):
         project, entity, tags, name: as in ``wandb.init``.
         group: W&B group; ``None`` puts the jobs of a Hydra multirun in one group named
             after the sweep, and single runs in no group.
-        mode: ``offline``, ``online`` or ``disabled``.
+        mode: ``offline``, ``online`` or ``disabled``; ``None``: ``$WANDB_MODE`` if it is set
+            (W&B's own setting), else ``offline``.
+        console: W&B's console capture (``off``, ``wrap``, ``redirect``, ``auto``).
+        system_metrics: record CPU / GPU / memory use in the run.
     """
 
     def __init__(
         self,
         project: str = "renas",
         entity: str | None = None,
-        mode: str = "offline",
+        mode: str | None = None,
         group: str | None = None,
         tags: list[str] | None = None,
         name: str | None = None,
+        console: str = "off",
+        system_metrics: bool = False,
     ) -> None:
         self.project = project
         self.entity = entity
-        self.mode = check_choice("logger.mode", mode, ("offline", "online", "disabled"))
+        self.mode = None if mode is None else check_choice("logger.mode", mode, ("offline", "online", "disabled"))
+        self.console = check_choice("logger.console", console, ("off", "wrap", "redirect", "auto", "wrap_raw", "wrap_emu"))
+        self.system_metrics = check_bool("logger.system_metrics", system_metrics)
         self.group = group
         self.tags = list(tags or [])
         self.name = name
@@ -109,10 +116,12 @@ class WandbSink(Sink):
         import wandb
 
         os.environ.setdefault("WANDB_SILENT", "true")
+        # logger.mode wins; else an exported WANDB_MODE (wandb.init reads it when mode is None)
+        mode = self.mode if self.mode is not None else (None if os.environ.get("WANDB_MODE") else "offline")
         self.run = wandb.init(
             project=self.project,
             entity=self.entity,
-            mode=self.mode,
+            mode=mode,
             dir=str(self.run_dir),
             config=config,
             name=self.name or name,
@@ -122,7 +131,7 @@ class WandbSink(Sink):
             id=resume_id,
             resume="allow" if resume_id else None,
             reinit="create_new",
-            settings=wandb.Settings(console="off", x_disable_stats=True, quiet=True),
+            settings=wandb.Settings(console=self.console, x_disable_stats=not self.system_metrics, quiet=True),
         )
         self.run_id = self.run.id
 
