@@ -1,4 +1,5 @@
-"""Run search.py with a fault injected: ``python tests/fault_driver.py <fault> <n> -- <search.py args>``.
+"""Run search.py (or train.py) with a fault injected:
+``python tests/fault_driver.py <fault> <n> -- [train.py] <args>``.
 
 The process kills itself with SIGKILL (as a crash, the OOM killer or a pre-empted node would)
 at the n-th occurrence (1-based) of the chosen point:
@@ -106,9 +107,10 @@ def main() -> None:
         loop.Search._log_generation = _log_generation
     elif fault != "none":
         raise SystemExit(f"unknown fault {fault!r}")
-    sys.argv = [str(REPO / "search.py"), *args]
+    script = args.pop(0) if args and args[0].endswith(".py") else "search.py"  # e.g. `-- train.py ...`
+    sys.argv = [str(REPO / script), *args]
     os.chdir(REPO)
-    runpy.run_path(str(REPO / "search.py"), run_name="__main__")
+    runpy.run_path(str(REPO / script), run_name="__main__")
 
 
 if __name__ == "__main__":

@@ -99,5 +99,6 @@ def test_train_py_reports_a_full_disk_in_one_line(tmp_path, monkeypatch):
                      "search_space.channels=4", "dataset.subset=0.2", "logger=none", f"hydra.run.dir={run}")
     assert proc.returncode == 3, proc.stderr[-2000:]
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert lines == [f"error: disk full while writing {run / 'model.ckpt'}; free space and run it again"], proc.stderr
+    # the first checkpoint written is the first epoch's best.ckpt; nothing to resume from yet
+    assert lines == [f"error: disk full while writing {run / 'checkpoints' / 'best.ckpt'}; free space and run it again"], proc.stderr
     assert not list(run.rglob("*.tmp"))

@@ -161,3 +161,65 @@ def test_load_trained_refuses_what_it_cannot_rebuild_in_one_line(tmp_path, conte
         torch.save(content, path)
     with pytest.raises(ConfigError, match=message):
         load_trained(path)
+
+
+@pytest.mark.slow
+def test_a_killed_training_resumes_from_its_last_checkpoint_to_the_same_epochs(tmp_path):
+    """SIGKILL in the second epoch (digits: 18 steps an epoch), then ``train.py resume=<folder>``:
+    the training continues from checkpoints/last.ckpt, in the same folder, to max_epochs."""
+    import signal
+
+    from helpers import drive
+
+    run_dir = tmp_path / "run"
+    args = ["train.py", *FAST, "trainer.max_epochs=3", "search_space.channels=4", "logger=none", f"hydra.run.dir={run_dir}"]
+    proc = drive("train", 25, *args)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file() and not (run_dir / "result.json").exists()
+    proc = run_entry("train.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
+    result = result_of(proc, run_dir)
+    assert result["epochs"] == 3 and result["val_acc"] > 0.3
+    assert (run_dir / "checkpoints" / "best.ckpt").is_file() and (run_dir / "model.ckpt").is_file()
+    assert not (tmp_path / "new").exists()  # it continued in its own folder
+    proc = run_entry("train.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'again'}")
+    assert proc.returncode == 0 and "finished" in proc.stdout
+
+
+def test_resume_of_a_folder_without_a_checkpoint_is_one_line(tmp_path):
+    (tmp_path / "run" / ".hydra").mkdir(parents=True)
+    (tmp_path / "run" / ".hydra" / "overrides.yaml").write_text("- logger=none\n")
+    proc = run_entry("train.py", f"resume={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'new'}")
+    assert proc.returncode == 2 and "no checkpoints/last.ckpt" in proc.stderr
+    assert len([line for line in proc.stderr.splitlines() if line.strip()]) == 1
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_and_prints_the_resume_command(tmp_path):
+    """What a scheduler sends at a job's time limit: the training saves where it is, exits 143
+    with the resume command, and the resume finishes the epochs."""
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    from helpers import REPO
+
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "train.py", *FAST, "trainer.max_epochs=4", "search_space.channels=4",
+                             "logger=none", f"hydra.run.dir={run_dir}"], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(300, proc.kill)
+    watchdog.start()
+    try:
+        last = run_dir / "checkpoints" / "last.ckpt"
+        while not last.exists() and proc.poll() is None:  # the event: the first epoch's checkpoint
+            threading.Event().wait(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=300)
+    finally:
+        watchdog.cancel()
+    assert proc.returncode == 143, err[-2000:]
+    assert f"python train.py resume={run_dir}" in err and "Traceback" not in err
+    assert not (run_dir / "result.json").exists()
+    proc = run_entry("train.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
+    assert result_of(proc, run_dir)["epochs"] == 4

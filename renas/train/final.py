@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +63,49 @@ def resolve_arch(cfg: DictConfig, space) -> tuple[Any, str]:
     return space.reference(), "reference architecture"
 
 
-def train_architecture(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Train ``cfg.arch`` (or the reference / ``arch_from``) and write ``result.json``."""
+CHECKPOINTS = "checkpoints"  # <run>/checkpoints/last.ckpt (every epoch, and on an interrupt) and best.ckpt
+TRAIN_STATE = ".train_state.json"  # the W&B run id, so that a resumed training continues the same run
+
+
+def _checkpoint_callbacks(run_dir: Path) -> list[Any]:
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    class SaveOnInterrupt(pl.Callback):
+        """Ctrl-C or SIGTERM during ``fit``: save where training is, so resume loses nothing."""
+
+        def on_exception(self, trainer, pl_module, exception) -> None:
+            if isinstance(exception, KeyboardInterrupt):
+                trainer.save_checkpoint(str(Path(run_dir) / CHECKPOINTS / "last.ckpt"))
+
+    best = ModelCheckpoint(dirpath=str(Path(run_dir) / CHECKPOINTS), filename="best", monitor="val/acc", mode="max",
+                           save_top_k=1, save_last=True, enable_version_counter=False)
+    return [best, SaveOnInterrupt()]
+
+
+def prepare_train_resume(folder: str | Path) -> tuple[DictConfig, Path, Path | None]:
+    """``python train.py resume=<train run folder>``: the folder's own config, the folder, and
+    the checkpoint to continue from (``None``: the training finished, ``result.json`` is there)."""
+    from hydra import compose
+
+    run_dir = Path(str(folder)).expanduser().resolve()
+    overrides = run_dir / ".hydra" / "overrides.yaml"
+    if not overrides.is_file():
+        raise ConfigError(f"resume={run_dir}: not a train.py run folder (no .hydra/overrides.yaml)")
+    old = [str(o) for o in OmegaConf.load(overrides) if not str(o).startswith(("hydra.", "resume="))]
+    cfg = compose(config_name="train", overrides=old)
+    if (run_dir / "result.json").is_file():
+        return cfg, run_dir, None
+    last = run_dir / CHECKPOINTS / "last.ckpt"
+    if not last.is_file():
+        raise ConfigError(f"resume={run_dir}: no {CHECKPOINTS}/last.ckpt (it stopped before its first epoch "
+                          f"ended, or save_checkpoint=false): train it again")
+    return cfg, run_dir, last
+
+
+def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None = None) -> dict[str, Any]:
+    """Train ``cfg.arch`` (or the reference / ``arch_from``) and write ``result.json``;
+    ``resume_from``: a checkpoint of this run folder to continue from (``train.py resume=``)."""
     from renas.train.checks import check_optim
 
     check_trainer(cfg.trainer)
@@ -93,13 +135,26 @@ def train_architecture(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     module = build_module(net, dm.num_classes, cfg.optim, meta=meta)
 
     sink = build(cfg.logger, "logger")
-    sink.start(run_dir, OmegaConf.to_container(cfg, resolve=True), job_type="train", group=sweep_group())
+    state_file = Path(run_dir) / TRAIN_STATE
+    run_id = json.loads(state_file.read_text()).get("run_id") if resume_from and state_file.is_file() else None
+    sink.start(run_dir, OmegaConf.to_container(cfg, resolve=True), job_type="train", group=sweep_group(),
+               resume_id=run_id)
     exit_code = 1
     try:
+        keep = bool(cfg.get("save_checkpoint", True))
+        atomic_write_json(state_file, {"run_id": sink.run_id})
         trainer = instantiate(cfg.trainer, logger=sink.lightning(), default_root_dir=str(run_dir),
-                              enable_checkpointing=False)
+                              enable_checkpointing=keep, callbacks=_checkpoint_callbacks(run_dir) if keep else None)
+        if resume_from is not None:
+            log.info("resuming the training in %s from %s", run_dir, resume_from)
         start = time.perf_counter()
-        trainer.fit(module, datamodule=dm)
+        try:
+            with warnings.catch_warnings():
+                if resume_from is not None:  # the folder holds this run's own checkpoints: expected
+                    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+                trainer.fit(module, datamodule=dm, ckpt_path=str(resume_from) if resume_from is not None else None)
+        except SystemExit:  # Lightning's own shutdown after Ctrl-C / SIGTERM (the checkpoint is saved)
+            raise KeyboardInterrupt from None
         seconds = time.perf_counter() - start
         val_acc = float(trainer.callback_metrics["val/acc"])
         test_acc = float(trainer.test(module, datamodule=dm, verbose=False)[0]["test/acc"])
