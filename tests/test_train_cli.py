@@ -205,7 +205,7 @@ def test_sigterm_checkpoints_and_prints_the_resume_command(tmp_path):
     from helpers import REPO
 
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "train.py", *FAST, "trainer.max_epochs=4", "search_space.channels=4",
+    proc = subprocess.Popen([sys.executable, "train.py", *FAST, "trainer.max_epochs=2", "search_space.channels=4",
                              "logger=none", f"hydra.run.dir={run_dir}"], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     watchdog = threading.Timer(300, proc.kill)
@@ -222,4 +222,4 @@ def test_sigterm_checkpoints_and_prints_the_resume_command(tmp_path):
     assert f"python train.py resume={run_dir}" in err and "Traceback" not in err
     assert not (run_dir / "result.json").exists()
     proc = run_entry("train.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
-    assert result_of(proc, run_dir)["epochs"] == 4
+    assert result_of(proc, run_dir)["epochs"] == 2
