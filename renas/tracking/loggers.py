@@ -116,8 +116,10 @@ class WandbSink(Sink):
         import wandb
 
         os.environ.setdefault("WANDB_SILENT", "true")
-        # logger.mode wins; else an exported WANDB_MODE (wandb.init reads it when mode is None)
-        mode = self.mode if self.mode is not None else (None if os.environ.get("WANDB_MODE") else "offline")
+        # logger.mode wins; else an exported WANDB_MODE (W&B's own setting; its old names too); else offline.
+        # Always passed explicitly: a resumed offline run must not be checked against a live one.
+        env = {"dryrun": "offline", "run": "online"}.get(os.environ.get("WANDB_MODE", ""), os.environ.get("WANDB_MODE"))
+        mode = self.mode or (env if env in ("offline", "online", "disabled") else "offline")
         self.run = wandb.init(
             project=self.project,
             entity=self.entity,
