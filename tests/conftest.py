@@ -85,3 +85,13 @@ def shared() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"needs shared data at {SHARED} (set RENAS_SHARED)")
     return SHARED
+
+
+@pytest.fixture(autouse=True)
+def _own_wandb_service():
+    """A W&B run started in this process sets ``WANDB_SERVICE`` so that its children share its
+    service; a later test's subprocess (a search killed and resumed) would then share it too and
+    find its own run id "in use". Each command a test starts gets a service of its own, as a
+    user's shell does."""
+    yield
+    os.environ.pop("WANDB_SERVICE", None)
