@@ -78,6 +78,20 @@ def make_search(algorithm: str, journal: list, on_step=None) -> Search:
                   callbacks=callbacks)
 
 
+def run_with_snapshot(algorithm: str, at: int) -> tuple[Search, list, dict]:
+    """Run a search to the end; returns it, its journal and its state after ``at`` evaluations."""
+    journal: list = []
+    states = {}
+
+    def on_step(search, record):
+        if search.steps == at:
+            states[at] = snapshot(search)
+
+    search = make_search(algorithm, journal, on_step)
+    search.run()
+    return search, journal, states[at]
+
+
 def snapshot(search: Search) -> dict:
     """The state as state.pt stores it (saved and loaded the way search.py does)."""
     buf = io.BytesIO()
@@ -114,18 +128,10 @@ def test_resuming_any_snapshot_with_its_journal_gives_the_uninterrupted_search(a
 
 
 def test_the_replayed_children_came_back_out_of_order_and_are_held_until_the_journal_ends():
-    journal: list = []
-    states = {}
-
-    def on_step(search, record):
-        if search.steps == 10:
-            states["s"] = snapshot(search)
-
-    reference = make_search("rea", journal, on_step)
-    reference.run()
+    reference, journal, state = run_with_snapshot("rea", 10)
     assert reference.executor.returned != sorted(reference.executor.returned)  # what the replay must cope with
     resumed = make_search("rea", [])
-    resumed.load_state_dict(states["s"])
+    resumed.load_state_dict(state)
     assert resumed.pending and resumed.held == set(resumed.pending)
     resumed.expect(journal[10:])
     resumed.run()
@@ -135,23 +141,16 @@ def test_the_replayed_children_came_back_out_of_order_and_are_held_until_the_jou
 
 
 def test_a_journal_that_does_not_belong_to_the_state_is_an_error():
-    journal: list = []
-    states = {}
-
-    def on_step(search, record):
-        if search.steps == 12:
-            states["s"] = snapshot(search)
-
-    make_search("renas", journal, on_step).run()
+    _, journal, state = run_with_snapshot("renas", 12)
     foreign = [dict(r) for r in journal[12:]]
     foreign[2]["arch"] = journal[0]["arch"]  # an evaluation this search never has in flight then
     resumed = make_search("renas", [])
-    resumed.load_state_dict(copy.deepcopy(states["s"]))
+    resumed.load_state_dict(copy.deepcopy(state))
     resumed.expect(foreign)
     with pytest.raises(RenasError, match="history.jsonl step 14 .* do not belong together"):
         resumed.run()
     resumed = make_search("renas", [])
-    resumed.load_state_dict(copy.deepcopy(states["s"]))
+    resumed.load_state_dict(copy.deepcopy(state))
     resumed.expect(journal[12:] + [dict(journal[-1], step=BUDGET)])  # one line more than the budget
     with pytest.raises(RenasError, match=f"step {BUDGET} .* past the end"):
         resumed.run()

@@ -152,12 +152,7 @@ class Search:
         self.budget = budget
         self.generation_size = generation_size
         self.seed = seed
-        self.settings = settings = settings or LoopSettings()
-        self.dedup = settings.dedup
-        self.on_failure = settings.on_failure
-        self.failure_fitness = settings.failure_fitness
-        self.max_failures = settings.max_failures
-        self.max_duplicates = settings.max_duplicates
+        self.settings = settings or LoopSettings()
         self.callbacks = list(callbacks)
         # state
         self.steps = 0
@@ -282,7 +277,7 @@ class Search:
 
     # --- keys and seeds ------------------------------------------------------------------
     def key(self, genotype) -> str:
-        return self.space.canonical(genotype) if self.dedup == "isomorphic" else self.space.format(genotype)
+        return self.space.canonical(genotype) if self.settings.dedup == "isomorphic" else self.space.format(genotype)
 
     def child_seed(self, task_id: int) -> int:
         return int(np.random.SeedSequence([self.seed, task_id]).generate_state(1)[0] % (2**31 - 1))
@@ -303,12 +298,12 @@ class Search:
                 and len(self.pending) < self.executor.capacity
                 and self.steps + len(self.pending) < self.budget
             ):
-                proposal = self.strategy.ask() if streak < self.max_duplicates else self.strategy.fallback()
+                proposal = self.strategy.ask() if streak < self.settings.max_duplicates else self.strategy.fallback()
                 if proposal is None:
                     break
                 if not self._submit(proposal):
                     streak += 1
-                    if streak >= 10 * self.max_duplicates:
+                    if streak >= 10 * self.settings.max_duplicates:
                         self.exhausted = True
                         log.warning("%d proposals in a row were already evaluated: the space looks exhausted", streak)
                 else:
@@ -368,7 +363,7 @@ class Search:
         else:
             self.failures += 1
             self.failures_in_row += 1
-            fitness = self.failure_fitness if self.on_failure == "worst" else None
+            fitness = self.settings.failure_fitness if self.settings.on_failure == "worst" else None
         self.cache[pending.key] = CacheEntry(step, fitness, outcome.status)
         self.archs[step] = task.arch
         reward = self._learn(proposal, fitness, step)
@@ -408,10 +403,10 @@ class Search:
             self._log_generation()
         for cb in self.callbacks:
             cb.on_step(self, record)
-        if self.failures_in_row >= self.max_failures:
+        if self.failures_in_row >= self.settings.max_failures:
             raise SearchStopped(
                 f"{self.failures_in_row} children failed in a row (last: {outcome.error}); stopping "
-                f"(evaluator.max_failures={self.max_failures})"
+                f"(evaluator.max_failures={self.settings.max_failures})"
             )
 
     def _describe(self, proposal: Proposal) -> list[dict[str, Any]] | None:
