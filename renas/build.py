@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from renas.errors import ConfigError, RenasError
 
@@ -28,8 +28,26 @@ def build(cfg: DictConfig, group: str, **kwargs: Any) -> Any:
         raise ConfigError(f"{group}: {str(cause).splitlines()[0] if str(cause) else type(cause).__name__}") from None
 
 
+#: search_space keys that name a function (``{_target_: pkg.mod.fn}``, extra keys bound as
+#: keyword arguments): given to the space as callables, not called while it is built
+SPACE_HOOKS = ("canonical", "valid", "build")
+
+
 def build_space(cfg_space: DictConfig):
-    return build(cfg_space, "search_space")
+    from omegaconf import OmegaConf
+
+    from renas.space.genes import resolve_hook
+
+    hooks: dict[str, Any] = {}
+    if OmegaConf.is_dict(cfg_space):
+        cfg_space = cfg_space.copy()
+        for key in SPACE_HOOKS:
+            hook = cfg_space.get(key)
+            if OmegaConf.is_dict(hook) and "_target_" in hook:
+                hooks[key] = resolve_hook(key, OmegaConf.to_container(hook, resolve=True))
+                with open_dict(cfg_space):
+                    del cfg_space[key]
+    return build(cfg_space, "search_space", **hooks)
 
 
 def build_datamodule(cfg_data: DictConfig):
@@ -64,7 +82,10 @@ def build_evaluator(cfg: DictConfig, space, run_dir: Path):
     extra: dict[str, Any] = {"space": space}
     if cfg.evaluator.get("name") == "train":
         extra.update(dataset=cfg.dataset, trainer=cfg.trainer, optim=cfg.optim, weights_dir=Path(run_dir) / "weights")
-    return build(ev, "evaluator", **extra, _recursive_=False)
+    evaluator = build(ev, "evaluator", **extra, _recursive_=False)
+    if cfg.evaluator.get("name"):
+        evaluator.name = str(cfg.evaluator.name)  # the config's name is the one in summaries
+    return evaluator
 
 
 def build_strategy(cfg: DictConfig, space):

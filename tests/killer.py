@@ -14,8 +14,8 @@ class KillOnceTableEvaluator(TableEvaluator):
     ``victim`` (counted in submission order); ``marker`` records that it happened, so the
     retry of the same child succeeds."""
 
-    def __init__(self, space, table, metric, report, marker: str, victim: int = 12, times: int = 1) -> None:
-        super().__init__(space, table, metric, report)
+    def __init__(self, space, table, metric, report, marker: str, victim: int = 12, times: int = 1, **table_options) -> None:
+        super().__init__(space, table, metric, report, **table_options)
         self.marker, self.victim, self.times = Path(marker), victim, times
 
     def evaluate(self, task):

@@ -209,9 +209,10 @@ def test_paired_statistics_agree_with_scipy():
 
 @pytest.mark.slow
 def test_benchmark_runs_with_real_training(tmp_path):
-    """evaluator=train: the same benchmark with Lightning-trained children (no table, no optimum)."""
+    """evaluator=train: the same benchmark with Lightning-trained children (no table, no optimum),
+    on a space from config with a build hook (the digits CNN example: children of a second)."""
     data = _bench(tmp_path, "algorithms=[renas,evolution]", "seeds=2", "budget=4", "evaluator=train",
-                  "search_space=renas_cell", "search_space.channels=4", "dataset.subset=0.3", "trainer.max_epochs=1",
+                  "search_space=digits_cnn", "dataset.subset=0.3", "trainer.max_epochs=1",
                   "ga.population_size=2", "ga.sample_size=2", "evaluator.report_test=true")
     assert data["table"] is None and data["report"] == "test_acc" and data["metric"] == "val_acc"
     for name in ("renas", "evolution"):

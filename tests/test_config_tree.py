@@ -14,6 +14,7 @@ SEARCH_GROUPS = ("search_space", "dataset", "trainer", "optim", "ga", "controlle
 COMPANIONS = {
     ("evaluator", "nasbench201"): ["search_space=nasbench201"],  # the table scores NAS-Bench-201 cells only
     ("controller", "sampler"): ["algorithm=reinforce"],  # REINFORCE's whole-architecture sampler
+    ("search_space", "genes"): ["search_space.genes={a: [1, 2, 3, 4, 5, 6], b: [x, y, z, u, v, w]}"],  # genes from config
 }
 CASES = [(group, f.stem) for group in SEARCH_GROUPS for f in sorted((REPO / "conf" / group).glob("*.yaml"))]
 

@@ -24,7 +24,7 @@ from renas.build import build_strategy
 from renas.errors import RenasError
 from renas.evaluate.base import Outcome, Task
 from renas.search.loop import Journal, Search, SearchCallback
-from renas.space import NASBench201Space
+from renas.space import GenesSpace, NASBench201Space
 
 ALGORITHMS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "algorithm").glob("*.yaml"))
 BUDGET = 32
@@ -68,9 +68,17 @@ class OnStep(SearchCallback):
         self.fn(search, record)
 
 
-def make_search(algorithm: str, journal: list, on_step=None) -> Search:
+def constrained_space() -> GenesSpace:
+    """Six genes of five choices, a fifth of the combinations disallowed: every proposer meets
+    disallowed ones, and what it does about them (TPE's pruned trials, REINFORCE's blocked
+    samples, evolution's retries) is part of the state a resume must restore."""
+    return GenesSpace([{"name": f"g{i}", "choices": list("abcde"), "kind": "op"} for i in range(6)], name="constrained",
+                      valid=lambda arch: arch["g0"] != arch["g1"])
+
+
+def make_search(algorithm: str, journal: list, on_step=None, constrained: bool = False) -> Search:
     cfg = config(algorithm)
-    space = NASBench201Space()
+    space = constrained_space() if constrained else NASBench201Space()
     callbacks = [Journal(journal.append)]
     if on_step is not None:
         callbacks.append(OnStep(on_step))
@@ -125,6 +133,27 @@ def test_resuming_any_snapshot_with_its_journal_gives_the_uninterrupted_search(a
         assert resumed.best == reference.best
         assert resumed.generations == reference.generations
         assert resumed.duplicates == reference.duplicates
+
+
+@pytest.mark.parametrize("algorithm", ["renas", "ga", "local", "reinforce", "tpe"])
+def test_a_search_of_a_constrained_space_resumes_to_the_uninterrupted_search(algorithm):
+    states: dict = {}
+
+    def on_step(search, record):
+        if search.steps == 17:
+            states[17] = snapshot(search)
+
+    journal: list = []
+    reference = make_search(algorithm, journal, on_step, constrained=True)
+    reference.run()
+    space = reference.space
+    assert all(space.is_valid(space.parse(r["arch"]).values) for r in journal)
+    resumed_journal = journal[:23]
+    resumed = make_search(algorithm, resumed_journal, constrained=True)
+    resumed.load_state_dict(copy.deepcopy(states[17]))
+    resumed.expect(journal[17:23])
+    resumed.run()
+    assert resumed_journal == journal and resumed.best == reference.best
 
 
 def test_the_replayed_children_came_back_out_of_order_and_are_held_until_the_journal_ends():

@@ -16,7 +16,8 @@ from helpers import REPO, drive, read_jsonl, run_cli, run_entry, without_times
 
 @pytest.mark.slow
 def test_kill_during_a_childs_training_and_resume(tmp_path):
-    args = ["search_space.channels=4", "dataset.subset=0.3", "trainer.max_epochs=1", "ga.population_size=3",
+    # the digits CNN space (a space from config with a build hook): children of a fraction of a second
+    args = ["search_space=digits_cnn", "dataset.subset=0.3", "trainer.max_epochs=1", "ga.population_size=3",
             "ga.sample_size=2", "ga.budget=6", "threads=1", "progress=none"]
     reference = tmp_path / "reference"
     assert run_entry("search.py", *args, "logger=none", f"hydra.run.dir={reference}").returncode == 0

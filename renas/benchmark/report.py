@@ -54,6 +54,8 @@ def _extra_digits(data: dict[str, Any]) -> int:
 
 def markdown(data: dict[str, Any]) -> str:
     report, metric = data["report"], data["metric"]
+    sign = -1 if data.get("direction") == "min" else 1
+    fitness = metric if sign > 0 else f"−{metric}"  # what the search maximised
     x = _extra_digits(data)
     opt = data["report_optimum"]
     seeds = data["seeds"]
@@ -61,10 +63,11 @@ def markdown(data: dict[str, Any]) -> str:
     lines = [
         f"# Search algorithms on {data.get('source') or Path(data['table']).name}",
         "",
-        f"Search on `{metric}` (fitness), report `{report}` of the best-fitness architecture each search found. "
+        f"Search on `{metric}` (fitness{'' if sign > 0 else f' = −{metric}: lower is better'}), report `{report}` of the "
+        f"best-fitness architecture each search found. "
         f"{len(seeds)} {seed_text}; budget {data['budget']} evaluations. "
-        + (f"Table optimum: `{report}` {fmt(opt['value'], 2)}, `{metric}` {fmt(data['fitness_optimum']['value'], 2)}. "
-           f"Regret = optimum − mean. Hit rate: searches that found the table's best-`{metric}` architecture."
+        + (f"Table optimum: `{report}` {fmt(opt['value'], 2)}, `{fitness}` {fmt(data['fitness_optimum']['value'], 2)}. "
+           f"Regret = {'optimum − mean' if sign > 0 else 'mean − optimum'}. Hit rate: searches that found the table's best-`{metric}` architecture."
            if opt["value"] is not None else "Children are trained: no known optimum, no regret or hit rate."),
         "",
     ]
@@ -75,12 +78,12 @@ def markdown(data: dict[str, Any]) -> str:
     if data.get("overrides"):
         lines += [f"Overrides: `{' '.join(data['overrides'])}`", ""]
     lines += [
-        f"| algorithm | budget | runs | {metric} mean ± sem | {report} mean ± std | sem | regret | hit rate | ms/eval | duplicates/run |",
+        f"| algorithm | budget | runs | {fitness} mean ± sem | {report} mean ± std | sem | regret | hit rate | ms/eval | duplicates/run |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for budget, results in by_budget(data):
         for name, r in results.items():
-            regret = opt["value"] - r["report_mean"] if r["report_mean"] is not None and opt["value"] is not None else None
+            regret = sign * (opt["value"] - r["report_mean"]) if r["report_mean"] is not None and opt["value"] is not None else None
             lines.append(
                 f"| {name} | {budget} | {r['runs']} | {fmt(r['fitness_mean'], 2 + x)} ± {fmt(r.get('fitness_sem'), 3 + x)} "
                 f"| {fmt(r['report_mean'], 2 + x)} ± {fmt(r['report_std'], 2 + x)} "
@@ -96,7 +99,7 @@ def markdown(data: dict[str, Any]) -> str:
             f"Δ = {ref} − other (mean over seeds) ± its standard error; z = Δ / SE; W/L/T = seeds where {ref} is "
             f"better / worse / equal; p = two-sided Wilcoxon signed-rank test.",
             "",
-            f"| budget | other | Δ {metric} ± SE | z | W/L/T | p | Δ {report} ± SE | z | p |",
+            f"| budget | other | Δ {fitness} ± SE | z | W/L/T | p | Δ {report}{'' if sign > 0 else ' (other − ' + ref + ')'} ± SE | z | p |",
             "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for budget, _ in by_budget(data):
@@ -111,7 +114,7 @@ def markdown(data: dict[str, Any]) -> str:
         rows = budget_check(by_budget(data), ref)
         if rows:
             lines += ["", f"## {ref} at a budget against the best other algorithm at the next budget", "",
-                      f"| {ref} budget | {ref} {metric} mean | next budget | best other there | its mean | reached |",
+                      f"| {ref} budget | {ref} {fitness} mean | next budget | best other there | its mean | reached |",
                       "|---:|---:|---:|---|---:|---|"]
             for row in rows:
                 lines.append(f"| {row['budget']} | {fmt(row['reference'], 3 + x)} | {row['next_budget']} | {row['best_other']} "
@@ -137,21 +140,22 @@ def plot_regret(data: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     panels = by_budget(data)
-    rows = (("fitness_curve", "fitness_curve_sem", data["fitness_optimum"]["value"], data["metric"]),
-            ("curve", "curve_sem", data["report_optimum"]["value"], data["report"]))
+    sign = -1 if data.get("direction") == "min" else 1  # the report column is minimised: regret = value - optimum
+    rows = (("fitness_curve", "fitness_curve_sem", data["fitness_optimum"]["value"], data["metric"], 1),
+            ("curve", "curve_sem", data["report_optimum"]["value"], data["report"], sign))
     if rows[0][2] is None:  # trained children (accuracy in [0, 1]): no optimum; plot the error 1 - accuracy
-        rows = tuple((k, sk, 1.0, f"1 − {label}") for k, sk, _, label in rows)
+        rows = tuple((k, sk, 1.0, f"1 − {label}", 1) for k, sk, _, label, _ in rows)
     fig, axes = plt.subplots(2, len(panels), figsize=(6.5 * len(panels), 9), squeeze=False)
     floor = 1e-3
     for col, (budget, results) in enumerate(panels):
-        for row, (key, sem_key, optimum, label) in enumerate(rows):
+        for row, (key, sem_key, optimum, label, sign) in enumerate(rows):
             ax = axes[row][col]
             for name, r in results.items():
-                mean_ = np.array([np.nan if v is None else optimum - v for v in r[key]], dtype=float)
+                mean_ = np.array([np.nan if v is None else sign * (optimum - v) for v in r[key]], dtype=float)
                 sem = np.array([np.nan if v is None else v for v in r.get(sem_key) or [None] * len(mean_)], dtype=float)
                 xs = np.arange(1, len(mean_) + 1)
                 ys = np.where(np.isfinite(mean_), np.maximum(mean_, floor), np.nan)
-                (line,) = ax.plot(xs, ys, label=f"{name} ({fmt(optimum - r[key][-1] if r[key] and r[key][-1] is not None else None, 3)})", lw=1.5)
+                (line,) = ax.plot(xs, ys, label=f"{name} ({fmt(sign * (optimum - r[key][-1]) if r[key] and r[key][-1] is not None else None, 3)})", lw=1.5)
                 if np.isfinite(sem).any():
                     lo = np.maximum(mean_ - 1.96 * sem, floor)
                     hi = np.maximum(mean_ + 1.96 * sem, floor)

@@ -89,7 +89,7 @@ def run_search_once(
                                                            step=row["generation"])))
     search = Search(space, strategy, InlineExecutor(evaluator), budget=int(budget),
                     generation_size=int(cfg.ga.population_size), seed=int(seed),
-                    settings=LoopSettings.from_config(cfg.evaluator, **overrides), callbacks=callbacks)
+                    settings=LoopSettings.from_config(cfg.evaluator, evaluator, **overrides), callbacks=callbacks)
     search.run()
     found = search.best
     if found is not None and found["fitness"] != best["fitness"]:
@@ -135,9 +135,15 @@ def optima(evaluator, report: str) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
     """((arch, fitness), (arch, report value)) of the table's best; (None, None) when trained."""
     if not hasattr(evaluator, "optimum"):
         return (None, None), (None, None)
-    fit = evaluator.optimum()
-    rep = evaluator.optimum(report) if report in evaluator.table.columns else fit
+    arch, value = evaluator.optimum()
+    fit = (arch, direction(evaluator) * value)  # in fitness units (-metric when minimised)
+    rep = evaluator.optimum(report) if report in evaluator.table.columns else (arch, value)
     return fit, rep
+
+
+def direction(evaluator) -> int:
+    """+1: higher is better (accuracy); -1: the table's columns are minimised (``evaluator.direction=min``)."""
+    return int(getattr(evaluator, "sign", 1))
 
 
 def optuna_version() -> str | None:
@@ -238,6 +244,7 @@ def run_benchmark(
         "source": source_name(evaluator),
         "metric": metric_name(evaluator),
         "report": report,
+        "direction": "min" if direction(evaluator) < 0 else "max",
         "budget": plan_.budgets if plan_.budget_is_list else plan_.budgets[0],
         "seeds": plan_.seeds,
         "algorithms": plan_.algorithms,
@@ -292,7 +299,7 @@ def _write(run_dir: Path, plan_: Plan, common: dict[str, Any], results: dict[int
     if plan_.reference is not None:
         for b, res in results.items():
             if plan_.reference in res:
-                pairs[str(b)] = paired_against(res, plan_.reference)
+                pairs[str(b)] = paired_against(res, plan_.reference, -1 if common["direction"] == "min" else 1)
     data: dict[str, Any] = dict(common)
     data.update(
         results={str(b): r for b, r in results.items()} if plan_.budget_is_list else results[plan_.budgets[0]],

@@ -97,9 +97,11 @@ def paired(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
             "ties": int((d == 0).sum()), "wilcoxon_p": p}
 
 
-def paired_against(results: dict[str, dict[str, Any]], reference: str) -> dict[str, dict[str, Any]]:
+def paired_against(results: dict[str, dict[str, Any]], reference: str, sign: int = 1) -> dict[str, dict[str, Any]]:
     """For every algorithm but ``reference``: the reference minus it, paired by seed, on the
-    best fitness (validation) and on the report value (test) of what each search returned."""
+    best fitness (validation) and on the report value (test) of what each search returned.
+    ``sign=-1``: the report column is minimised, so the difference is taken the other way
+    (positive still means the reference did better); fitness is always maximised."""
     ref = results[reference]
     out = {}
     for name, r in results.items():
@@ -109,7 +111,7 @@ def paired_against(results: dict[str, dict[str, Any]], reference: str) -> dict[s
             raise ValueError(f"{name} and {reference} ran different seeds: no paired statistics")
         out[name] = {
             "fitness": paired(ref["fitness_values"], r["fitness_values"]),
-            "report": paired(ref["report_values"], r["report_values"]),
+            "report": paired([sign * v for v in ref["report_values"]], [sign * v for v in r["report_values"]]),
         }
     return out
 

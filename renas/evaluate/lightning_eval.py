@@ -59,7 +59,11 @@ class TrainEvaluator:
         report_test: bool = False,
     ) -> None:
         from renas.config import check_bool, check_number
+        from renas.errors import ConfigError
 
+        if not space.can_build:
+            raise ConfigError(f"evaluator=train needs networks, and the {space.name} space has none: set "
+                              f"search_space.build (a function arch -> nn.Module), or search it with evaluator=table")
         self.space = space
         self.dataset_cfg = dataset
         self.trainer_cfg = trainer

@@ -16,6 +16,9 @@ from renas.search.strategies import Feedback, Proposal, Strategy
 from renas.space.base import SearchSpace
 
 
+#: variations (crossover and mutation) tried per child before a space's `valid` hook is given up on
+MAX_VARIATIONS = 100
+
 class Evolution(Strategy):
     """Steady-state evolution: tournament or roulette selection, optional uniform crossover,
     random mutation, worst- or oldest-removal.
@@ -62,13 +65,19 @@ class Evolution(Strategy):
             return None  # the initial population is still being evaluated
         parent, sample = self.select()
         proposal = Proposal((), self.origin, parent, sample_born=None if sample is None else [m.born for m in sample])
-        base = parent.values
-        if self.crossover_rate > 0 and self.rng.random() < self.crossover_rate:
-            proposal.mate, _ = self.select()
-            base = uniform_crossover(parent.values, proposal.mate.values, self.rng)
-            proposal.origin = "crossover+" + proposal.origin
-        proposal.base = base
-        proposal.values, proposal.edits = self.mutate(base, proposal)
+        for _ in range(MAX_VARIATIONS):  # a space with a `valid` hook: vary again until allowed
+            base, proposal.mate, proposal.origin = parent.values, None, self.origin
+            if self.crossover_rate > 0 and self.rng.random() < self.crossover_rate:
+                proposal.mate, _ = self.select()
+                base = uniform_crossover(parent.values, proposal.mate.values, self.rng)
+                proposal.origin = "crossover+" + proposal.origin
+            proposal.base = base
+            proposal.values, proposal.edits = self.mutate(base, proposal)
+            if self.space.is_valid(proposal.values):
+                break
+        else:  # no allowed child found: the parent again (a repeat, answered from the cache)
+            proposal.mate, proposal.origin = None, self.origin
+            proposal.base, proposal.values, proposal.edits = parent.values, parent.values, []
         return proposal
 
     def waiting(self) -> bool:

@@ -51,7 +51,8 @@ class LocalSearch(Strategy):
                 if v != values[i]:
                     child = list(values)
                     child[i] = v
-                    out.append(tuple(child))
+                    if self.space.is_valid(child):
+                        out.append(tuple(child))
         order = self.rng.permutation(len(out))
         return [out[j] for j in order]
 

@@ -60,7 +60,8 @@ class LoopSettings:
         dedup: ``exact`` (genotype string) or ``isomorphic`` (canonical form) cache keys.
         on_failure: ``worst`` (a failed child gets ``failure_fitness``) or ``skip`` (it is
             recorded but never joins the population nor rewards the controller).
-        failure_fitness: fitness given to failed children under ``worst``.
+        failure_fitness: fitness given to failed children under ``worst`` (``None`` in the config:
+            the evaluator's ``worst_fitness``, e.g. the lowest of a table, else 0.0).
         max_failures: this many failures in a row stop the search.
         max_duplicates: proposals in a row answered from the cache before the strategy's
             ``fallback`` is asked instead.
@@ -73,10 +74,14 @@ class LoopSettings:
     max_duplicates: int = 1000
 
     @classmethod
-    def from_config(cls, ev: Any, **overrides: Any) -> "LoopSettings":
-        """From the ``evaluator`` config (validated by ``renas.search.run.validate``)."""
+    def from_config(cls, ev: Any, evaluator: Any = None, **overrides: Any) -> "LoopSettings":
+        """From the ``evaluator`` config (validated by ``renas.search.run.validate``);
+        ``evaluator`` supplies the fitness of a failure when the config leaves it ``null``."""
+        failure = ev.get("failure_fitness", cls.failure_fitness)
+        if failure is None:
+            failure = getattr(evaluator, "worst_fitness", None)
         return cls(dedup=str(ev.get("dedup", cls.dedup)), on_failure=str(ev.get("on_failure", cls.on_failure)),
-                   failure_fitness=float(ev.get("failure_fitness", cls.failure_fitness)),
+                   failure_fitness=cls.failure_fitness if failure is None else float(failure),
                    max_failures=int(ev.get("max_failures", cls.max_failures)), **overrides)
 
 
@@ -324,6 +329,9 @@ class Search:
     def _submit(self, proposal: Proposal) -> bool:
         """Submit a proposal; a repeat is answered from the cache instead (returns False)."""
         genotype = self.space.from_values(proposal.values)
+        if not self.space.is_valid(proposal.values):
+            raise RenasError(f"{self.strategy.name} proposed {self.space.format(genotype)}, which the search space "
+                             f"does not allow (search_space.valid): every algorithm must skip such architectures")
         key = self.key(genotype)
         hit = self.cache.get(key)
         if hit is not None:

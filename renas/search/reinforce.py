@@ -11,7 +11,7 @@ import torch
 from renas.errors import ConfigError
 from renas.search.controller import ArchitectureSampler, Experience, make_learner, torch_generator
 from renas.search.strategies import Feedback, Proposal, Strategy
-from renas.space.base import SearchSpace
+from renas.space.base import MAX_REJECTIONS, SearchSpace, no_valid_genotype
 
 
 class ReinforceSearch(Strategy):
@@ -50,7 +50,13 @@ class ReinforceSearch(Strategy):
             self.known_prefixes[values[:i]] = self.known_prefixes.get(values[:i], 0) + 1
 
     def ask(self) -> Proposal:
-        return Proposal(self.learner.policy.sample(self.generator, self._blocked), "sampler")
+        for _ in range(MAX_REJECTIONS):
+            values = self.learner.policy.sample(self.generator, self._blocked)
+            if self.space.is_valid(values):
+                return Proposal(values, "sampler")
+            # not allowed by the space: never sampled again (blocked like a known architecture)
+            self._remember(values)
+        raise no_valid_genotype(self.space)
 
     def tell(self, proposal: Proposal, fitness: float | None, step: int) -> Feedback | None:
         """Reward = fitness (a repeat answered from the cache is a sample like any other)."""

@@ -38,7 +38,8 @@ class RENAS(Evolution):
 
     Mutation: ``k = max(1, Binomial(genes, ga.mutation_rate))`` genes change (the same law as
     random mutation's), chosen with their new values by the policy; the last edit is drawn
-    among edits whose child is not known yet, so no evaluation is spent on a repeat.
+    among edits whose child is not known yet (nor disallowed by the space's ``valid`` hook), so
+    no evaluation is spent on a repeat.
 
     Learning (``controller=renas`` or ``lstm``): each child gives one on-policy experience (the parent,
     the edits and the reward). With ``controller.replay=d`` the controller also learns in
@@ -98,7 +99,7 @@ class RENAS(Evolution):
     def local_optimum(self) -> bool:
         """The fittest member has no single-gene child left to evaluate (and none was fitter)."""
         best = max(self.population.members, key=lambda m: (m.fitness, m.born))
-        return propose(self.policy, best.values, 1, self.generator, known=self.is_known, dry=True) is None
+        return propose(self.policy, best.values, 1, self.generator, known=self.excluded, dry=True) is None
 
     def ask(self) -> Proposal | None:
         if self.restart and self.started and not self.restart_pending and (
@@ -117,7 +118,7 @@ class RENAS(Evolution):
         mutation = None
         while mutation is None and k <= self.n_mutable:
             # a parent whose every k-edit child is known already: change one gene more
-            mutation = propose(self.policy, base, k, self.generator, known=self.is_known)
+            mutation = propose(self.policy, base, k, self.generator, known=self.excluded)
             k += 1
         if mutation is None:  # every child of this parent is known: the loop's cache answers
             return random_mutation(base, self.genes, self.mutation_rate, self.rng)

@@ -46,7 +46,8 @@ def validate(cfg: DictConfig, space) -> None:
     if dedup == "exact" and b > space.size:
         raise ConfigError(f"ga.budget={b} is larger than the search space ({space.size} architectures)")
     check_choice("evaluator.on_failure", ev.get("on_failure", LoopSettings.on_failure), ("worst", "skip"))
-    check_number("evaluator.failure_fitness", ev.get("failure_fitness", LoopSettings.failure_fitness))
+    if ev.get("failure_fitness", LoopSettings.failure_fitness) is not None:  # null: the evaluator's worst
+        check_number("evaluator.failure_fitness", ev.get("failure_fitness", LoopSettings.failure_fitness))
     check_number("evaluator.max_failures", ev.get("max_failures", LoopSettings.max_failures), 1, None, integer=True)
     executor_settings(ev)  # before the run folder gets any file
     check_number("seed", cfg.seed, 0, 2**31 - 1, integer=True)
@@ -235,7 +236,7 @@ def run_search(
         callbacks.append(KeepAlive(evaluator.retain))
     callbacks.append(snapshots)  # last: a snapshot follows everything else of its evaluation
     search = Search(space, strategy, executor, budget=budget, generation_size=int(cfg.ga.population_size),
-                    seed=int(cfg.seed), settings=LoopSettings.from_config(cfg.evaluator), callbacks=callbacks)
+                    seed=int(cfg.seed), settings=LoopSettings.from_config(cfg.evaluator, evaluator), callbacks=callbacks)
     exit_code, stopped, failed = 1, None, False
     try:
         if resume:

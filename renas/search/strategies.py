@@ -22,7 +22,7 @@ import numpy as np
 
 from renas.search.mutation import Edit
 from renas.search.population import Member
-from renas.space.base import SearchSpace
+from renas.space.base import MAX_REJECTIONS, SearchSpace, no_valid_genotype
 
 
 @dataclass
@@ -110,7 +110,16 @@ class Strategy:
             self.name = name
 
     def random_values(self) -> tuple[int, ...]:
-        return tuple(int(self.rng.integers(g.arity)) for g in self.genes)
+        """Uniformly random gene values among the combinations the space allows."""
+        for _ in range(MAX_REJECTIONS):
+            values = tuple(int(self.rng.integers(g.arity)) for g in self.genes)
+            if self.space.is_valid(values):
+                return values
+        raise no_valid_genotype(self.space)
+
+    def excluded(self, values: tuple[int, ...]) -> bool:
+        """Not worth proposing: known already, or not allowed by the space."""
+        return self.is_known(values) or not self.space.is_valid(values)
 
     def random_proposal(self) -> Proposal:
         return Proposal(self.random_values(), "random")

@@ -13,6 +13,9 @@ from renas.errors import RenasError
 from renas.search.strategies import Feedback, Proposal, Strategy
 from renas.space.base import SearchSpace
 
+#: TPE suggestions a space's `valid` hook may reject in a row before a random allowed one is taken
+MAX_INVALID_TRIALS = 100
+
 
 class TPESearch(Strategy):
     """Tree-structured Parzen estimator (Bergstra et al., 2011) as implemented by Optuna.
@@ -81,18 +84,27 @@ class TPESearch(Strategy):
         self.events.append(["ask", fixed])
         return trial
 
-    def _tell(self, number: int, fitness: float | None) -> None:
+    def _tell(self, number: int, fitness: float | None, pruned: bool = False) -> None:
+        """A result; ``None`` a failed evaluation (TPE ignores it) or, ``pruned``, an architecture
+        the space does not allow (a pruned trial without a value: TPE's model ranks it below
+        every result, so it learns to avoid the region, whatever the fitness scale)."""
         trial = self.trials.pop(number)
-        if fitness is None:
+        if pruned:
+            self.study.tell(trial, state=self.optuna.trial.TrialState.PRUNED)
+        elif fitness is None:
             self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
         else:
             self.study.tell(trial, float(fitness))
-        self.events.append(["tell", number, None if fitness is None else float(fitness)])
+        self.events.append(["tell", number, None if fitness is None else float(fitness)] + (["pruned"] if pruned else []))
 
     def ask(self) -> Proposal:
-        trial = self._ask()
-        values = tuple(g.choices.index(trial.params[g.name]) for g in self.genes)
-        return Proposal(values, "tpe", info={"trial": trial.number})
+        for _ in range(MAX_INVALID_TRIALS):
+            trial = self._ask()
+            values = tuple(g.choices.index(trial.params[g.name]) for g in self.genes)
+            if self.space.is_valid(values):
+                return Proposal(values, "tpe", info={"trial": trial.number})
+            self._tell(trial.number, None, pruned=True)  # not allowed: TPE counts it as bad, and asks again
+        return self.fallback()
 
     def fallback(self) -> Proposal:
         """A random architecture as an Optuna trial of its own (enqueued, then asked), so that
@@ -125,4 +137,4 @@ class TPESearch(Strategy):
             if event[0] == "ask":
                 self._ask(None if event[1] is None else list(event[1]))
             else:
-                self._tell(int(event[1]), event[2])
+                self._tell(int(event[1]), event[2], pruned=len(event) > 3)

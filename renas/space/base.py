@@ -9,15 +9,25 @@ strings and networks.
 
 from __future__ import annotations
 
+import itertools
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 from torch import nn
 
-from renas.errors import GenotypeError
+from renas.errors import GenotypeError, RenasError
+
+
+#: random draws before concluding that (almost) nothing is allowed by the space's ``valid``
+MAX_REJECTIONS = 10_000
+
+
+def no_valid_genotype(space: "SearchSpace") -> RenasError:
+    return RenasError(f"{space.name}: none of {MAX_REJECTIONS:,} random architectures is allowed by "
+                      f"search_space.valid; check the hook (it may reject everything)")
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,10 @@ class SearchSpace(ABC):
 
     #: short name used in configs and summaries
     name: str = ""
+    #: whether :meth:`build` makes networks (a space searched only in a table may not)
+    can_build: bool = True
+    #: whether some gene combinations are not allowed (:meth:`is_valid`)
+    constrained: bool = False
 
     @property
     @abstractmethod
@@ -54,6 +68,14 @@ class SearchSpace(ABC):
     @abstractmethod
     def from_values(self, values: Sequence[int]) -> Any:
         """Build a genotype from gene values (validated)."""
+
+    def choice_index(self, gene: int, token: Any) -> int:
+        """The value of gene ``gene`` whose choice label is ``token`` (a table's per-gene column)."""
+        g = self.genes[gene]
+        text = str(token).strip()
+        if text not in g.choices:
+            raise GenotypeError(f"gene {g.name}: {text!r} is not one of {', '.join(g.choices)}")
+        return g.choices.index(text)
 
     @staticmethod
     def values(genotype: Any) -> tuple[int, ...]:
@@ -78,8 +100,12 @@ class SearchSpace(ABC):
 
     # --- sampling and checks -------------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> Any:
-        """A genotype drawn uniformly at random from ``rng``."""
-        return self.from_values([int(rng.integers(g.arity)) for g in self.genes])
+        """A genotype drawn uniformly at random from ``rng`` among the allowed ones."""
+        for _ in range(MAX_REJECTIONS):
+            values = [int(rng.integers(g.arity)) for g in self.genes]
+            if self.is_valid(values):
+                return self.from_values(values)
+        raise no_valid_genotype(self)
 
     def validate_values(self, values: Sequence[int]) -> tuple[int, ...]:
         genes = self.genes
@@ -98,9 +124,20 @@ class SearchSpace(ABC):
             out.append(int(v))
         return tuple(out)
 
+    def is_valid(self, values: Sequence[int]) -> bool:
+        """Whether the combination of gene values is allowed (in range is assumed). Every
+        proposer skips combinations that are not: sampling, mutation, crossover, controllers."""
+        return True
+
+    def genotypes(self) -> Iterator[Any]:
+        """Every allowed genotype, in gene-value order (for small spaces: tables, tests)."""
+        for values in itertools.product(*(range(g.arity) for g in self.genes)):
+            if self.is_valid(values):
+                yield self.from_values(values)
+
     @property
     def size(self) -> int:
-        """Number of distinct genotypes (product of gene arities)."""
+        """Number of gene-value combinations (product of gene arities; allowed or not)."""
         return math.prod(g.arity for g in self.genes)
 
     # --- networks ------------------------------------------------------------------------

@@ -54,9 +54,11 @@ def resolve_arch(cfg: DictConfig, space) -> tuple[Any, str]:
             raise ConfigError(f"arch_from={run}: summary.json has no best architecture ({e})") from None
         searched = data.get("search_space")
         if searched and searched != space.name:
-            raise ConfigError(
-                f"arch_from={run}: that search used search_space={searched}; add search_space={searched}"
-            )
+            from renas.space import SPACES
+
+            how = f"add search_space={searched}" if searched in SPACES and searched != "genes" else \
+                "give train.py the search's search_space (or experiment) settings"
+            raise ConfigError(f"arch_from={run}: that search used the {searched} space, not {space.name}; {how}")
         return space.parse(arch), f"best of {run}"
     if cfg.get("arch") is not None:
         return space.parse(cfg.arch), "arch="
