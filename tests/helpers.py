@@ -25,6 +25,35 @@ def run_cli(script: str, *args: str, timeout: float = 600, env: dict[str, str] |
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=full_env)
 
 
+def signal_at(script: str, args: list[str], sig: int, *, line: str | None = None, path: Path | None = None,
+              timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python <script> <args>``, send ``sig`` at an event (the first stdout line holding
+    ``line``, or ``path`` existing) and return the finished process. SIGINT arrives as from a
+    terminal: at its default disposition in the child, whatever this process has (a pytest-xdist
+    worker can have SIGINT ignored, and a child inherits that). A watchdog kills a process that
+    never gets to the event after ``timeout`` seconds: the test fails, the suite goes on."""
+    import signal
+    import threading
+
+    proc = subprocess.Popen([sys.executable, script, *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    watchdog = threading.Timer(timeout, proc.kill)
+    watchdog.start()
+    try:
+        if line is not None:
+            for out_line in proc.stdout:  # logging flushes each line
+                if line in out_line:
+                    break
+        else:
+            while not Path(path).exists() and proc.poll() is None:
+                threading.Event().wait(0.2)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        watchdog.cancel()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 def drive(fault: str, n: int, *args: str) -> subprocess.CompletedProcess:
     """``python search.py <args>`` killed (SIGKILL) at the n-th ``fault`` point (tests/fault_driver.py)."""
     cmd = [sys.executable, str(REPO / "tests" / "fault_driver.py"), fault, str(n), "--", *args]

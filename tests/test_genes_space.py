@@ -37,7 +37,7 @@ def small_space(**hooks) -> GenesSpace:
 # --- genes and genotype strings ----------------------------------------------------------------
 def test_every_genotype_string_round_trips_and_reads_as_documented():
     space = small_space()
-    assert [g.kind for g in space.genes] == ["depth", "lr", "act", "bn"]  # kind defaults to the gene's name
+    assert [g.kind for g in space.genes] == ["1|2|3", "0.0005|0.001|0.1", "act", "true|false"]  # default: the choices
     genotypes = list(space.genotypes())
     assert len(genotypes) == space.size == 36
     strings = {space.format(g) for g in genotypes}
@@ -101,7 +101,7 @@ def test_the_short_form_and_hooks_by_target_through_hydra():
         build_space(cfg)
     cfg.valid = None
     space = build_space(cfg)
-    assert [(g.name, g.kind, g.choices) for g in space.genes] == [("depth", "depth", ("1", "2")), ("act", "act", ("relu", "tanh"))]
+    assert [(g.name, g.kind, g.choices) for g in space.genes] == [("depth", "1|2", ("1", "2")), ("act", "act", ("relu", "tanh"))]
     assert space.format(space.reference()) == "depth:2|act:tanh"
 
 

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
-import threading
 
 import pytest
 
-from helpers import REPO, drive, read_jsonl, run_cli, run_entry, without_times
+from helpers import drive, read_jsonl, run_cli, run_entry, signal_at, without_times
 
 @pytest.mark.slow
 def test_kill_during_a_childs_training_and_resume(tmp_path):
@@ -45,21 +42,9 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, sig=signal.SIGINT
     # as the first child is recorded, lands inside the second child's training
     args = ["search_space.channels=4", "trainer.max_epochs=1", "ga.population_size=3",
             "ga.sample_size=2", "ga.budget=3", "threads=1", "logger=none", f"hydra.run.dir={run_dir}"]
-    # Ctrl-C as from a terminal: SIGINT at its default disposition in the child, whatever this test
-    # process inherited or set (a pytest-xdist worker can have SIGINT ignored, and a child inherits that)
-    proc = subprocess.Popen([sys.executable, "search.py", *args], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    watchdog = threading.Timer(300, proc.kill)  # a search that never gets there fails the test, not the suite
-    watchdog.start()
-    try:
-        for line in proc.stdout:  # the event: the first child's progress line (logging flushes each line)
-            if "| eval 1/3 |" in line:
-                break
-        proc.send_signal(sig)  # the second child is training now (SIGTERM: what a scheduler sends at its time limit)
-        out, err = proc.communicate(timeout=300)
-    finally:
-        watchdog.cancel()
+    # Ctrl-C as from a terminal, at the first child's progress line: the second child is training now
+    proc = signal_at("search.py", args, sig, line="| eval 1/3 |")
+    err = proc.stderr
     assert proc.returncode == status, err[-2000:]
     assert f"resume={run_dir}" in err and "Traceback" not in err
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -78,19 +63,9 @@ def test_sigterm_stops_a_search_like_ctrl_c_with_status_143(tmp_path):
     (SIGTERM inside a child's Lightning training takes the Ctrl-C path above; train.py's SIGTERM
     test sends it during training.)"""
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "search.py", "search_space=nasbench201", "evaluator=nasbench201",
-                             "ga.budget=10000", "logger=none", "threads=1", f"hydra.run.dir={run_dir}"], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    watchdog = threading.Timer(300, proc.kill)
-    watchdog.start()
-    try:
-        for line in proc.stdout:
-            if "| eval 1/10000 |" in line:
-                break
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=300)
-    finally:
-        watchdog.cancel()
+    proc = signal_at("search.py", ["search_space=nasbench201", "evaluator=nasbench201", "ga.budget=10000", "logger=none",
+                                   "threads=1", f"hydra.run.dir={run_dir}"], signal.SIGTERM, line="| eval 1/10000 |")
+    err = proc.stderr
     assert proc.returncode == 143, err[-2000:]
     assert f"terminated (SIGTERM); continue with: python search.py resume={run_dir}" in err and "Traceback" not in err
     summary = json.loads((run_dir / "summary.json").read_text())

@@ -10,7 +10,7 @@ import pytest
 from helpers import read_jsonl, run_cli, run_entry, wandb_run, without_times
 
 TINY_TRAIN = [
-    "search_space.channels=4",
+    "search_space=digits_cnn",  # a space from config with a build hook: real networks, trained in a second
     "dataset.subset=0.3",
     "trainer.max_epochs=1",
     "ga.population_size=3",
@@ -52,7 +52,7 @@ def test_real_training_search_is_reproducible_and_writes_the_run_folder(tmp_path
     best = max(history, key=lambda r: r["fitness"])
     assert summary["best"]["fitness"] == best["fitness"] and summary["best"]["arch"] == best["arch"]
     assert summary["evaluations"] == 6 and summary["finished"] is True
-    assert summary["algorithm"] == "renas" and summary["search_space"] == "renas_cell" and summary["seed"] == 0
+    assert summary["algorithm"] == "renas" and summary["search_space"] == "digits_cnn" and summary["seed"] == 0
     assert (a / "plots" / "fitness.png").stat().st_size > 1000
     assert (a / "plots" / "controller_reward.png").stat().st_size > 1000
     assert "best" in proc.stderr + proc.stdout and "remaining" in proc.stderr + proc.stdout

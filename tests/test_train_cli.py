@@ -199,26 +199,14 @@ def test_sigterm_checkpoints_and_prints_the_resume_command(tmp_path):
     """What a scheduler sends at a job's time limit: the training saves where it is, exits 143
     with the resume command, and the resume finishes the epochs."""
     import signal
-    import subprocess
-    import sys
-    import threading
 
-    from helpers import REPO
+    from helpers import signal_at
 
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "train.py", *FAST, "trainer.max_epochs=2", "search_space.channels=4",
-                             "logger=none", f"hydra.run.dir={run_dir}"], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    watchdog = threading.Timer(300, proc.kill)
-    watchdog.start()
-    try:
-        last = run_dir / "checkpoints" / "last.ckpt"
-        while not last.exists() and proc.poll() is None:  # the event: the first epoch's checkpoint
-            threading.Event().wait(0.2)
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=300)
-    finally:
-        watchdog.cancel()
+    proc = signal_at("train.py", [*FAST, "trainer.max_epochs=2", "search_space.channels=4", "logger=none",
+                                  f"hydra.run.dir={run_dir}"], signal.SIGTERM,
+                     path=run_dir / "checkpoints" / "last.ckpt")  # the event: the first epoch's checkpoint
+    err = proc.stderr
     assert proc.returncode == 143, err[-2000:]
     assert f"python train.py resume={run_dir}" in err and "Traceback" not in err
     assert not (run_dir / "result.json").exists()

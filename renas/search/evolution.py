@@ -66,7 +66,7 @@ class Evolution(Strategy):
         parent, sample = self.select()
         proposal = Proposal((), self.origin, parent, sample_born=None if sample is None else [m.born for m in sample])
         for _ in range(MAX_VARIATIONS):  # a space with a `valid` hook: vary again until allowed
-            base, proposal.mate, proposal.origin = parent.values, None, self.origin
+            base, proposal.mate, proposal.origin, proposal.info = parent.values, None, self.origin, {}
             if self.crossover_rate > 0 and self.rng.random() < self.crossover_rate:
                 proposal.mate, _ = self.select()
                 base = uniform_crossover(parent.values, proposal.mate.values, self.rng)
@@ -76,7 +76,7 @@ class Evolution(Strategy):
             if self.space.is_valid(proposal.values):
                 break
         else:  # no allowed child found: the parent again (a repeat, answered from the cache)
-            proposal.mate, proposal.origin = None, self.origin
+            proposal.mate, proposal.origin, proposal.info = None, self.origin, {}
             proposal.base, proposal.values, proposal.edits = parent.values, parent.values, []
         return proposal
 

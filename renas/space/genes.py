@@ -10,8 +10,9 @@
         - {name: act, choices: [relu, gelu, tanh]}
 
 (or the short form ``genes: {depth: [1, 2, 3], width: [16, 32, 64], act: [relu, gelu, tanh]}``).
-Choices are strings or numbers; ``kind`` (default: the gene's own name) groups genes whose
-equal choices mean the same thing, so RENAS's controller shares what it learns about them.
+Choices are strings or numbers; ``kind`` groups genes whose equal choices mean the same thing,
+so RENAS's controller shares what it learns about a choice between them. By default genes with
+the same list of choices are of one kind; give a gene a ``kind`` of its own to keep it apart.
 
 The genotype string is ``name:choice`` pairs in gene order, joined by ``|``::
 
@@ -232,7 +233,9 @@ class GenesSpace(SearchSpace):
             numbers = [float(c) for c in choices if _is_number(c)]
             if len(set(numbers)) < len(numbers):
                 raise ConfigError(f"{where}: two choices are the same number")
-            kind = g.get("kind", name)
+            # by default genes with the same choices are of one kind: the controller shares what it
+            # learns about a choice between them (as between NAS-Bench-201's six edges)
+            kind = g.get("kind", "|".join(labels))
             if not isinstance(kind, str) or not kind:
                 raise ConfigError(f"{where}.kind must be a non-empty string, got {kind!r}")
             out.append(Gene(name, kind, tuple(labels)))
