@@ -166,7 +166,8 @@ def wandb_run(run_dir: Path) -> dict[str, Any]:
     """History rows, config, summary, group and run id of the single offline W&B run in ``run_dir``."""
     files = sorted(Path(run_dir).glob("wandb/offline-run-*/*.wandb"))
     assert len(files) == 1, f"expected one offline W&B run in {run_dir}, found {files}"
-    out: dict[str, Any] = {"history": [], "summary": {}, "config": {}, "group": None, "id": None}
+    out: dict[str, Any] = {"history": [], "summary": {}, "config": {}, "group": None, "id": None, "metrics": {},
+                           "artifacts": []}
 
     def key(item) -> str:
         return item.key or "/".join(item.nested_key)
@@ -185,4 +186,10 @@ def wandb_run(run_dir: Path) -> dict[str, Any]:
         elif kind == "config":
             for i in rec.config.update:
                 out["config"][key(i)] = json.loads(i.value_json)
+        elif kind == "metric":  # define_metric: name (or glob) -> its step metric
+            out["metrics"][rec.metric.name or rec.metric.glob_name] = rec.metric.step_metric
+        elif kind == "artifact":
+            out["artifacts"].append({"name": rec.artifact.name, "type": rec.artifact.type,
+                                     "files": [e.path for e in rec.artifact.manifest.contents],
+                                     "metadata": json.loads(rec.artifact.metadata or "{}")})
     return out

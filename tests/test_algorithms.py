@@ -189,11 +189,12 @@ def test_renas_restarts_only_at_a_local_optimum_and_keeps_what_its_controller_le
 
 @pytest.mark.slow
 def test_the_ablation_and_local_search_run_with_real_training(tmp_path):
-    """The ablation and local search search real Lightning-trained children, not only tables."""
+    """The ablation and local search search real Lightning-trained children, not only tables
+    (children of the digits CNN space: a space from config with a build hook)."""
     from renas.build import build_evaluator, build_space, build_strategy
 
     for algorithm, own in (("evolution", []), ("local", ["algorithm.n_init=2"])):
-        cfg = compose("search", [f"algorithm={algorithm}", "search_space.channels=4", "dataset.subset=0.3",
+        cfg = compose("search", [f"algorithm={algorithm}", "search_space=digits_cnn", "dataset.subset=0.3",
                                  "trainer.max_epochs=1", "ga.population_size=2", "ga.sample_size=2", "ga.budget=4",
                                  *own, "logger=none", "progress=none", "threads=1"])
         space = build_space(cfg.search_space)

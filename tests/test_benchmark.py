@@ -227,8 +227,8 @@ def test_a_benchmark_sweep_is_ranked_by_the_tuning_tool(tmp_path):
     """The tuning protocol: a Hydra multirun of the benchmark, ranked by mean best fitness over
     the budgets (never the report column), the winner's overrides printed."""
     sweep = tmp_path / "sweep"
-    proc = run_cli("renas.benchmark", "-m", "algorithms=[rea]", "seeds=3", "budget=[12,20]", "ga.population_size=10",
-                   "ga.sample_size=2,3,20", f"hydra.sweep.dir={sweep}")
+    proc = run_entry("renas.benchmark", "-m", "algorithms=[rea]", "seeds=3", "budget=[12,20]", "ga.population_size=10",
+                     "ga.sample_size=2,3,20", f"hydra.sweep.dir={sweep}")  # a real multirun, in this process
     assert "ga.sample_size=20 is larger than ga.population_size=10" in proc.stderr + proc.stdout  # a refused job
     proc = run_entry("renas.benchmark.tune", str(sweep), "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]

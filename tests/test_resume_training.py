@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from helpers import drive, read_jsonl, run_cli, run_entry, signal_at, without_times
+from helpers import drive, read_jsonl, run_entry, signal_at, without_times
 
 @pytest.mark.slow
 def test_kill_during_a_childs_training_and_resume(tmp_path):
@@ -24,7 +24,7 @@ def test_kill_during_a_childs_training_and_resume(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     done_before = len(read_jsonl(run_dir / "history.jsonl"))
     assert 0 < done_before < 6
-    proc = run_cli("search.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
+    proc = run_entry("search.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")  # W&B in this process
     assert proc.returncode == 0, proc.stderr[-2000:]
     history = read_jsonl(run_dir / "history.jsonl")
     assert [r["step"] for r in history] == list(range(6))
@@ -38,9 +38,9 @@ def test_kill_during_a_childs_training_and_resume(tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, sig=signal.SIGINT, status=130, stopped="interrupted"):
     run_dir = tmp_path / "run"
-    # children of a few seconds each (an epoch on all of digits), so that the interrupt, sent as soon
-    # as the first child is recorded, lands inside the second child's training
-    args = ["search_space.channels=4", "trainer.max_epochs=1", "ga.population_size=3",
+    # children of a second or two (the digits CNN space, 3 epochs on all of digits), so that the
+    # interrupt, sent as soon as the first child is recorded, lands inside the second child's training
+    args = ["search_space=digits_cnn", "trainer.max_epochs=3", "ga.population_size=3",
             "ga.sample_size=2", "ga.budget=3", "threads=1", "logger=none", f"hydra.run.dir={run_dir}"]
     # Ctrl-C as from a terminal, at the first child's progress line: the second child is training now
     proc = signal_at("search.py", args, sig, line="| eval 1/3 |")

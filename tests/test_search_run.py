@@ -69,6 +69,19 @@ def test_real_training_search_is_reproducible_and_writes_the_run_folder(tmp_path
     assert run["summary"]["best/arch"] == best["arch"]
     assert run["summary"]["best/fitness"] == pytest.approx(best["fitness"])
     assert run["config"]["ga"]["value"]["budget"] == 6 if "value" in run["config"].get("ga", {}) else run["config"]["ga"]["budget"] == 6
+    # charts against the generation; every child in a table with one column per gene; the results as an artifact
+    assert run["metrics"]["fitness/*"] == "generation" and run["metrics"]["controller/*"] == "generation"
+    assert run["summary"]["children/_type"] == "table-file" and run["summary"]["children/nrows"] == 6
+    table = json.loads(next((a / "wandb").glob("offline-run-*/files/" + run["summary"]["children/path"])).read_text())
+    genes = ["depth", "width1", "width2", "width3", "act1", "act2", "act3"]
+    assert table["columns"][:8] == ["step", "generation", "arch", "fitness", "status", "origin", "parent", "reward"]
+    assert table["columns"][8:15] == [f"gene/{g}" for g in genes] and "metric/params" in table["columns"]
+    for row, r in zip(table["data"], history):
+        assert row[2] == r["arch"] and row[3] == pytest.approx(r["fitness"])
+        assert "|".join(f"{g}:{v}" for g, v in zip(genes, row[8:15])) == r["arch"]
+    (artifact,) = [x for x in run["artifacts"] if x["type"] == "search"]  # (W&B keeps tables as artifacts too)
+    assert artifact["name"] == f"search-{run['id']}" and artifact["metadata"]["best_arch"] == best["arch"]
+    assert set(artifact["files"]) == {"summary.json", "history.jsonl", "generations.jsonl"}
 
 
 @pytest.mark.needs_shared("data/nasbench201")

@@ -32,6 +32,10 @@ HOW_TO_GET_NB201 = (
 )
 #: spaces up to this size are enumerated to name the first architecture a table lacks
 ENUMERATE_LIMIT = 5_000_000
+#: tables loaded in this process, by file (path, size, modification time) and reading settings:
+#: a benchmark, a sweep run in one process, or a test suite reads a large table once
+_LOADED: dict[tuple, dict[str, tuple[float, ...]]] = {}
+_LOADED_MAX = 4
 
 
 class Table:
@@ -48,6 +52,22 @@ class Table:
         duplicates = check_choice("evaluator.duplicates", duplicates, ("error", "mean", "first"))
         extra_rows = check_choice("evaluator.extra_rows", extra_rows, ("error", "skip"))
         self.columns = list(columns)
+        if space.constrained:  # a valid hook cannot be compared with another: read the file again
+            self._load(space, key_column, key_columns, duplicates, extra_rows)
+            return
+        stat = self.path.stat()
+        key = (str(self.path.resolve()), stat.st_size, stat.st_mtime_ns, tuple(self.columns), key_column,
+               None if key_columns is None else str(key_columns) if isinstance(key_columns, str) else tuple(key_columns),
+               duplicates, extra_rows, type(space).__qualname__, space.name, tuple(space.genes))
+        if key in _LOADED:
+            self.rows = _LOADED[key]  # shared: nothing changes a table's rows once read
+            return
+        self._load(space, key_column, key_columns, duplicates, extra_rows)
+        if len(_LOADED) >= _LOADED_MAX:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = self.rows
+
+    def _load(self, space, key_column: str | None, key_columns: Any, duplicates: str, extra_rows: str) -> None:
         sums: dict[str, list[float]] = {}
         counts: dict[str, int] = {}
         lines: dict[str, int] = {}

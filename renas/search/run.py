@@ -322,6 +322,30 @@ def summarize(search: Search, cfg: DictConfig, choices: dict[str, str], seconds:
     }
 
 
+def children_table(space, history: Path) -> tuple[list[str], list[list[Any]]]:
+    """Every evaluation of ``history.jsonl`` as a row: step, generation, arch, fitness, status,
+    origin, parent, reward, one column per gene (its choice: W&B's parallel-coordinates chart
+    reads them) and the numeric metrics (params, FLOPs, a reported test column ...)."""
+    from renas.tracking.history import read_history
+
+    records = read_history(history)
+    genes = [g.name for g in space.genes]
+    metrics = sorted({k for r in records for k, v in (r.get("metrics") or {}).items()
+                      if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    columns = ["step", "generation", "arch", "fitness", "status", "origin", "parent", "reward"] + \
+        [f"gene/{g}" for g in genes] + [f"metric/{m}" for m in metrics]
+    rows = []
+    for r in records:
+        try:
+            values = space.values(space.parse(r["arch"]))
+            choices = [space.genes[i].choices[v] for i, v in enumerate(values)]
+        except Exception:  # an architecture the space no longer reads: the row without its genes
+            choices = [None] * len(genes)
+        rows.append([r.get("step"), r.get("generation"), r.get("arch"), r.get("fitness"), r.get("status"), r.get("origin"),
+                     r.get("parent"), r.get("reward"), *choices, *[(r.get("metrics") or {}).get(m) for m in metrics]])
+    return columns, rows
+
+
 def _finish_sink(sink, search: Search, summary: dict[str, Any], exit_code: int) -> None:
     try:
         best = summary["best"]
@@ -332,12 +356,21 @@ def _finish_sink(sink, search: Search, summary: dict[str, Any], exit_code: int) 
         sink.summary(values)
         rows = search.final_population()
         if rows and search.generations:
+            step = search.generations[-1]["generation"]
             sink.table(
                 "final_population",
                 ["step", "arch", "fitness", "born"],
                 [[r["step"], r["arch"], r["fitness"], r["born"]] for r in rows],
-                step=search.generations[-1]["generation"],
+                step=step,
             )
+            if sink.keeps_tables:
+                sink.table("children", *children_table(search.space, sink.run_dir / "history.jsonl"), step=step)
+        run_dir = getattr(sink, "run_dir", None)
+        if run_dir is not None and best and sink.keeps_tables:
+            sink.artifact(f"search-{sink.run_id or 'run'}", "search",
+                          [run_dir / "summary.json", run_dir / "history.jsonl", run_dir / "generations.jsonl"],
+                          {"best_arch": best["arch"], "best_fitness": best["fitness"], "evaluations": summary["evaluations"],
+                           "search_space": summary["search_space"], "algorithm": summary["algorithm"]})
     except Exception as e:
         log.warning("could not write the W&B summary: %s", e)
     finally:

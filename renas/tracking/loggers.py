@@ -19,6 +19,8 @@ class Sink:
     """No-op base (``logger=none``)."""
 
     run_id: str | None = None
+    #: tables and artifacts are kept (W&B); the others skip the work of making them
+    keeps_tables = False
 
     def start(
         self,
@@ -39,6 +41,9 @@ class Sink:
 
     def table(self, key: str, columns: list[str], rows: list[list[Any]], step: int) -> None:
         pass
+
+    def artifact(self, name: str, kind: str, files: list[Path], metadata: dict[str, Any]) -> None:
+        """Files kept with the run (W&B: a versioned artifact), e.g. a search's results."""
 
     def lightning(self):
         """A Lightning logger writing to this sink, or ``False`` for none."""
@@ -88,7 +93,10 @@ class WandbSink(Sink):
             (W&B's own setting), else ``offline``.
         console: W&B's console capture (``off``, ``wrap``, ``redirect``, ``auto``).
         system_metrics: record CPU / GPU / memory use in the run.
+        artifacts: keep a search's results (summary, history) and a trained model as W&B artifacts.
     """
+
+    keeps_tables = True
 
     def __init__(
         self,
@@ -100,12 +108,14 @@ class WandbSink(Sink):
         name: str | None = None,
         console: str = "off",
         system_metrics: bool = False,
+        artifacts: bool = True,
     ) -> None:
         self.project = project
         self.entity = entity
         self.mode = None if mode is None else check_choice("logger.mode", mode, ("offline", "online", "disabled"))
         self.console = check_choice("logger.console", console, ("off", "wrap", "redirect", "auto", "wrap_raw", "wrap_emu"))
         self.system_metrics = check_bool("logger.system_metrics", system_metrics)
+        self.artifacts = check_bool("logger.artifacts", artifacts)
         self.group = group
         self.tags = list(tags or [])
         self.name = name
@@ -136,6 +146,13 @@ class WandbSink(Sink):
             settings=wandb.Settings(console=self.console, x_disable_stats=not self.system_metrics, quiet=True),
         )
         self.run_id = self.run.id
+        if job_type == "search":
+            # charts of a search are per generation (the W&B step is the generation too, but
+            # a chart's x-axis defaults to W&B's own step otherwise)
+            self.run.define_metric("generation")
+            for prefix in ("fitness/*", "controller/*", "evaluations", "duplicates"):
+                self.run.define_metric(prefix, step_metric="generation")
+            self.run.define_metric("fitness/best_so_far", step_metric="generation", summary="max")
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
         self.run.log(metrics, step=step)
@@ -149,6 +166,17 @@ class WandbSink(Sink):
 
         # logged at the last generation's step so it joins that row instead of adding one
         self.run.log({key: wandb.Table(columns=columns, data=rows)}, step=step)
+
+    def artifact(self, name: str, kind: str, files: list[Path], metadata: dict[str, Any]) -> None:
+        if not self.artifacts or self.run is None:
+            return
+        import wandb
+
+        art = wandb.Artifact(name, type=kind, metadata=metadata)
+        for f in files:
+            if Path(f).is_file():
+                art.add_file(str(f))
+        self.run.log_artifact(art)
 
     def lightning(self):
         from lightning.pytorch.loggers import WandbLogger

@@ -178,6 +178,10 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
             result["checkpoint"] = "model.ckpt"
         atomic_write_json(run_dir / "result.json", result)
         sink.summary({k: v for k, v in result.items() if k != "source"})
+        if result.get("checkpoint"):  # the trained network, with what it is and where it came from
+            sink.artifact(f"model-{sink.run_id or 'run'}", "model", [run_dir / "model.ckpt", run_dir / "result.json"],
+                          {k: result[k] for k in ("arch", "source", "search_space", "dataset", "val_acc", "test_acc",
+                                                  "params", "epochs")})
         exit_code = 0
         return result
     finally:
