@@ -204,7 +204,7 @@ def test_the_log_prob_trained_on_is_that_of_the_masked_distribution_sampled_from
     gen = torch.Generator().manual_seed(2)
     counts: dict[tuple, int] = {}
     masked = None
-    n = 6000
+    n = 3000  # seeded: the largest frequency error here is well inside 0.02 (3,000 draws: SE <= 0.009)
     for _ in range(n):
         m = propose(controller, parent, 1, gen, known=lambda v: v in known)
         counts[m.edits[0]] = counts.get(m.edits[0], 0) + 1

@@ -18,7 +18,8 @@ The genotype string is ``name:choice`` pairs in gene order, joined by ``|``::
 
     depth:2|width:32|act:relu
 
-:meth:`GenesSpace.parse` also reads ``name=choice`` pairs, pairs separated by ``,`` or spaces,
+Names and choices may hold any character: in strings the separators and ``%`` are written
+``%XX`` (``max pool`` is ``max%20pool``). :meth:`GenesSpace.parse` also reads ``name=choice`` pairs, pairs separated by ``,`` or spaces,
 pairs in any order, a mapping ``{depth: 2, width: 32, act: relu}`` and a list of choices in gene
 order. Numbers match numerically (``5e-4`` is ``0.0005``). The ``|``/``:`` form needs no quoting
 in a Hydra override beyond the shell's: ``python train.py 'arch=depth:2|width:32|act:relu'``.
@@ -50,6 +51,20 @@ from renas.space.base import Gene, SearchSpace
 
 #: characters that separate pairs or a name from its choice in a genotype string
 SEPARATORS = ":=|, \t\r\n"
+#: in genotype strings these characters of names and choices are written %XX (and % itself)
+_ESCAPE = {c: f"%{ord(c):02X}" for c in "%" + SEPARATORS}
+
+
+def escape(text: str) -> str:
+    """A name or choice as it is written in a genotype string: separators as ``%XX``, so that
+    choices such as ``max pool`` or ``1,2`` round-trip (``max%20pool``)."""
+    return "".join(_ESCAPE.get(c, c) for c in text)
+
+
+def unescape(text: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(text) if "%" in text else text
 HOOKS = ("canonical", "valid", "build")
 _SPLIT_PAIRS = re.compile(r"[|,\s]+")
 _SPLIT_PAIR = re.compile(r"[:=]")
@@ -73,6 +88,18 @@ def label(choice: Any) -> str:
 
 def _is_number(choice: Any) -> bool:
     return isinstance(choice, (int, float)) and not isinstance(choice, bool)
+
+
+def _as_number(choice: Any) -> float | None:
+    if _is_number(choice):
+        return float(choice)
+    if isinstance(choice, str):
+        try:
+            x = float(choice)
+        except ValueError:
+            return None
+        return x if math.isfinite(x) else None
+    return None
 
 
 def _as_plain(value: Any) -> Any:
@@ -170,9 +197,15 @@ class GenesSpace(SearchSpace):
         self.name = name
         self._genes, self._raw = self._read_genes(_as_plain(genes))
         self._index = {g.name: i for i, g in enumerate(self._genes)}
-        self._numbers = [
-            {float(c): v for v, c in enumerate(raw) if _is_number(c)} for raw in self._raw
-        ]
+        # choices that are numbers (or strings that read as one) match a token by value: 0.0005 is 5e-4
+        self._numbers: list[dict[float, int]] = []
+        for raw in self._raw:
+            by_value: dict[float, int] = {}
+            for v, c in enumerate(raw):
+                x = _as_number(c)
+                if x is not None:
+                    by_value.setdefault(x, v)
+            self._numbers.append(by_value)
         self._canonical = resolve_hook("canonical", canonical)
         self._valid = resolve_hook("valid", valid)
         self._build = resolve_hook("build", build)
@@ -208,8 +241,8 @@ class GenesSpace(SearchSpace):
                 raise ConfigError(f"{where} has unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
                                   f"a gene has name, choices and optionally kind")
             name = g.get("name")
-            if not isinstance(name, str) or not name or any(c in SEPARATORS for c in name):
-                raise ConfigError(f"{where}.name must be a non-empty string without any of ':=|,' or spaces, got {name!r}")
+            if not isinstance(name, str) or not name.strip():
+                raise ConfigError(f"{where}.name must be a non-empty string, got {name!r}")
             where = f"search_space.genes[{i}] ({name})"
             if name in seen:
                 raise ConfigError(f"{where}: gene name {name!r} is used twice")
@@ -222,8 +255,8 @@ class GenesSpace(SearchSpace):
                 if not (c is None or isinstance(c, (str, int, float, bool))):
                     raise ConfigError(f"{where}: choice {c!r} is not a string or a number")
                 text = label(c)
-                if not text or any(s in SEPARATORS for s in text):
-                    raise ConfigError(f"{where}: choice {text!r} is empty or holds one of ':=|,' or a space")
+                if not text.strip():
+                    raise ConfigError(f"{where}: choice {text!r} is empty")
                 if _is_number(c) and not math.isfinite(float(c)):
                     raise ConfigError(f"{where}: choice {c!r} is not a finite number")
                 labels.append(text)
@@ -275,7 +308,7 @@ class GenesSpace(SearchSpace):
         raise GenotypeError(f"gene {g.name}: {label(token)!r} is not one of {', '.join(g.choices)}")
 
     def format(self, genotype: GenesGenotype) -> str:
-        return "|".join(f"{g.name}:{g.choices[v]}" for g, v in zip(self._genes, genotype.values))
+        return "|".join(f"{escape(g.name)}:{escape(g.choices[v])}" for g, v in zip(self._genes, genotype.values))
 
     def parse(self, text: Any) -> GenesGenotype:
         text = _as_plain(text)
@@ -294,7 +327,7 @@ class GenesSpace(SearchSpace):
                 if len(bits) != 2:
                     raise GenotypeError(f"cannot parse {text!r} as a {self.name} genotype: {part!r} is not name:choice "
                                         f"(expected like {self.format(self.from_values([0] * len(self._genes)))!r})")
-                pairs.append((bits[0], bits[1]))
+                pairs.append((unescape(bits[0]), unescape(bits[1])))
         else:
             raise GenotypeError(f"a {self.name} genotype is a string like 'name:choice|...', got {text!r}")
         values: dict[int, int] = {}
