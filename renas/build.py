@@ -5,6 +5,7 @@ Kept free of heavy imports (Lightning, W&B) so that bad input is reported quickl
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,13 @@ def build(cfg: DictConfig, group: str, **kwargs: Any) -> Any:
         cause = e.__cause__ or e
         if isinstance(cause, RenasError):
             raise cause from None
-        raise ConfigError(f"{group}: {str(cause).splitlines()[0] if str(cause) else type(cause).__name__}") from None
+        text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        unknown = re.search(r"got an unexpected keyword argument '([^']+)'", text)
+        if isinstance(cause, TypeError) and unknown:  # a key of another option left in the config
+            target = cfg.get("_target_", "?") if hasattr(cfg, "get") else "?"
+            raise ConfigError(f"{group}.{unknown.group(1)} is not a setting of {target.rsplit('.', 1)[-1]} "
+                              f"(a key of another {group} option?)") from None
+        raise ConfigError(f"{group}: {text}") from None
 
 
 #: search_space keys that name a function (``{_target_: pkg.mod.fn}``, extra keys bound as

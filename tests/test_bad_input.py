@@ -70,7 +70,7 @@ CASES = [
     ("search.py", ["experiment=toy_table", "evaluator.metric=nope"], "'nope'"),
     ("search.py", ["experiment=toy_table", "search_space.genes.4.choices=[16,32,64]"], "gene width: '128' is not one of 16, 32, 64"),
     ("search.py", ["experiment=toy_table", "search_space.valid.max_pools=3"], "has no row for"),
-    ("search.py", ["experiment=toy_table", "evaluator=train"], "evaluator"),
+    ("search.py", ["experiment=toy_table", "evaluator=train"], "evaluator.table is not a setting of TrainEvaluator"),
     ("train.py", ["search_space=digits_cnn", "arch=depth:2|width1:32|width2:16|width3:8|act1:relu|act2:relu|act3:relu"],
      "not allowed by search_space.valid"),
     ("train.py", ["search_space=digits_cnn", "arch=depth:2|width1:48"], "gene width1: '48' is not one of 8, 16, 32, 64"),
