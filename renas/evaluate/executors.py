@@ -125,7 +125,8 @@ def _ray_evaluate(spec: dict[str, Any], task: Task) -> Outcome:
 class RayExecutor:
     """One Ray task per child on a Ray cluster; Ray retries a task whose worker died once."""
 
-    def __init__(self, spec: dict[str, Any], workers: int, address: str | None, num_cpus: float, num_gpus: float) -> None:
+    def __init__(self, spec: dict[str, Any], workers: int, address: str | None, num_cpus: float, num_gpus: float,
+                 log_to_driver: bool = False, runtime_env: dict[str, Any] | None = None) -> None:
         try:
             import ray
         except ImportError:
@@ -134,9 +135,11 @@ class RayExecutor:
             raise ConfigError('evaluator.executor=ray needs Ray: pip install -e ".[ray]"') from None
         self.ray = ray
         if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": log_to_driver}
             if address:
                 kwargs["address"] = address
+            if runtime_env:
+                kwargs["runtime_env"] = runtime_env
             ray.init(**kwargs)
         self.capacity = workers
         self.remote = ray.remote(_ray_evaluate).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=1,
@@ -164,7 +167,8 @@ def executor_settings(ev) -> dict[str, Any]:
     """The executor settings of the ``evaluator`` config, checked: ``workers``, ``executor``,
     ``threads_per_worker`` (``None`` = cores / workers) and Ray's ``num_cpus`` / ``num_gpus``.
     Called before the run folder gets any file, and again to build the executor."""
-    from renas.config import check_choice, check_number
+    from renas.config import check_bool, check_choice, check_number
+    from renas.errors import ConfigError
 
     workers = int(check_number("evaluator.workers", ev.get("workers", 1), 1, 4096, integer=True))
     per_worker = ev.get("threads_per_worker")
@@ -177,7 +181,23 @@ def executor_settings(ev) -> dict[str, Any]:
         "threads": int(check_number("evaluator.threads_per_worker", per_worker, 1, 1024, integer=True)),
         "num_cpus": float(check_number("evaluator.ray.num_cpus", ray_cfg.get("num_cpus", 1), 0, None)),
         "num_gpus": float(check_number("evaluator.ray.num_gpus", ray_cfg.get("num_gpus", 0), 0, None)),
+        "log_to_driver": check_bool("evaluator.ray.log_to_driver", ray_cfg.get("log_to_driver", False)),
+        "runtime_env": _runtime_env(ray_cfg.get("runtime_env"), ConfigError),
     }
+
+
+def _runtime_env(value: Any, error: type[Exception]) -> dict[str, Any] | None:
+    """``evaluator.ray.runtime_env``: Ray's runtime environment for the workers (e.g.
+    ``{working_dir: .}`` ships the project folder, with hook modules, to other machines)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    if value is None:
+        return None
+    if isinstance(value, DictConfig):
+        value = OmegaConf.to_container(value, resolve=True)
+    if not isinstance(value, dict):
+        raise error(f"evaluator.ray.runtime_env must be a mapping (e.g. {{working_dir: .}}), got {value!r}")
+    return value
 
 
 def make_executor(cfg, evaluator, run_dir: Path, threads: int | None = None):
@@ -194,4 +214,5 @@ def make_executor(cfg, evaluator, run_dir: Path, threads: int | None = None):
         gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
         return LocalExecutor(spec, workers, settings["threads"], gpus)
     return RayExecutor(spec, workers, address=(ev.get("ray") or {}).get("address"), num_cpus=settings["num_cpus"],
-                       num_gpus=settings["num_gpus"])
+                       num_gpus=settings["num_gpus"], log_to_driver=settings["log_to_driver"],
+                       runtime_env=settings["runtime_env"])
