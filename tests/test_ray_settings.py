@@ -27,7 +27,7 @@ def fake_ray(monkeypatch):
 
 def test_ray_log_to_driver_and_runtime_env_reach_ray_init(fake_ray, tmp_path):
     cfg = compose("search", ["evaluator.executor=ray", "evaluator.workers=2", "evaluator.ray.address=auto",
-                             "evaluator.ray.log_to_driver=true", "+evaluator.ray.runtime_env={working_dir: .}"])
+                             "evaluator.ray.log_to_driver=true", "evaluator.ray.runtime_env={working_dir: .}"])
     executors.make_executor(cfg, None, tmp_path)
     assert fake_ray == {"include_dashboard": False, "log_to_driver": True, "address": "auto",
                         "runtime_env": {"working_dir": "."}}
