@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from torch import nn
 
-from helpers import REPO, compose, read_jsonl, run_entry
+from helpers import REPO, compose, read_jsonl, run_entry, write_csv
 from renas.build import build_evaluator, build_space, build_strategy
 from renas.errors import ConfigError, GenotypeError, RenasError
 from renas.evaluate.base import InlineExecutor
@@ -142,14 +142,6 @@ def test_valid_canonical_and_build_hooks():
 
 
 # --- any table ------------------------------------------------------------------------------------
-def write_table(path: Path, rows: list[list], header: list[str]) -> Path:
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
-
-
 def all_rows(space: GenesSpace) -> list[list]:
     rows = []
     for g in space.genotypes():
@@ -165,24 +157,24 @@ def test_a_table_keyed_by_one_column_per_gene_or_by_genotype_strings(tmp_path):
     space = small_space()
     rows = all_rows(space)
     rows_text = [[r[0], {5e-4: "0.0005", 1e-3: "1e-3", 0.1: "0.10"}[r[1]], *r[2:]] for r in rows]  # numbers by value
-    ev = TableEvaluator(space, str(write_table(tmp_path / "t.csv", rows_text, HEADER)), metric="valid_acc",
+    ev = TableEvaluator(space, str(write_csv(tmp_path / "t.csv", HEADER, rows_text)), metric="valid_acc",
                         report=["test_acc"], key_columns="genes")
     assert len(ev.table.rows) == 36
     assert ev.optimum() == ("depth:3|lr:0.0005|act:relu|bn:true", 31.0)
     # custom column names, in gene order
     renamed = ["n_layers", "init_lr", "activation", "batchnorm", "valid_acc", "test_acc"]
-    ev = TableEvaluator(space, str(write_table(tmp_path / "r.csv", rows, renamed)), metric="valid_acc",
+    ev = TableEvaluator(space, str(write_csv(tmp_path / "r.csv", renamed, rows)), metric="valid_acc",
                         key_columns=renamed[:4])
     assert ev.value("depth:2|lr:0.1|act:tanh|bn:false", "valid_acc") == 20.0
     # a table read before is not read again, unless the file changed
     again = TableEvaluator(space, str(tmp_path / "r.csv"), metric="valid_acc", key_columns=renamed[:4])
     assert again.table.rows is ev.table.rows
-    write_table(tmp_path / "r.csv", [r[:4] + [r[4] + 1000, r[5]] for r in rows], renamed)
+    write_csv(tmp_path / "r.csv", renamed, [r[:4] + [r[4] + 1000, r[5]] for r in rows])
     changed = TableEvaluator(space, str(tmp_path / "r.csv"), metric="valid_acc", key_columns=renamed[:4])
     assert changed.value("depth:2|lr:0.1|act:tanh|bn:false", "valid_acc") == 1020.0
     # one column of genotype strings
     strings = [[space.format(space.parse(r[:4])), r[4]] for r in rows]
-    ev = TableEvaluator(space, str(write_table(tmp_path / "s.csv", strings, ["arch", "acc"])), metric="acc",
+    ev = TableEvaluator(space, str(write_csv(tmp_path / "s.csv", ["arch", "acc"], strings)), metric="acc",
                         key_column="arch")
     assert ev.value("depth:1|lr:0.0005|act:relu|bn:true", "acc") == 11.0
 
@@ -192,7 +184,7 @@ def test_bad_tables_are_one_line_naming_the_first_bad_row(tmp_path):
     rows = all_rows(space)
 
     def error(rows, header=HEADER, **kw):
-        path = write_table(tmp_path / "bad.csv", rows, header)
+        path = write_csv(tmp_path / "bad.csv", header, rows)
         with pytest.raises(ConfigError) as e:
             TableEvaluator(space, str(path), metric="valid_acc", **{"key_columns": "genes", **kw})
         assert "\n" not in str(e.value)
@@ -208,14 +200,14 @@ def test_bad_tables_are_one_line_naming_the_first_bad_row(tmp_path):
     assert "needs one column per gene (4: depth, lr, act, bn), got 2" in error(rows, key_columns=["depth", "lr"])
     assert "evaluator.duplicates='max' is not one of: error, mean, first" in error(rows, duplicates="max")
     # the options that accept such tables
-    path = write_table(tmp_path / "ok.csv", rows + [[1, 0.1, "swish", "true", 0, 0], rows[0][:4] + [99.0, 1.0]], HEADER)
+    path = write_csv(tmp_path / "ok.csv", HEADER, rows + [[1, 0.1, "swish", "true", 0, 0], rows[0][:4] + [99.0, 1.0]])
     ev = TableEvaluator(space, str(path), metric="valid_acc", key_columns="genes", extra_rows="skip", duplicates="mean")
     assert ev.value("depth:1|lr:0.0005|act:relu|bn:true", "valid_acc") == (11.0 + 99.0) / 2
     ev = TableEvaluator(space, str(path), metric="valid_acc", key_columns="genes", extra_rows="skip", duplicates="first")
     assert ev.value("depth:1|lr:0.0005|act:relu|bn:true", "valid_acc") == 11.0
     # a constrained space needs rows only for what it allows
     constrained = small_space(valid=lambda arch: arch["depth"] < 3)
-    path = write_table(tmp_path / "c.csv", [r for r in rows if r[0] < 3], HEADER)
+    path = write_csv(tmp_path / "c.csv", HEADER, [r for r in rows if r[0] < 3])
     assert len(TableEvaluator(constrained, str(path), metric="valid_acc", key_columns="genes").table.rows) == 24
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SHARED
-from helpers import run_cli, run_entry
+from helpers import run_cli, run_entry, write_csv
 from renas.errors import ConfigError
 from renas.evaluate.table import TableEvaluator
 from renas.space.nasbench201 import OP_NAMES, NASBench201Space, canonical_form
@@ -71,29 +71,21 @@ def test_known_values_of_the_table(table, space):
     assert best_test == pytest.approx(94.3733, abs=0.001)
 
 
-def _write(path: Path, header: list[str], rows: list[list]) -> Path:
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
-
-
 def test_table_errors_are_clear_config_errors(tmp_path, space):
     with pytest.raises(ConfigError, match="not found") as e:
         TableEvaluator(space, str(tmp_path / "missing.csv"))
     assert "nb201_to_csv" in str(e.value)  # says how to get one
 
     archs = ["|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", ALL_SKIP]
-    no_column = _write(tmp_path / "no_column.csv", ["arch_str", "c10_valid_12ep"], [[a, 50.0] for a in archs])
+    no_column = write_csv(tmp_path / "no_column.csv", ["arch_str", "c10_valid_12ep"], [[a, 50.0] for a in archs])
     with pytest.raises(ConfigError, match=r"column 'c10_test_200ep' is not in .*no_column\.csv; columns are: arch_str, c10_valid_12ep"):
         TableEvaluator(space, str(no_column), metric="c10_valid_12ep", report=["c10_test_200ep"])
 
-    no_arch = _write(tmp_path / "no_arch.csv", ["arch", "c10_valid_12ep"], [[a, 50.0] for a in archs])
+    no_arch = write_csv(tmp_path / "no_arch.csv", ["arch", "c10_valid_12ep"], [[a, 50.0] for a in archs])
     with pytest.raises(ConfigError, match="has no 'arch_str' column"):
         TableEvaluator(space, str(no_arch), metric="c10_valid_12ep", report=[])
 
-    partial = _write(tmp_path / "partial.csv", ["arch_str", "c10_valid_12ep", "c10_test_200ep"], [[a, 50.0, 60.0] for a in archs])
+    partial = write_csv(tmp_path / "partial.csv", ["arch_str", "c10_valid_12ep", "c10_test_200ep"], [[a, 50.0, 60.0] for a in archs])
     with pytest.raises(ConfigError, match=r"has no row for \|none~0\|.* \(it covers 2 architectures; the nasbench201 space allows 15,625\); a search needs them all"):
         TableEvaluator(space, str(partial), metric="c10_valid_12ep", report=["c10_test_200ep"])
 
@@ -103,8 +95,8 @@ def test_search_with_a_bad_table_exits_with_one_line_and_no_run_folder(tmp_path,
     archs = [ALL_SKIP]
     table = {
         "missing": tmp_path / "nope.csv",
-        "no_column": _write(tmp_path / "t.csv", ["arch_str", "other"], [[a, 1.0] for a in archs]),
-        "partial": _write(tmp_path / "t.csv", ["arch_str", "c10_valid_12ep", "c10_test_200ep"], [[a, 1.0, 2.0] for a in archs]),
+        "no_column": write_csv(tmp_path / "t.csv", ["arch_str", "other"], [[a, 1.0] for a in archs]),
+        "partial": write_csv(tmp_path / "t.csv", ["arch_str", "c10_valid_12ep", "c10_test_200ep"], [[a, 1.0, 2.0] for a in archs]),
     }[bad]
     run_dir = tmp_path / "run"
     proc = run_entry("search.py", "search_space=nasbench201", "evaluator=nasbench201", f"evaluator.table={table}",

@@ -168,7 +168,6 @@ def executor_settings(ev) -> dict[str, Any]:
     ``threads_per_worker`` (``None`` = cores / workers) and Ray's ``num_cpus`` / ``num_gpus``.
     Called before the run folder gets any file, and again to build the executor."""
     from renas.config import check_bool, check_choice, check_number
-    from renas.errors import ConfigError
 
     workers = int(check_number("evaluator.workers", ev.get("workers", 1), 1, 4096, integer=True))
     per_worker = ev.get("threads_per_worker")
@@ -182,21 +181,23 @@ def executor_settings(ev) -> dict[str, Any]:
         "num_cpus": float(check_number("evaluator.ray.num_cpus", ray_cfg.get("num_cpus", 1), 0, None)),
         "num_gpus": float(check_number("evaluator.ray.num_gpus", ray_cfg.get("num_gpus", 0), 0, None)),
         "log_to_driver": check_bool("evaluator.ray.log_to_driver", ray_cfg.get("log_to_driver", False)),
-        "runtime_env": _runtime_env(ray_cfg.get("runtime_env"), ConfigError),
+        "runtime_env": _runtime_env(ray_cfg.get("runtime_env")),
     }
 
 
-def _runtime_env(value: Any, error: type[Exception]) -> dict[str, Any] | None:
+def _runtime_env(value: Any) -> dict[str, Any] | None:
     """``evaluator.ray.runtime_env``: Ray's runtime environment for the workers (e.g.
     ``{working_dir: .}`` ships the project folder, with hook modules, to other machines)."""
     from omegaconf import DictConfig, OmegaConf
+
+    from renas.errors import ConfigError
 
     if value is None:
         return None
     if isinstance(value, DictConfig):
         value = OmegaConf.to_container(value, resolve=True)
     if not isinstance(value, dict):
-        raise error(f"evaluator.ray.runtime_env must be a mapping (e.g. {{working_dir: .}}), got {value!r}")
+        raise ConfigError(f"evaluator.ray.runtime_env must be a mapping (e.g. {{working_dir: .}}), got {value!r}")
     return value
 
 

@@ -189,14 +189,15 @@ class TableEvaluator:
         extra_rows: ``error`` | ``skip``: rows for architectures outside the space.
         direction: ``max`` (accuracy: higher is better) or ``min`` (error, loss, perplexity:
             fitness is then ``-metric``, and the raw ``metric`` is also recorded in ``metrics``).
-        name: the evaluator's name in summaries.
     """
+
+    #: the name in summaries (``build_evaluator`` gives it the config's ``evaluator.name``)
+    name = "table"
 
     def __init__(self, space, table: str | None, metric: str = "c10_valid_12ep", report: list[str] | None = None,
                  key_column: str | None = "arch_str", key_columns: Any = None, duplicates: str = "error",
-                 extra_rows: str = "error", direction: str = "max", name: str = "table") -> None:
+                 extra_rows: str = "error", direction: str = "max") -> None:
         self.space = space
-        self.name = name
         self.direction = check_choice("evaluator.direction", direction, ("max", "min"))
         #: fitness = sign * metric: the search always maximises fitness
         self.sign = 1 if self.direction == "max" else -1

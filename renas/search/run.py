@@ -363,12 +363,11 @@ def _finish_sink(sink, search: Search, summary: dict[str, Any], exit_code: int) 
                 [[r["step"], r["arch"], r["fitness"], r["born"]] for r in rows],
                 step=step,
             )
-            if sink.keeps_tables:
+            if sink.keeps_tables:  # (reading the whole history back is only worth it for a sink that keeps it)
                 sink.table("children", *children_table(search.space, sink.run_dir / "history.jsonl"), step=step)
-        run_dir = getattr(sink, "run_dir", None)
-        if run_dir is not None and best and sink.keeps_tables:
-            sink.artifact(f"search-{sink.run_id or 'run'}", "search",
-                          [run_dir / "summary.json", run_dir / "history.jsonl", run_dir / "generations.jsonl"],
+        if best:
+            files = [sink.run_dir / name for name in ("summary.json", "history.jsonl", "generations.jsonl")]
+            sink.artifact(f"search-{sink.run_id or 'run'}", "search", files,
                           {"best_arch": best["arch"], "best_fitness": best["fitness"], "evaluations": summary["evaluations"],
                            "search_space": summary["search_space"], "algorithm": summary["algorithm"]})
     except Exception as e:

@@ -22,7 +22,7 @@ import numpy as np
 
 from renas.search.mutation import Edit
 from renas.search.population import Member
-from renas.space.base import MAX_REJECTIONS, SearchSpace, no_valid_genotype
+from renas.space.base import SearchSpace
 
 
 @dataclass
@@ -111,11 +111,7 @@ class Strategy:
 
     def random_values(self) -> tuple[int, ...]:
         """Uniformly random gene values among the combinations the space allows."""
-        for _ in range(MAX_REJECTIONS):
-            values = tuple(int(self.rng.integers(g.arity)) for g in self.genes)
-            if self.space.is_valid(values):
-                return values
-        raise no_valid_genotype(self.space)
+        return tuple(self.space.values(self.space.sample(self.rng)))
 
     def excluded(self, values: tuple[int, ...]) -> bool:
         """Not worth proposing: known already, or not allowed by the space."""
