@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import errno
+import os
+import sys
 
 #: errno values that mean "no room left": the disk is full or the user's quota is used up
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def command(job: str) -> str:
+    """How the user started ``job`` (``search`` or ``train``), for the commands messages
+    suggest: ``renas-search`` when the console script runs, else ``python search.py``."""
+    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return prog if prog == f"renas-{job}" else f"python {job}.py"
 
 
 class RenasError(Exception):

@@ -35,7 +35,7 @@ MODULE_SECONDS = {
     "test_executors": 104, "test_train_cli": 86, "test_sweeps": 71, "test_resume_training": 70, "test_benchmark": 68,
     "test_bad_input": 60, "test_search_run": 57, "test_disk_full": 49, "test_resume": 41, "test_genes_space": 41,
     "test_algorithms": 37, "test_search_units": 24, "test_failures": 17, "test_inherit": 16, "test_table": 14,
-    "test_journal": 11, "test_config_tree": 11, "test_networks": 8,
+    "test_journal": 11, "test_config_tree": 11, "test_networks": 8, "test_package": 32,
 }
 
 

@@ -130,12 +130,12 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def without_times(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """History records with wall times removed (what must be identical across runs)."""
+    """History records with wall times and the Ray node removed (what must be identical across runs)."""
     out = []
     for r in records:
         r = dict(r)
         r.pop("seconds", None)
-        r["metrics"] = {k: v for k, v in r.get("metrics", {}).items() if k not in ("train_seconds",)}
+        r["metrics"] = {k: v for k, v in r.get("metrics", {}).items() if k not in ("train_seconds", "ray_node")}
         out.append(r)
     return out
 

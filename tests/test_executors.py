@@ -20,14 +20,21 @@ KILLER = ["evaluator._target_=killer.KillOnceTableEvaluator", "+evaluator.victim
 
 @pytest.fixture(scope="module")
 def local_ray():
-    """A Ray instance for this module only: loopback, no dashboard, 2 CPUs; its workers import
-    the test doubles (``killer``) from tests/ through the job's runtime environment."""
+    """A two-node Ray cluster on this machine for this module only (``ray.cluster_utils.Cluster``:
+    a head and a worker node, 1 CPU each, loopback, no dashboard); the search's driver joins it as
+    it would join a real cluster (``evaluator.ray.address``). Workers import the test doubles
+    (``killer``, tests/) and the example hooks (examples/) through the job's runtime environment."""
     ray = pytest.importorskip("ray")
-    runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")])}}
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1",
-             runtime_env=runtime_env)
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    path = [str(REPO / "tests"), str(REPO), os.environ.get("PYTHONPATH", "")]
+    ray.init(address=cluster.address, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(path)}})
     yield ray
     ray.shutdown()
+    cluster.shutdown()
 
 
 def _search(tmp_path: Path, name: str, *overrides: str) -> list[dict]:
@@ -67,6 +74,28 @@ def test_a_worker_killed_during_a_child_is_retried_and_the_search_completes(tmp_
                       f"+evaluator.marker={marker}")
     assert marker.read_text() == "1"  # it did die once
     assert all(r["status"] == "ok" for r in history)  # ... and the retry succeeded
+
+
+def test_inherited_weights_travel_with_the_tasks_between_two_nodes(tmp_path, local_ray):
+    """Real training with weight inheritance on the two-node cluster: children run on both
+    nodes, every child with a parent starts from its weights, which reach the worker through
+    the object store (the workers do not read the run folder: ``weights_travel``), and every
+    evaluation is recorded once."""
+    budget = 8
+    run_dir = tmp_path / "two_nodes"
+    cfg = compose("search", ["experiment=digits_cnn", f"ga.budget={budget}", "ga.population_size=3", "ga.sample_size=2",
+                             "dataset.subset=0.3", "trainer.max_epochs=1", "evaluator.executor=ray", "evaluator.workers=2",
+                             "evaluator.inherit_weights=true", "evaluator.finetune_epochs=1", "logger=none",
+                             "progress=none", "threads=1"])
+    summary = run_search(cfg, run_dir)
+    history = read_jsonl(run_dir / "history.jsonl")
+    assert summary["finished"] and [r["step"] for r in history] == list(range(budget))
+    assert all(r["status"] == "ok" for r in history)
+    assert len({r["metrics"]["ray_node"] for r in history}) == 2  # both nodes evaluated children
+    children = [r for r in history if r.get("parent") is not None]
+    assert children and all(not r["metrics"]["parent_weights_missing"] for r in children)
+    assert any(r["metrics"]["inherited"] > 0 for r in children)  # a width change can leave nothing to take
+    assert list((run_dir / "weights").glob("*.pt"))  # kept by the driver, for the next parents
 
 
 def test_a_child_whose_worker_dies_twice_is_recorded_as_failed(tmp_path):

@@ -59,13 +59,22 @@ def test_real_training_search_is_reproducible_and_writes_the_run_folder(tmp_path
     assert not (a / "lightning_logs").exists() and not (Path.cwd() / "lightning_logs").exists()
 
     run = wandb_run(a)  # one run for the search, none for the children
-    assert [row["_step"] for row in run["history"]] == [0, 1]
-    for row in run["history"]:
+    generations = [row for row in run["history"] if "generation" in row]
+    assert [row["generation"] for row in generations] == [0, 1]
+    for row in generations:
         for key in ("fitness/max", "fitness/mean", "fitness/min", "fitness/best_so_far", "evaluations"):
             assert key in row, key
     for key in ("controller/reward_mean", "controller/loss", "controller/entropy"):
-        assert key in run["history"][1], key  # generation 0 is the random initial population
-    assert run["history"][-1]["evaluations"] == 6
+        assert key in generations[1], key  # generation 0 is the random initial population
+    assert generations[-1]["evaluations"] == 6
+    # a row per evaluation as it finishes, against the evaluation count
+    evaluations = [row for row in run["history"] if "evaluation" in row]
+    assert [row["evaluation"] for row in evaluations] == list(range(1, 7))
+    assert [row["eval/fitness"] for row in evaluations] == pytest.approx([r["fitness"] for r in history])
+    assert [row["eval/best_so_far"] for row in evaluations] == pytest.approx(
+        [max(r["fitness"] for r in history[: i + 1]) for i in range(6)])
+    assert [row.get("eval/reward") for row in evaluations[3:]] == pytest.approx([r["reward"] for r in children])
+    assert run["metrics"]["eval/*"] == "evaluation" and run["metrics"]["eval/best_so_far"] == "evaluation"
     assert run["summary"]["best/arch"] == best["arch"]
     assert run["summary"]["best/fitness"] == pytest.approx(best["fitness"])
     assert run["config"]["ga"]["value"]["budget"] == 6 if "value" in run["config"].get("ga", {}) else run["config"]["ga"]["budget"] == 6
@@ -110,7 +119,7 @@ def test_multirun_gives_one_folder_and_one_wandb_run_per_job_in_one_group(tmp_pa
     runs = [wandb_run(j) for j in jobs]
     assert runs[0]["id"] != runs[1]["id"]
     assert runs[0]["group"] and runs[0]["group"] == runs[1]["group"]
-    assert [len(r["history"]) for r in runs] == [2, 2]
+    assert [sum("generation" in row for row in r["history"]) for r in runs] == [2, 2]
 
 
 @pytest.mark.slow

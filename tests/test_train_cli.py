@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from helpers import run_cli, run_entry, wandb_run
+from helpers import REPO, run_cli, run_entry, wandb_run
 
 RESULT_FIELDS = {"arch", "search_space", "dataset", "epochs", "val_acc", "test_acc", "params", "flops", "seconds"}
 RENASNET_STR = (
@@ -73,19 +73,26 @@ def test_trains_renasnet_on_digits(tmp_path):
 
 
 @pytest.mark.slow
-def test_default_logger_writes_an_offline_wandb_run(tmp_path):
+def test_default_logger_writes_one_offline_wandb_run_also_with_two_devices(tmp_path):
     """The default logger is W&B offline; the paper's list form works as an ``arch=`` override;
-    the trained model is kept as an artifact that says what it is."""
+    the trained model is kept as an artifact that says what it is. Trained on two devices (DDP
+    on two CPU processes: Lightning starts the command again for the second one), it is still
+    one W&B run, one result line and one result.json, written by process 0."""
     proc, run_dir = train(
         tmp_path,
         "trainer.max_epochs=1",
         "search_space.channels=4",
         "dataset.subset=0.2",
         "arch=[[1,0],[0,1],[7,1],[0,1],[0,0],[3,0],[1,1],[0,0],[7,2],[0,2]]",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.strategy=ddp",
         shell=True,
     )
     result = result_of(proc, run_dir)
     assert result["arch"] == RENASNET_STR
+    assert proc.stdout.count("val_acc=") == 1
+    assert (run_dir / "train_ddp_process_1.log").is_file()  # the second process did run
     offline = list((run_dir / "wandb").glob("offline-run-*"))
     assert len(offline) == 1 and list(offline[0].glob("*.wandb"))
     run = wandb_run(run_dir)
@@ -197,6 +204,33 @@ def test_resume_of_a_folder_without_a_checkpoint_is_one_line(tmp_path):
     proc = run_entry("train.py", f"resume={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'new'}")
     assert proc.returncode == 2 and "no checkpoints/last.ckpt" in proc.stderr
     assert len([line for line in proc.stderr.splitlines() if line.strip()]) == 1
+
+
+def test_a_torn_last_checkpoint_falls_back_on_best_or_is_one_line(tmp_path):
+    """A truncated last.ckpt (a folder copied while it was written, a full disk) is never loaded:
+    resume continues from a whole best.ckpt, and without one says so in one line."""
+    import io
+
+    import torch
+    from hydra import initialize_config_dir
+
+    from renas.train.final import prepare_train_resume
+
+    run = tmp_path / "run"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "overrides.yaml").write_text("- logger=none\n")
+    (run / "checkpoints").mkdir()
+    buf = io.BytesIO()
+    torch.save({"epoch": 3, "state_dict": {"w": torch.zeros(1000)}}, buf)
+    (run / "checkpoints" / "last.ckpt").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    proc = run_entry("train.py", f"resume={run}", f"hydra.run.dir={tmp_path / 'new'}")
+    assert proc.returncode == 2 and "last.ckpt is damaged" in proc.stderr
+    assert len([line for line in proc.stderr.splitlines() if line.strip()]) == 1
+
+    (run / "checkpoints" / "best.ckpt").write_bytes(buf.getvalue())
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        _, folder, start = prepare_train_resume(run)
+    assert folder == run.resolve() and start == run.resolve() / "checkpoints" / "best.ckpt"
 
 
 @pytest.mark.slow

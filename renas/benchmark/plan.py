@@ -13,7 +13,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from renas.errors import ConfigError, RenasError
 
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+#: the config tree shipped in the package (``conf/`` at the project root links to it)
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 #: RENAS, its ablation, and the baselines it must beat (README: "Search algorithms compared")
 DEFAULT_ALGORITHMS = ("renas", "evolution", "rea", "rea_tuned", "local", "tpe", "reinforce", "random")
 #: keys of conf/benchmark.yaml that are the benchmark's own (not passed to the searches)

@@ -28,6 +28,9 @@ class Task:
         values: its gene values.
         seed: seed for anything random in the evaluation (weight init, data order).
         parent_arch: the parent's genotype string (for weight inheritance), if any.
+        parent_weights: the parent's trained weights (``torch.save`` bytes) when they travel
+            with the task (Ray: through the object store) instead of being read from the run
+            folder; set by the executor on the copy it sends, never kept in the search state.
     """
 
     id: int
@@ -35,6 +38,7 @@ class Task:
     values: tuple[int, ...]
     seed: int
     parent_arch: str | None = None
+    parent_weights: bytes | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -46,6 +50,9 @@ class Outcome:
     status: str = "ok"
     error: str | None = None
     seconds: float = 0.0
+    #: the child's trained weights (``torch.save`` bytes) when they travel back with the
+    #: outcome (Ray) for the driver to keep; the executor takes them off before the loop sees it
+    weights: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def failed(cls, error: str, seconds: float = 0.0) -> "Outcome":

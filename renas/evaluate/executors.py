@@ -115,18 +115,39 @@ class LocalExecutor:
             pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _ray_evaluate(spec: dict[str, Any], task: Task) -> Outcome:
+def _ray_evaluate(spec: dict[str, Any], task: Task, parent_weights: bytes | None = None) -> Outcome:
+    """A child on a Ray worker, on any node: the parent's weights come with the task (Ray
+    resolves the object reference the driver passed) and the child's go back with the outcome;
+    the worker never touches the driver's run folder."""
+    import dataclasses
+
+    import ray
+
     key = repr(sorted(spec["cfg"].items())) + spec["run_dir"]
     if _WORKER.get("key") != key:  # once per Ray worker process
-        _WORKER.update(key=key, evaluator=_build(spec))
-    return safe_evaluate(_WORKER["evaluator"], task)
+        evaluator = _build(spec)
+        if hasattr(evaluator, "weights_travel"):
+            evaluator.weights_travel = True
+        _WORKER.update(key=key, evaluator=evaluator)
+    if parent_weights is not None:
+        task = dataclasses.replace(task, parent_weights=parent_weights)
+    outcome = safe_evaluate(_WORKER["evaluator"], task)
+    outcome.metrics["ray_node"] = ray.get_runtime_context().get_node_id()  # where it ran
+    return outcome
 
 
 class RayExecutor:
-    """One Ray task per child on a Ray cluster; Ray retries a task whose worker died once."""
+    """One Ray task per child on a Ray cluster; Ray retries a task whose worker died once.
+
+    Weight inheritance across machines: the driver keeps every child's weights in its run
+    folder (``weights_dir``); a child's task carries its parent's weights through Ray's object
+    store, and the trained child's weights come back with its outcome. No node needs the
+    driver's disk.
+    """
 
     def __init__(self, spec: dict[str, Any], workers: int, address: str | None, num_cpus: float, num_gpus: float,
-                 log_to_driver: bool = False, runtime_env: dict[str, Any] | None = None) -> None:
+                 log_to_driver: bool = False, runtime_env: dict[str, Any] | None = None,
+                 weights_dir: Path | None = None) -> None:
         try:
             import ray
         except ImportError:
@@ -145,18 +166,35 @@ class RayExecutor:
         self.remote = ray.remote(_ray_evaluate).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=1,
                                                         retry_exceptions=False)
         self.spec_ref = ray.put(spec)
+        self.weights_dir = Path(weights_dir) if weights_dir is not None else None
         self.refs: dict[Any, Task] = {}
 
+    def _weights_file(self, arch: str) -> Path:
+        from renas.evaluate.lightning_eval import weights_name
+
+        return self.weights_dir / weights_name(arch)
+
     def submit(self, task: Task) -> None:
-        self.refs[self.remote.remote(self.spec_ref, task)] = task
+        weights = None
+        if self.weights_dir is not None and task.parent_arch and self._weights_file(task.parent_arch).is_file():
+            weights = self.ray.put(self._weights_file(task.parent_arch).read_bytes())
+        self.refs[self.remote.remote(self.spec_ref, task, weights)] = task
 
     def next_result(self) -> tuple[Task, Outcome]:
         (ref,), _ = self.ray.wait(list(self.refs), num_returns=1)
         task = self.refs.pop(ref)
         try:
-            return task, self.ray.get(ref)
+            outcome = self.ray.get(ref)
         except self.ray.exceptions.RayError as e:  # the worker died twice, or Ray lost the task
             return task, Outcome.failed(f"{type(e).__name__}: the Ray worker evaluating this child failed")
+        if outcome.weights is not None:
+            if self.weights_dir is not None:
+                from renas.tracking.files import atomic_write_bytes
+
+                self.weights_dir.mkdir(parents=True, exist_ok=True)
+                atomic_write_bytes(self._weights_file(task.arch), outcome.weights)
+            outcome.weights = None
+        return task, outcome
 
     def close(self) -> None:
         for ref in self.refs:
@@ -216,4 +254,5 @@ def make_executor(cfg, evaluator, run_dir: Path, threads: int | None = None):
         return LocalExecutor(spec, workers, settings["threads"], gpus)
     return RayExecutor(spec, workers, address=(ev.get("ray") or {}).get("address"), num_cpus=settings["num_cpus"],
                        num_gpus=settings["num_gpus"], log_to_driver=settings["log_to_driver"],
-                       runtime_env=settings["runtime_env"])
+                       runtime_env=settings["runtime_env"], weights_dir=getattr(evaluator, "weights_dir", None)
+                       if getattr(evaluator, "inherit_weights", False) else None)

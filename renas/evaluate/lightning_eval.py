@@ -69,6 +69,9 @@ class TrainEvaluator:
         self.trainer_cfg = trainer
         self.optim_cfg = optim
         self.weights_dir = Path(weights_dir) if weights_dir else None
+        #: parent and child weights travel with the task and the outcome (the Ray executor sets
+        #: this in its workers): this process never reads or writes the run folder's weights/
+        self.weights_travel = False
         self.inherit_weights = check_bool("evaluator.inherit_weights", inherit_weights)
         self.finetune_epochs = None if finetune_epochs is None else int(
             check_number("evaluator.finetune_epochs", finetune_epochs, 1, None, integer=True))
@@ -119,18 +122,20 @@ class TrainEvaluator:
         info: dict[str, Any] = {"inherited": 0.0, "parent_weights_missing": False}
         if not task.parent_arch:
             return False, info  # a random child (the initial population): nothing to inherit
-        path = self._weights_path(task.parent_arch)
-        if path is None or not path.is_file():
+        path = None if self.weights_travel else self._weights_path(task.parent_arch)
+        if task.parent_weights is None and (path is None or not path.is_file()):
             info["parent_weights_missing"] = True
+            where = ("not sent with the task: the driver has no weights for it" if self.weights_travel
+                     else path if path is not None else "no weights folder")
             log.warning(
                 "child %d: its parent's weights are missing (%s, parent %s); it trains from scratch for "
-                "%d epochs", task.id, path if path is not None else "no weights folder", task.parent_arch,
-                int(self.trainer_cfg.max_epochs),
+                "%d epochs", task.id, where, task.parent_arch, int(self.trainer_cfg.max_epochs),
             )
             return False, info
         from renas.train.inherit import inherit, module_signatures
 
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        source = io.BytesIO(task.parent_weights) if task.parent_weights is not None else path
+        state = torch.load(source, map_location="cpu", weights_only=True)
         with torch.device("meta"):  # the parent's structure only: no memory, no initialisation
             parent = self.space.build(self.space.parse(task.parent_arch), self.datamodule.in_channels,
                                       self.datamodule.num_classes)
@@ -195,12 +200,16 @@ class TrainEvaluator:
         fitness = float(trainer.callback_metrics["val/acc"])
         if self.report_test:
             metrics["test_acc"] = float(trainer.test(module, datamodule=dm, verbose=False)[0]["test/acc"])
-        if self.inherit_weights and self.weights_dir is not None:
-            self.weights_dir.mkdir(parents=True, exist_ok=True)
+        weights = None
+        if self.inherit_weights and (self.weights_dir is not None or self.weights_travel):
             buf = io.BytesIO()
             torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, buf)
-            atomic_write_bytes(self._weights_path(task.arch), buf.getvalue())
-        return Outcome(fitness, metrics)
+            if self.weights_travel:  # back to the driver, which keeps them in its run folder
+                weights = buf.getvalue()
+            else:
+                self.weights_dir.mkdir(parents=True, exist_ok=True)
+                atomic_write_bytes(self._weights_path(task.arch), buf.getvalue())
+        return Outcome(fitness, metrics, weights=weights)
 
     def retain(self, archs: set[str]) -> None:
         """Delete stored weights of architectures no longer needed as parents."""

@@ -197,7 +197,7 @@ class Search:
             "next_task_id": self.next_task_id,
             "cache": {k: [e.step, e.fitness, e.status] for k, e in self.cache.items()},
             "pending": [
-                {"task": asdict(p.task), "proposal": p.proposal.to_dict(), "key": p.key}
+                {"task": _task_dict(p.task), "proposal": p.proposal.to_dict(), "key": p.key}
                 for p in sorted(self.pending.values(), key=lambda p: p.task.id)
             ],
             "archs": [[k, v] for k, v in self.archs.items()],
@@ -463,3 +463,10 @@ def _plain(x: Any) -> Any:
 
 def _tuples(x: Any) -> Any:
     return tuple(_tuples(v) for v in x) if isinstance(x, list) else x
+
+
+def _task_dict(task: Task) -> dict[str, Any]:
+    """A pending task in the search state (weights never travel in it)."""
+    d = asdict(task)
+    d.pop("parent_weights", None)
+    return d

@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from renas.errors import ConfigError, RenasError
+from renas.errors import ConfigError, RenasError, command
 from renas.search.run import SAFE_KEYS, search_identity
 from renas.tracking.history import read_history
 from renas.tracking.state import STATE_FILE, load_state
@@ -76,7 +76,7 @@ def refuse_existing_search(run_dir: Path) -> None:
         for f in copy.glob("*.yaml"):
             shutil.copy2(f, run_dir / ".hydra" / f.name)
     raise ConfigError(
-        f"{run_dir} already holds a search; continue it with: python search.py resume={run_dir} "
+        f"{run_dir} already holds a search; continue it with: {command('search')} resume={run_dir} "
         f"(or choose another hydra.run.dir); nothing in it was changed"
     )
 

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from renas.build import build, build_evaluator, build_space, build_strategy  # noqa: F401 (re-exported)
 from renas.config import check_bool, check_choice, check_number
-from renas.errors import ConfigError, DiskFullError, was_terminated
+from renas.errors import ConfigError, DiskFullError, command, was_terminated
 from renas.evaluate.executors import executor_settings
 from renas.search.loop import LoopSettings, Search, SearchCallback, SearchStopped
 from renas.tracking.files import atomic_write_json
@@ -105,6 +105,7 @@ class RunFiles(SearchCallback):
 
     def on_evaluation(self, search: Search, record: dict[str, Any]) -> None:
         self.history.append(record)
+        self.sink.log_evaluation(record, search.best["fitness"] if search.best else None)
         self.progress.step(search, record)
 
     def on_generation(self, search: Search, row: dict[str, Any]) -> None:
@@ -263,8 +264,8 @@ def run_search(
         raise
     except KeyboardInterrupt:
         stopped = "terminated" if was_terminated() else "interrupted"
-        log.warning("%s after %d evaluations; nothing is lost. Continue with:\n  python search.py resume=%s",
-                    stopped, search.steps, run_dir)
+        log.warning("%s after %d evaluations; nothing is lost. Continue with:\n  %s resume=%s",
+                    stopped, search.steps, command("search"), run_dir)
         raise
     except DiskFullError:
         stopped, failed = "disk full", True

@@ -36,6 +36,10 @@ class Sink:
     def log(self, metrics: dict[str, Any], step: int) -> None:
         pass
 
+    def log_evaluation(self, record: dict[str, Any], best_so_far: float | None) -> None:
+        """One evaluation (a history record) as it finishes; the sinks that chart per
+        evaluation (W&B) log it, the others keep to the per-generation rows."""
+
     def summary(self, values: dict[str, Any]) -> None:
         pass
 
@@ -147,15 +151,27 @@ class WandbSink(Sink):
         )
         self.run_id = self.run.id
         if job_type == "search":
-            # charts of a search are per generation (the W&B step is the generation too, but
-            # a chart's x-axis defaults to W&B's own step otherwise)
+            # two kinds of rows, each with its own x-axis: per generation (fitness/*, controller/*)
+            # and per evaluation (eval/*: every child as it finishes, x = the evaluation count);
+            # W&B's own step just counts rows
             self.run.define_metric("generation")
             for prefix in ("fitness/*", "controller/*", "evaluations", "duplicates"):
                 self.run.define_metric(prefix, step_metric="generation")
             self.run.define_metric("fitness/best_so_far", step_metric="generation", summary="max")
+            self.run.define_metric("evaluation")
+            self.run.define_metric("eval/*", step_metric="evaluation")
+            self.run.define_metric("eval/best_so_far", step_metric="evaluation", summary="max")
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
-        self.run.log(metrics, step=step)
+        self.run.log(metrics)  # the row carries its own x (generation)
+
+    def log_evaluation(self, record: dict[str, Any], best_so_far: float | None) -> None:
+        row: dict[str, Any] = {"evaluation": int(record["step"]) + 1, "eval/ok": int(record["status"] == "ok")}
+        for key, value in (("fitness", record.get("fitness")), ("reward", record.get("reward")),
+                           ("seconds", record.get("seconds")), ("best_so_far", best_so_far)):
+            if value is not None:
+                row[f"eval/{key}"] = value
+        self.run.log(row)
 
     def summary(self, values: dict[str, Any]) -> None:
         for k, v in values.items():
@@ -164,8 +180,7 @@ class WandbSink(Sink):
     def table(self, key: str, columns: list[str], rows: list[list[Any]], step: int) -> None:
         import wandb
 
-        # logged at the last generation's step so it joins that row instead of adding one
-        self.run.log({key: wandb.Table(columns=columns, data=rows)}, step=step)
+        self.run.log({key: wandb.Table(columns=columns, data=rows)})
 
     def artifact(self, name: str, kind: str, files: list[Path], metadata: dict[str, Any]) -> None:
         if not self.artifacts or self.run is None:

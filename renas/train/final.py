@@ -102,7 +102,27 @@ def prepare_train_resume(folder: str | Path) -> tuple[DictConfig, Path, Path | N
     if not last.is_file():
         raise ConfigError(f"resume={run_dir}: no {CHECKPOINTS}/last.ckpt (it stopped before its first epoch "
                           f"ended, or save_checkpoint=false): train it again")
+    if not _whole_checkpoint(last):
+        # Lightning writes checkpoints atomically, but a copied or truncated folder can hold a
+        # torn file: continue from the best checkpoint (an earlier epoch) rather than fail
+        best = run_dir / CHECKPOINTS / "best.ckpt"
+        if not _whole_checkpoint(best):
+            raise ConfigError(f"resume={run_dir}: {CHECKPOINTS}/last.ckpt is damaged (not a complete checkpoint) "
+                              f"and there is no whole best.ckpt to fall back on: train it again")
+        log.warning("%s is damaged (not a complete checkpoint); resuming from %s, an earlier epoch", last, best)
+        return cfg, run_dir, best
     return cfg, run_dir, last
+
+
+def _whole_checkpoint(path: Path) -> bool:
+    """A complete ``torch.save`` file: a zip archive whose every member reads back with its CRC."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (OSError, zipfile.BadZipFile, EOFError):
+        return False
 
 
 def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None = None) -> dict[str, Any]:
@@ -136,7 +156,14 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
             "in_channels": int(dm.in_channels), "num_classes": int(dm.num_classes)}
     module = build_module(net, dm.num_classes, cfg.optim, meta=meta)
 
-    sink = build(cfg.logger, "logger")
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    from renas.tracking.loggers import Sink
+
+    # With several devices (trainer.devices=2, DDP) Lightning runs this function once per
+    # process; process 0 alone opens the W&B run and writes the run folder's files.
+    lead = rank_zero_only.rank == 0
+    sink = build(cfg.logger, "logger") if lead else Sink()
     state_file = Path(run_dir) / TRAIN_STATE
     run_id = json.loads(state_file.read_text()).get("run_id") if resume_from and state_file.is_file() else None
     sink.start(run_dir, OmegaConf.to_container(cfg, resolve=True), job_type="train", group=sweep_group(),
@@ -144,7 +171,8 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
     exit_code = 1
     try:
         keep = bool(cfg.get("save_checkpoint", True))
-        atomic_write_json(state_file, {"run_id": sink.run_id})
+        if lead:
+            atomic_write_json(state_file, {"run_id": sink.run_id})
         trainer = instantiate(cfg.trainer, logger=sink.lightning(), default_root_dir=str(run_dir),
                               enable_checkpointing=keep, callbacks=_checkpoint_callbacks(run_dir) if keep else None)
         if resume_from is not None:
@@ -174,9 +202,10 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
             "seed": int(cfg.seed),
         }
         if cfg.get("save_checkpoint", True):
-            trainer.save_checkpoint(str(run_dir / "model.ckpt"))
+            trainer.save_checkpoint(str(run_dir / "model.ckpt"))  # collective: process 0 writes
             result["checkpoint"] = "model.ckpt"
-        atomic_write_json(run_dir / "result.json", result)
+        if lead:
+            atomic_write_json(run_dir / "result.json", result)
         sink.summary({k: v for k, v in result.items() if k != "source"})
         if result.get("checkpoint"):  # the trained network, with what it is and where it came from
             sink.artifact(f"model-{sink.run_id or 'run'}", "model", [run_dir / "model.ckpt", run_dir / "result.json"],

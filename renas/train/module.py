@@ -77,7 +77,7 @@ class ClassifierModule(pl.LightningModule):
         if not torch.isfinite(loss):
             raise DivergedError(f"training loss is {loss.item()} at epoch {self.current_epoch}, batch {batch_idx}")
         self.train_acc(logits.detach(), y)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=len(y))
         return loss
 
@@ -85,7 +85,7 @@ class ClassifierModule(pl.LightningModule):
         x, y = batch
         logits = self(x)
         metric(logits, y)
-        self.log(f"{split}/loss", self.loss(logits, y), on_epoch=True, batch_size=len(y))
+        self.log(f"{split}/loss", self.loss(logits, y), on_epoch=True, batch_size=len(y), sync_dist=True)
         self.log(f"{split}/acc", metric, on_epoch=True, batch_size=len(y))
 
     def validation_step(self, batch, batch_idx: int) -> None:
