@@ -77,9 +77,9 @@ class Compiled:
         self.evaluator = evaluator
 
     def __enter__(self):
-        import renas.train.final as final
+        import renas.train.module as train_module
 
-        self._build_module = final.build_module
+        self._build_module = train_module.build_module
 
         def build_module(net, *args, **kwargs):
             import torch
@@ -88,13 +88,13 @@ class Compiled:
             module.net = torch.compile(net)
             return module
 
-        final.build_module = build_module
+        train_module.build_module = build_module
         return self
 
     def __exit__(self, *exc) -> None:
-        import renas.train.final as final
+        import renas.train.module as train_module
 
-        final.build_module = self._build_module
+        train_module.build_module = self._build_module
 
 
 class TimeLimit(Exception):

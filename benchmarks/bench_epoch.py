@@ -2,7 +2,7 @@
 
 What it measures: a proxy-sized ``renas_cell`` network (N=1 cell per stage, F=16, the RENASNet
 genotype; ``--channels`` and ``--cells-per-stage`` change it) trained by the project's own
-``ClassifierModule`` (``renas.train.final.build_module``, SGD + cosine from ``conf/optim``) and a
+``ClassifierModule`` (``renas.train.module.build_module``, SGD + cosine from ``conf/optim``) and a
 Lightning ``Trainer`` built from ``conf/trainer/<trainer>.yaml``, on the data modules of
 ``conf/dataset`` (batch sizes as configured there: 64 for digits, 128 for the CIFAR-10 subset).
 
@@ -88,7 +88,7 @@ def bench(dataset: str, args: argparse.Namespace) -> dict:
     from hydra.utils import instantiate
 
     from renas.build import build_datamodule, build_space
-    from renas.train.final import build_module
+    from renas.train.module import build_module
     from renas.train.profile import count_flops, count_params
 
     cfg = compose_config(dataset, args)

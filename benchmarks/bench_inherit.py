@@ -36,7 +36,7 @@ def train(cfg, net, dm, epochs: int, seed: int) -> float:
     import lightning.pytorch as pl
     from hydra.utils import instantiate
 
-    from renas.train.final import build_module
+    from renas.train.module import build_module
 
     pl.seed_everything(seed, verbose=False)
     module = build_module(net, dm.num_classes, cfg.optim)

@@ -32,7 +32,8 @@ def _history(parts, algorithm: str, seed: int, budget: int = 60) -> list[dict]:
     """One in-process search as search.py builds it; returns its history records."""
     from renas.evaluate.base import InlineExecutor
     from renas.search.loop import Journal, LoopSettings, Search
-    from renas.search.run import build_strategy, validate
+    from renas.build import build_strategy
+    from renas.search.run import validate
 
     space, evaluator = parts
     # population 10, sample 3 whatever the bundles' own settings: this checks determinism, not tuning

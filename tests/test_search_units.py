@@ -312,7 +312,8 @@ def test_paper_cifar10_experiment_composes_and_validates():
     from helpers import compose
     from renas.build import build_space
     from renas.data import CIFARDataModule
-    from renas.search.run import build_strategy, validate
+    from renas.build import build_strategy
+    from renas.search.run import validate
 
     cfg = compose("search", ["experiment=paper_cifar10"])
     assert cfg.algorithm.name == "renas" and cfg.evaluator.inherit_weights is True

@@ -85,7 +85,7 @@ class TrainEvaluator:
     def _check_trainer(self) -> None:
         """Build one Trainer now, so that a bad trainer.* value is reported before any work."""
         from renas.build import build
-        from renas.train.final import check_trainer
+        from renas.train.checks import check_trainer
 
         check_trainer(self.trainer_cfg)
         build(self.trainer_cfg, "trainer", logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -172,7 +172,7 @@ class TrainEvaluator:
     def evaluate(self, task: Task) -> Outcome:
         import lightning.pytorch as pl
 
-        from renas.train.final import build_module
+        from renas.train.module import build_module  # looked up per call: benchmarks/bench_child.py swaps it
         from renas.train.profile import count_flops, count_params
 
         dm = self.datamodule

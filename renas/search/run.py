@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
-from renas.build import build, build_evaluator, build_space, build_strategy  # noqa: F401 (re-exported)
+from renas.build import build, build_evaluator, build_space, build_strategy
 from renas.config import check_bool, check_choice, check_number
 from renas.errors import ConfigError, DiskFullError, command, was_terminated
 from renas.evaluate.executors import executor_settings

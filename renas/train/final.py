@@ -13,31 +13,11 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from renas.config import check_number
 from renas.build import build, build_datamodule, build_space, sweep_group
 from renas.errors import ConfigError
 from renas.tracking.files import atomic_write_json
 
 log = logging.getLogger("renas.train")
-
-
-def build_module(net, num_classes: int, cfg_optim: DictConfig, meta: dict[str, Any] | None = None):
-    from renas.train.module import ClassifierModule
-
-    optimizer = instantiate(cfg_optim.optimizer)
-    return ClassifierModule(
-        net,
-        num_classes,
-        optimizer=optimizer,
-        scheduler=cfg_optim.get("scheduler", "cosine"),
-        label_smoothing=float(cfg_optim.get("label_smoothing", 0.0)),
-        aux_weight=float(cfg_optim.get("aux_weight", 0.4)),
-        meta=meta,
-    )
-
-
-def check_trainer(cfg_trainer: DictConfig) -> None:
-    check_number("trainer.max_epochs", cfg_trainer.get("max_epochs"), 1, None, integer=True)
 
 
 def resolve_arch(cfg: DictConfig, space) -> tuple[Any, str]:
@@ -128,7 +108,7 @@ def _whole_checkpoint(path: Path) -> bool:
 def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None = None) -> dict[str, Any]:
     """Train ``cfg.arch`` (or the reference / ``arch_from``) and write ``result.json``;
     ``resume_from``: a checkpoint of this run folder to continue from (``train.py resume=``)."""
-    from renas.train.checks import check_optim
+    from renas.train.checks import check_optim, check_trainer
 
     check_trainer(cfg.trainer)
     check_optim(cfg.optim)
@@ -137,6 +117,7 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
 
     import lightning.pytorch as pl  # after the checks: bad input fails before this slow import
 
+    from renas.train.module import build_module
     from renas.train.profile import count_flops, count_params
 
     arch = space.format(genotype)

@@ -102,3 +102,19 @@ class ClassifierModule(pl.LightningModule):
         total = int(total) if total and math.isfinite(total) else 1
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def build_module(net: nn.Module, num_classes: int, cfg_optim: Any, meta: dict[str, Any] | None = None) -> ClassifierModule:
+    """The :class:`ClassifierModule` for ``net`` with the ``optim`` config's optimizer and
+    schedule (children's proxy training and train.py's final training alike)."""
+    from hydra.utils import instantiate
+
+    return ClassifierModule(
+        net,
+        num_classes,
+        optimizer=instantiate(cfg_optim.optimizer),
+        scheduler=cfg_optim.get("scheduler", "cosine"),
+        label_smoothing=float(cfg_optim.get("label_smoothing", 0.0)),
+        aux_weight=float(cfg_optim.get("aux_weight", 0.4)),
+        meta=meta,
+    )
