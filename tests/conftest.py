@@ -32,10 +32,10 @@ def pytest_configure(config: pytest.Config) -> None:
 #: seconds each module's tests took (``pytest --durations=0``, summed per module, 2-core machine,
 #: 2026-11-30): the longest start first
 MODULE_SECONDS = {
-    "test_executors": 104, "test_train_cli": 86, "test_sweeps": 71, "test_resume_training": 70, "test_benchmark": 68,
-    "test_bad_input": 60, "test_search_run": 57, "test_disk_full": 49, "test_resume": 41, "test_genes_space": 41,
-    "test_algorithms": 37, "test_search_units": 24, "test_failures": 17, "test_inherit": 16, "test_table": 14,
-    "test_journal": 11, "test_config_tree": 11, "test_networks": 8, "test_package": 32,
+    "test_train_cli": 96, "test_executors": 72, "test_sweeps": 70, "test_bad_input": 67, "test_resume_training": 62,
+    "test_benchmark": 61, "test_resume": 43, "test_genes_space": 39, "test_search_run": 36, "test_disk_full": 33,
+    "test_algorithms": 28, "test_package": 22, "test_search_units": 19, "test_inherit": 18, "test_failures": 18,
+    "test_config_tree": 14, "test_journal": 11, "test_networks": 11, "test_table": 9,
 }
 
 

@@ -109,21 +109,6 @@ def test_table_search_history_and_summary_agree(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.needs_shared("data/nasbench201")
-def test_multirun_gives_one_folder_and_one_wandb_run_per_job_in_one_group(tmp_path):
-    sweep = tmp_path / "sweep"
-    proc = run_cli("search.py", "-m", *TABLE, "ga.population_size=10", "ga.sample_size=3", "ga.budget=20", "ga.mutation_rate=0.1,0.2",
-                   f"hydra.sweep.dir={sweep}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and (p / "summary.json").exists())
-    assert len(jobs) == 2
-    runs = [wandb_run(j) for j in jobs]
-    assert runs[0]["id"] != runs[1]["id"]
-    assert runs[0]["group"] and runs[0]["group"] == runs[1]["group"]
-    assert [sum("generation" in row for row in r["history"]) for r in runs] == [2, 2]
-
-
-@pytest.mark.slow
-@pytest.mark.needs_shared("data/nasbench201")
 def test_train_py_trains_the_best_architecture_of_a_search(tmp_path):
     search_dir, _ = _search(tmp_path, *TABLE, "ga.population_size=10", "ga.sample_size=3", "ga.budget=20", "logger=none", name="search")
     best = json.loads((search_dir / "summary.json").read_text())["best"]["arch"]

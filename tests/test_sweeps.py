@@ -94,12 +94,21 @@ def _hparams_search() -> str:
 @pytest.mark.slow
 @pytest.mark.needs_shared("data/nasbench201")
 def test_optuna_sweep_runs_three_trials_and_reports_the_best(tmp_path):
+    """Optuna's sweeper runs its trials one after another in one process (Hydra's basic
+    launcher, as ``search.py -m`` does without a launcher): one run folder and one W&B run per
+    trial, all in one W&B group, and the best trial reported."""
     sweep = tmp_path / "optuna"
     proc = run_cli("search.py", _hparams_search(), "hydra.sweeper.n_trials=3", *TABLE[:2], "ga.budget=20",
-                   "logger=none", "threads=1", f"hydra.sweep.dir={sweep}")  # no -m: the config sets multirun
+                   "threads=1", f"hydra.sweep.dir={sweep}")  # no -m: the config sets multirun
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = _jobs(sweep)
     assert len(jobs) == 3 and all(_summary(j)["finished"] for j in jobs)
+    runs = [wandb_run(j) for j in jobs]
+    assert len({r["id"] for r in runs}) == 3 and runs[0]["group"] and len({r["group"] for r in runs}) == 1
+    for run, job in zip(runs, jobs):  # a row per generation of that trial's own search
+        generations = [row for row in run["history"] if "generation" in row]
+        ga = run["config"]["ga"].get("value", run["config"]["ga"])
+        assert len(generations) == _summary(job)["generations"] and ga["budget"] == 20
     result = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     params = result["best_params"]
     assert set(params) == {"ga.mutation_rate", "ga.population_size", "ga.sample_size", "controller.lr"}
