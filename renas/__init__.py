@@ -6,3 +6,7 @@ with the baselines it must beat, on Hydra configs, Lightning training and W&B lo
 """
 
 __version__ = "0.1.0"
+
+from renas import schema as _schema  # noqa: E402  (the config schemas, in Hydra's ConfigStore before any composition)
+
+_schema.register()

@@ -101,6 +101,57 @@ def _multirun() -> bool:
         return False
 
 
+#: set when a Hydra task function starts: an error before it is Hydra's (composition), after it the task's
+_TASK_STARTED = False
+
+
+def one_line(error: BaseException) -> str:
+    """Hydra's and OmegaConf's multi-line messages (and their cause) as one line."""
+    parts = []
+    for e in (error, error.__cause__):
+        if e is None:
+            continue
+        lines = []
+        for line in (x.strip() for x in str(e).splitlines()):
+            if not line or line.startswith(("full_key:", "object_type=", "reference_type=", "provider=")):
+                continue
+            if line.startswith("Config search path"):
+                break
+            lines.append(line)
+        text = re.sub(r"^In '\w+': ", "", " ".join(lines))
+        text = re.sub(r"Available options in '[^']+': (.*)$", lambda m: "(options: " + ", ".join(m.group(1).split()) + ")", text)
+        text = re.sub(r"Could not override '([^']+)'\. To append to your config use (\S+)",
+                      r"Could not override '\1' (to add a new key: \2)", text)
+        if text and text not in parts:
+            parts.append(text)
+    return ": ".join(parts) or type(error).__name__
+
+
+def run_hydra_main(main: Callable[[], Any]) -> Any:
+    """Run a ``@hydra.main`` function so that Hydra's own errors (a bad override, an unknown
+    option or key, a wrong type caught by a schema: all before the run folder exists) are one
+    line and exit status 2, like renas's own. ``HYDRA_FULL_ERROR=1`` keeps Hydra's report."""
+    global _TASK_STARTED
+    if os.environ.get("HYDRA_FULL_ERROR"):
+        return main()
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    _TASK_STARTED = False
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing its report and exiting 1
+    try:
+        return main()
+    except JobError:  # a multirun job's bad input: its line is printed already
+        sys.exit(2)
+    except (HydraException, OmegaConfBaseException) as e:
+        if _TASK_STARTED:  # raised by the task itself: a bug, with its traceback
+            raise
+        print(f"error: {one_line(e)}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    finally:
+        os.environ.pop("HYDRA_FULL_ERROR", None)
+
+
 def report_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Run a Hydra task; a :class:`RenasError` prints one line and exits with status 2 (a full
     disk, :class:`~renas.errors.DiskFullError`: status 3).
@@ -111,8 +162,12 @@ def report_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        global _TASK_STARTED
+        _TASK_STARTED = True
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            _TASK_STARTED = False  # the next job of a multirun is composed after this one
+            return result
         except RenasError as e:
             if os.environ.get("RENAS_DEBUG"):
                 raise

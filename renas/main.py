@@ -16,7 +16,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from renas.cli import hydra_run_dir, quiet_lightning, quote_arch_overrides, report_errors, set_threads
+from renas.cli import hydra_run_dir, quiet_lightning, quote_arch_overrides, report_errors, run_hydra_main, set_threads
 from renas.errors import DiskFullError, as_disk_full, command, stop_on_sigterm, was_terminated
 
 CONFIG_PATH = "pkg://renas.conf"
@@ -115,13 +115,13 @@ def train_main(cfg: DictConfig) -> float:
 def search() -> None:
     """``renas-search`` / ``python search.py``."""
     sys.argv = quote_arch_overrides(sys.argv)
-    search_main()
+    run_hydra_main(search_main)
 
 
 def train() -> None:
     """``renas-train`` / ``python train.py``."""
     sys.argv = quote_arch_overrides(sys.argv)
-    train_main()
+    run_hydra_main(train_main)
 
 
 def benchmark() -> None:
@@ -129,7 +129,7 @@ def benchmark() -> None:
     from renas.benchmark.__main__ import main
 
     sys.argv = quote_arch_overrides(sys.argv)
-    main()
+    run_hydra_main(main)
 
 
 def compare() -> None:

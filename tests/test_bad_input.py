@@ -29,6 +29,11 @@ CASES = [
     ("search.py", ["ga.selection=best"], "ga.selection"),
     ("search.py", ["ga.removal=random"], "ga.removal"),
     ("search.py", ["ga.foo=1"], "ga.foo"),
+    # wrong types fail when the config is composed (renas/schema.py), also with --cfg job
+    ("search.py", ["ga.mutation_rate=abc"], "ga.mutation_rate=abc: Value 'abc' of type 'str' could not be converted to Float"),
+    ("search.py", ["ga.population_size=3.5", "--cfg", "job"], "ga.population_size"),
+    ("search.py", ["controller.lr=fast"], "controller.lr"),
+    ("search.py", ["logger.project=[a,b]"], "logger.project"),
     ("search.py", ["algorithm=nope"], "algorithm/nope"),
     ("search.py", ["controller.lr=-1"], "controller.lr"),
     ("search.py", ["controller.batch=0"], "controller.batch"),
@@ -78,7 +83,8 @@ CASES = [
 
 
 #: cases also run as real commands: a Hydra composition error, a validation error, train.py
-SUBPROCESS = [c for c in CASES if c[1] in (["ga.mutation_rate=1.5"], ["algorithm=nope"], ["arch=|bogus~0|sep_conv_3x3~1|"])]
+SUBPROCESS = [c for c in CASES if c[1] in (["ga.mutation_rate=1.5"], ["algorithm=nope"], ["arch=|bogus~0|sep_conv_3x3~1|"],
+                                           ["ga.population_size=3.5", "--cfg", "job"])]
 
 
 def _ids(case):
@@ -92,10 +98,10 @@ def _check_bad_input(run, tmp_path, script, args, expected):
     run_dir = tmp_path / "run"
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     proc = run(script, f"hydra.run.dir={run_dir}", "logger=none", *args)
-    assert proc.returncode in (1, 2), (proc.returncode, proc.stderr[-2000:])  # Hydra's composition errors: 1, ours: 2
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])  # Hydra's composition errors too
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert lines and expected in lines[0], proc.stderr[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], proc.stderr[-2000:]
     assert not run_dir.exists()
 
 

@@ -10,7 +10,7 @@ from helpers import REPO
 
 #: layer of each module (the longest matching prefix wins); imports may only go to a lower or the same layer
 LAYERS = {
-    "renas.errors": 0, "renas.config": 0,
+    "renas.errors": 0, "renas.config": 0, "renas.schema": 0,
     "renas.tracking": 1, "renas.space": 1, "renas.data": 1,
     "renas.build": 2,  # instantiate by _target_ with one-line errors: names upper layers only as strings
     "renas.train": 3,

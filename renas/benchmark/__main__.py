@@ -25,7 +25,7 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    from renas.cli import quote_arch_overrides
+    from renas.cli import quote_arch_overrides, run_hydra_main
 
     sys.argv = quote_arch_overrides(sys.argv)
-    main()
+    run_hydra_main(main)
