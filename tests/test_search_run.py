@@ -59,6 +59,7 @@ def test_real_training_search_is_reproducible_and_writes_the_run_folder(tmp_path
     assert not (a / "lightning_logs").exists() and not (Path.cwd() / "lightning_logs").exists()
 
     run = wandb_run(a)  # one run for the search, none for the children
+    assert summary["wandb_run_id"] == run["id"]  # train.py arch_from= links to search-<this id>
     generations = [row for row in run["history"] if "generation" in row]
     assert [row["generation"] for row in generations] == [0, 1]
     for row in generations:

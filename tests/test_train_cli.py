@@ -80,12 +80,18 @@ def test_default_logger_writes_one_offline_wandb_run_also_with_two_devices(tmp_p
     """The default logger is W&B offline; the trained model is kept as an artifact that says what
     it is. Trained on two devices (DDP on two CPU processes: Lightning starts the command again
     for the second one), it is still one W&B run, one result line and one result.json, written
-    by process 0. (The small CNN of the digits_cnn example: the claim is not about the space.)"""
+    by process 0. Started with ``arch_from``, it records the search's W&B artifact
+    (``search-<its run id>``, from the search's summary.json) in its config and in the model's
+    metadata. (The small CNN of the digits_cnn example: the claim is not about the space.)"""
+    search = tmp_path / "search"
+    search.mkdir()
+    (search / "summary.json").write_text(json.dumps({"best": {"arch": CNN_ARCH}, "search_space": "digits_cnn",
+                                                     "wandb_run_id": "abc123"}))
     proc, run_dir = train(
         tmp_path,
         "trainer.max_epochs=1",
         "search_space=digits_cnn",
-        f"arch={CNN_ARCH}",
+        f"arch_from={search}",
         "dataset.subset=0.3",
         "trainer.accelerator=cpu",
         "trainer.devices=2",
@@ -105,6 +111,9 @@ def test_default_logger_writes_one_offline_wandb_run_also_with_two_devices(tmp_p
     assert any("val/acc" in row for row in run["history"])
     (model,) = [x for x in run["artifacts"] if x["type"] == "model"]
     assert model["name"] == f"model-{run['id']}" and set(model["files"]) == {"model.ckpt", "result.json"}
+    recorded = run["config"]["search_artifact"]
+    assert (recorded.get("value") if isinstance(recorded, dict) else recorded) == "search-abc123"
+    assert model["metadata"]["search_artifact"] == "search-abc123" and str(search) in model["metadata"]["source"]
     assert model["metadata"]["arch"] == CNN_ARCH and model["metadata"]["test_acc"] == pytest.approx(result["test_acc"])
 
 

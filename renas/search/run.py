@@ -276,6 +276,7 @@ def run_search(
     finally:
         seconds = earlier + time.perf_counter() - start
         summary = summarize(search, cfg, choices, seconds, stopped)
+        summary["wandb_run_id"] = sink.run_id  # its artifact search-<id>: what train.py arch_from= links to
         executor.close()
         try:
             history.close()

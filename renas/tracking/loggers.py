@@ -8,11 +8,14 @@ Children's proxy training never gets a sink, so it creates no W&B runs of its ow
 from __future__ import annotations
 
 import csv
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from renas.config import check_bool, check_choice
+
+log = logging.getLogger("renas.tracking")
 
 
 class Sink:
@@ -48,6 +51,10 @@ class Sink:
 
     def artifact(self, name: str, kind: str, files: list[Path], metadata: dict[str, Any]) -> None:
         """Files kept with the run (W&B: a versioned artifact), e.g. a search's results."""
+
+    def use_artifact(self, name: str) -> None:
+        """This run was made from artifact ``name`` (W&B: its lineage, e.g. the search whose
+        best architecture train.py trains)."""
 
     def lightning(self):
         """A Lightning logger writing to this sink, or ``False`` for none."""
@@ -192,6 +199,14 @@ class WandbSink(Sink):
             if Path(f).is_file():
                 art.add_file(str(f))
         self.run.log_artifact(art)
+
+    def use_artifact(self, name: str) -> None:
+        self.run.config.update({"search_artifact": name}, allow_val_change=True)
+        if self.artifacts and not self.run.offline:  # an offline run cannot fetch it; the name is recorded
+            try:
+                self.run.use_artifact(f"{name}:latest")
+            except Exception as e:  # e.g. the search ran offline and was never synced
+                log.warning("could not link W&B artifact %s to this run (%s); its name is in the config", name, e)
 
     def lightning(self):
         from lightning.pytorch.loggers import WandbLogger

@@ -20,6 +20,17 @@ from renas.tracking.files import atomic_write_json
 log = logging.getLogger("renas.train")
 
 
+def _search_artifact(cfg: DictConfig) -> str | None:
+    """``search-<W&B run id>``: the W&B artifact of the search ``arch_from`` names, if it logged one."""
+    if not cfg.get("arch_from"):
+        return None
+    try:
+        run_id = json.loads((Path(str(cfg.arch_from)).expanduser() / "summary.json").read_text()).get("wandb_run_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return f"search-{run_id}" if run_id else None
+
+
 def resolve_arch(cfg: DictConfig, space) -> tuple[Any, str]:
     """The genotype to train and where it came from."""
     if cfg.get("arch_from"):
@@ -149,6 +160,9 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
     run_id = json.loads(state_file.read_text()).get("run_id") if resume_from and state_file.is_file() else None
     sink.start(run_dir, OmegaConf.to_container(cfg, resolve=True), job_type="train", group=sweep_group(),
                resume_id=run_id)
+    search_artifact = _search_artifact(cfg)
+    if search_artifact:
+        sink.use_artifact(search_artifact)
     exit_code = 1
     try:
         keep = bool(cfg.get("save_checkpoint", True))
@@ -190,8 +204,8 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
         sink.summary({k: v for k, v in result.items() if k != "source"})
         if result.get("checkpoint"):  # the trained network, with what it is and where it came from
             sink.artifact(f"model-{sink.run_id or 'run'}", "model", [run_dir / "model.ckpt", run_dir / "result.json"],
-                          {k: result[k] for k in ("arch", "source", "search_space", "dataset", "val_acc", "test_acc",
-                                                  "params", "epochs")})
+                          {**{k: result[k] for k in ("arch", "source", "search_space", "dataset", "val_acc", "test_acc",
+                                                     "params", "epochs")}, "search_artifact": search_artifact})
         exit_code = 0
         return result
     finally:
