@@ -82,8 +82,8 @@ CASES = [
 ]
 
 
-#: cases also run as real commands: a Hydra composition error, a validation error, train.py
-SUBPROCESS = [c for c in CASES if c[1] in (["ga.mutation_rate=1.5"], ["algorithm=nope"], ["arch=|bogus~0|sep_conv_3x3~1|"],
+#: cases also run as real commands: a Hydra composition error (a wrong type, with --cfg job), a validation error, train.py
+SUBPROCESS = [c for c in CASES if c[1] in (["ga.mutation_rate=1.5"], ["arch=|bogus~0|sep_conv_3x3~1|"],
                                            ["ga.population_size=3.5", "--cfg", "job"])]
 
 

@@ -80,7 +80,7 @@ def test_inherited_weights_travel_with_the_tasks_between_two_nodes(tmp_path, loc
     nodes, every child with a parent starts from its weights, which reach the worker through
     the object store (the workers do not read the run folder: ``weights_travel``), and every
     evaluation is recorded once."""
-    budget = 8
+    budget = 6
     run_dir = tmp_path / "two_nodes"
     cfg = compose("search", ["experiment=digits_cnn", f"ga.budget={budget}", "ga.population_size=3", "ga.sample_size=2",
                              "dataset.subset=0.3", "trainer.max_epochs=1", "evaluator.executor=ray", "evaluator.workers=2",
