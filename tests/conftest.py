@@ -75,6 +75,9 @@ def _offline_environment(tmp_path_factory: pytest.TempPathFactory):
         "WANDB_DISABLE_GIT": "true",
         "WANDB_DISABLE_CODE": "true",
         "RENAS_SHARED": str(SHARED),
+        # processes the tests start (commands, sweep jobs, DDP ranks, Ray and local workers) use one
+        # torch thread unless told otherwise: two test workers on two cores, never oversubscribed
+        "OMP_NUM_THREADS": str(TEST_THREADS),
     }
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
