@@ -1,4 +1,5 @@
-"""Config schemas: the types of the settings of the ``ga``, ``controller`` and ``logger`` groups.
+"""Config schemas: the types of the settings of the ``ga``, ``controller``, ``logger``,
+``algorithm`` and ``optim`` groups.
 
 Each is a dataclass registered in Hydra's ConfigStore under the ``schema`` group; the group's
 YAML files start from it (``defaults: [/schema/<name>@_here_, _self_]``). The YAML files keep
@@ -107,6 +108,50 @@ class SinkSchema:
     _target_: str = MISSING
 
 
+@dataclass
+class AlgorithmSchema:
+    """``algorithm``: a bundle without settings of its own (rea, ga, random, reinforce)."""
+
+    name: str = MISSING
+    _target_: str = MISSING
+
+
+@dataclass
+class RenasAlgorithmSchema(AlgorithmSchema):
+    """``algorithm=renas`` (and its ablation ``evolution``)."""
+
+    restart: Any = MISSING  # bool
+    patience: int = MISSING
+
+
+@dataclass
+class LocalAlgorithmSchema(AlgorithmSchema):
+    """``algorithm=local``."""
+
+    n_init: int = MISSING
+    move: str = MISSING
+
+
+@dataclass
+class TPEAlgorithmSchema(AlgorithmSchema):
+    """``algorithm=tpe``."""
+
+    n_startup_trials: int = MISSING
+    multivariate: Any = MISSING  # bool or null (the installed Optuna's default)
+    constant_liar: Any = MISSING  # bool or null
+
+
+@dataclass
+class OptimSchema:
+    """``optim``: the optimizer (any ``torch.optim`` class with its own keyword arguments, so
+    left open) and the settings around it."""
+
+    optimizer: Any = MISSING
+    scheduler: str = MISSING
+    label_smoothing: float = MISSING
+    aux_weight: float = MISSING
+
+
 SCHEMAS = {
     "ga": GASchema,
     "controller_edits": EditControllerSchema,
@@ -114,6 +159,11 @@ SCHEMAS = {
     "controller_none": NoControllerSchema,
     "logger_wandb": WandbLoggerSchema,
     "logger_sink": SinkSchema,
+    "algorithm": AlgorithmSchema,
+    "algorithm_renas": RenasAlgorithmSchema,
+    "algorithm_local": LocalAlgorithmSchema,
+    "algorithm_tpe": TPEAlgorithmSchema,
+    "optim": OptimSchema,
 }
 
 
