@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from renas.errors import RenasError, command  # noqa: F401 (command: the entry points' import)
+from renas.errors import RenasError
 from renas.train.quiet import quiet_lightning  # noqa: F401 (the entry points' import)
 
 log = logging.getLogger("renas")

@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from renas.errors import RenasError
+from renas.errors import RenasError, command
 from renas.tracking.history import read_history
 
 NOT_SET = "-"
@@ -245,8 +245,7 @@ def compare(paths: list[str], group_by: str | None = None, out: str | None = "co
 
 
 def main(argv: list[str] | None = None) -> None:
-    prog = "renas-compare" if Path(sys.argv[0]).name == "renas-compare" else "python -m renas.compare"
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
+    parser = argparse.ArgumentParser(prog=command("compare", "python -m renas.compare"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", help="run folders, or folders holding run folders (multirun sweeps)")
     parser.add_argument("--group-by", metavar="KEY", help="override key whose value colors the plot's lines, e.g. ga.mutation_rate")

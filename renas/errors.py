@@ -10,11 +10,12 @@ import sys
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
-def command(job: str) -> str:
-    """How the user started ``job`` (``search`` or ``train``), for the commands messages
-    suggest: ``renas-search`` when the console script runs, else ``python search.py``."""
+def command(job: str, source: str | None = None) -> str:
+    """How the user started ``job`` (``search``, ``train``, ``compare``), for the commands
+    messages suggest: ``renas-<job>`` when the console script runs, else the source checkout's
+    command (``source``, default ``python <job>.py``)."""
     prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    return prog if prog == f"renas-{job}" else f"python {job}.py"
+    return prog if prog == f"renas-{job}" else (source or f"python {job}.py")
 
 
 class RenasError(Exception):

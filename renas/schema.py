@@ -40,14 +40,17 @@ class GASchema:
 
 
 @dataclass
-class EditControllerSchema:
-    """``controller=renas`` / ``lstm``: RENAS's mutation controller and its REINFORCE learner."""
+class NoControllerSchema:
+    """``controller=none``: random edits (RENAS's ablation)."""
 
     name: str = MISSING
-    encoder: str = MISSING
-    utility: Any = MISSING  # bool
-    gene_preferences: Any = MISSING  # bool
-    interactions: int = MISSING
+
+
+@dataclass
+class SamplerControllerSchema(NoControllerSchema):
+    """``controller=sampler``: the REINFORCE baseline's architecture sampler (its network and
+    its REINFORCE learner, which RENAS's controller has too)."""
+
     embed: int = MISSING
     hidden: int = MISSING
     lr: float = MISSING
@@ -55,6 +58,17 @@ class EditControllerSchema:
     entropy_weight: float = MISSING
     baseline_decay: float = MISSING
     normalize: Any = MISSING  # bool
+
+
+@dataclass
+class EditControllerSchema(SamplerControllerSchema):
+    """``controller=renas`` / ``lstm``: RENAS's mutation controller: the sampler's settings plus
+    its own (what it scores, hindsight replay, the masked log-probability)."""
+
+    encoder: str = MISSING
+    utility: Any = MISSING  # bool
+    gene_preferences: Any = MISSING  # bool
+    interactions: int = MISSING
     replay: Any = MISSING  # a number of genes, or "all"
     replay_pairs: int = MISSING
     replay_weight: float = MISSING
@@ -65,31 +79,16 @@ class EditControllerSchema:
 
 
 @dataclass
-class SamplerControllerSchema:
-    """``controller=sampler``: the REINFORCE baseline's architecture sampler."""
-
-    name: str = MISSING
-    embed: int = MISSING
-    hidden: int = MISSING
-    lr: float = MISSING
-    batch: int = MISSING
-    entropy_weight: float = MISSING
-    baseline_decay: float = MISSING
-    normalize: Any = MISSING  # bool
-
-
-@dataclass
-class NoControllerSchema:
-    """``controller=none``: random edits (RENAS's ablation)."""
-
-    name: str = MISSING
-
-
-@dataclass
-class WandbLoggerSchema:
-    """``logger=wandb``."""
+class SinkSchema:
+    """``logger=csv`` / ``none``: a sink without settings."""
 
     _target_: str = MISSING
+
+
+@dataclass
+class WandbLoggerSchema(SinkSchema):
+    """``logger=wandb``."""
+
     project: str = MISSING
     entity: Optional[str] = MISSING
     mode: Optional[str] = MISSING
@@ -99,13 +98,6 @@ class WandbLoggerSchema:
     group: Optional[str] = MISSING
     tags: List[str] = field(default_factory=list)
     name: Optional[str] = MISSING
-
-
-@dataclass
-class SinkSchema:
-    """``logger=csv`` / ``none``: a sink without settings."""
-
-    _target_: str = MISSING
 
 
 @dataclass

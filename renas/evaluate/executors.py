@@ -176,8 +176,10 @@ class RayExecutor:
 
     def submit(self, task: Task) -> None:
         weights = None
-        if self.weights_dir is not None and task.parent_arch and self._weights_file(task.parent_arch).is_file():
-            weights = self.ray.put(self._weights_file(task.parent_arch).read_bytes())
+        if self.weights_dir is not None and task.parent_arch:
+            parent = self._weights_file(task.parent_arch)
+            if parent.is_file():
+                weights = self.ray.put(parent.read_bytes())
         self.refs[self.remote.remote(self.spec_ref, task, weights)] = task
 
     def next_result(self) -> tuple[Task, Outcome]:
