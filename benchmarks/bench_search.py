@@ -77,7 +77,7 @@ def part_workers(args) -> None:
     torch.set_num_threads(2)
     t1, s1 = timed_search([*common, "threads=2"])
     torch.set_num_threads(1)
-    t2, s2 = timed_search([*common, "evaluator.workers=2", "evaluator.threads_per_worker=1"])
+    t2, s2 = timed_search([*common, "executor.workers=2", "executor.threads_per_worker=1"])
     print(f"digits proxy search, budget {args.budget}: K=1 (2 threads) {60 * s1['evaluations'] / t1:.2f} eval/min "
           f"({t1:.0f} s); K=2 local workers (1 thread each) {60 * s2['evaluations'] / t2:.2f} eval/min ({t2:.0f} s); "
           f"speed-up {t1 / t2:.2f}x")
@@ -93,8 +93,8 @@ def part_ray(args) -> None:
     startup = time.perf_counter() - start
     common = [*TABLE, "ga.population_size=10", "ga.sample_size=3", f"ga.budget={args.table_budget}", "algorithm=rea"]
     inline, _ = timed_search(common)
-    timed_search([*common, "evaluator.executor=ray", "ga.budget=10"])  # workers start, build the table once
-    ray_t, _ = timed_search([*common, "evaluator.executor=ray"])
+    timed_search([*common, "executor=ray", "ga.budget=10"])  # workers start, build the table once
+    ray_t, _ = timed_search([*common, "executor=ray"])
     ray.shutdown()
     n = args.table_budget
     print(f"Ray: start-up {startup:.1f} s; per child {1000 * ray_t / n:.1f} ms with the Ray executor vs "

@@ -24,7 +24,7 @@ def valid(arch: dict) -> bool:
 
 def canonical(arch: dict) -> dict:
     """Genes of the layers past ``depth`` do not change the network: set them to their first
-    choice, so that ``evaluator.dedup=isomorphic`` trains each network once."""
+    choice, so that ``loop.dedup=isomorphic`` trains each network once."""
     out = dict(arch)
     for i in range(arch["depth"] + 1, 4):
         out[f"width{i}"], out[f"act{i}"] = 8, "relu"

@@ -9,8 +9,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from renas.errors import ConfigError, RenasError
 
@@ -41,8 +43,7 @@ SPACE_HOOKS = ("canonical", "valid", "build")
 
 
 def build_space(cfg_space: DictConfig):
-    from omegaconf import OmegaConf
-
+    # deferred: renas.space pulls torch (~3 s); renas.build stays light for bad input
     from renas.space.genes import resolve_hook
 
     hooks: dict[str, Any] = {}
@@ -63,9 +64,6 @@ def build_datamodule(cfg_data: DictConfig):
 
 def sweep_group() -> str | None:
     """W&B group of a Hydra multirun job: the sweep folder's date and time; ``None`` otherwise."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
     if not HydraConfig.initialized():
         return None
     hc = HydraConfig.get()
@@ -74,15 +72,12 @@ def sweep_group() -> str | None:
     return None
 
 
-#: evaluator.* keys the search loop and the executors read (the rest go to the evaluator)
-LOOP_KEYS = ("name", "dedup", "on_failure", "failure_fitness", "max_failures", "workers", "executor",
-             "threads_per_worker", "ray")
+#: evaluator.* keys the search reads (the rest go to the evaluator's constructor)
+LOOP_KEYS = ("name", "failure_fitness")
 
 
 def build_evaluator(cfg: DictConfig, space, run_dir: Path):
     """The evaluator of ``cfg.evaluator`` (the Lightning one also gets data, trainer, optim)."""
-    from omegaconf import OmegaConf
-
     ev = OmegaConf.to_container(cfg.evaluator, resolve=True)
     for k in LOOP_KEYS:
         ev.pop(k, None)
@@ -98,8 +93,6 @@ def build_evaluator(cfg: DictConfig, space, run_dir: Path):
 def build_strategy(cfg: DictConfig, space):
     """The search algorithm of ``cfg.algorithm`` (its ``_target_`` class, given the space, the
     ``ga`` and ``controller`` configs, the seed and the bundle's own settings)."""
-    from hydra.utils import get_class
-
     algo = cfg.algorithm
     if "_target_" not in algo:
         raise ConfigError("algorithm has no _target_ (choose one with algorithm=renas|evolution|rea|rea_tuned|local|ga|reinforce|random|tpe)")

@@ -11,7 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from renas.errors import RenasError
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
+from hydra.types import RunMode
+from omegaconf.errors import OmegaConfBaseException
+
+from renas.config import check_number
+from renas.errors import RenasError, one_line
 from renas.train.quiet import quiet_lightning  # noqa: F401 (the entry points' import)
 
 log = logging.getLogger("renas")
@@ -37,8 +43,6 @@ def quote_arch_overrides(argv: list[str]) -> list[str]:
 
 
 def hydra_run_dir() -> Path:
-    from hydra.core.hydra_config import HydraConfig
-
     return Path(HydraConfig.get().runtime.output_dir)
 
 
@@ -93,9 +97,6 @@ class JobError(RuntimeError):
 
 def _multirun() -> bool:
     try:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
         return HydraConfig.get().mode == RunMode.MULTIRUN
     except Exception:
         return False
@@ -105,28 +106,6 @@ def _multirun() -> bool:
 _TASK_STARTED = False
 
 
-def one_line(error: BaseException) -> str:
-    """Hydra's and OmegaConf's multi-line messages (and their cause) as one line."""
-    parts = []
-    for e in (error, error.__cause__):
-        if e is None:
-            continue
-        lines = []
-        for line in (x.strip() for x in str(e).splitlines()):
-            if not line or line.startswith(("full_key:", "object_type=", "reference_type=", "provider=")):
-                continue
-            if line.startswith("Config search path"):
-                break
-            lines.append(line)
-        text = re.sub(r"^In '\w+': ", "", " ".join(lines))
-        text = re.sub(r"Available options in '[^']+': (.*)$", lambda m: "(options: " + ", ".join(m.group(1).split()) + ")", text)
-        text = re.sub(r"Could not override '([^']+)'\. To append to your config use (\S+)",
-                      r"Could not override '\1' (to add a new key: \2)", text)
-        if text and text not in parts:
-            parts.append(text)
-    return ": ".join(parts) or type(error).__name__
-
-
 def run_hydra_main(main: Callable[[], Any]) -> Any:
     """Run a ``@hydra.main`` function so that Hydra's own errors (a bad override, an unknown
     option or key, a wrong type caught by a schema: all before the run folder exists) are one
@@ -134,8 +113,6 @@ def run_hydra_main(main: Callable[[], Any]) -> Any:
     global _TASK_STARTED
     if os.environ.get("HYDRA_FULL_ERROR"):
         return main()
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
 
     _TASK_STARTED = False
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing its report and exiting 1
@@ -186,9 +163,8 @@ def report_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 def set_threads(threads: int | None) -> None:
     """Limit torch's intra-op threads (``threads=null`` keeps torch's default)."""
     if threads is not None:
-        from renas.config import check_number
-
         check_number("threads", threads, 1, 1024, integer=True)  # before torch sees it: one line, not a traceback
+        # deferred: torch (~3 s) only when threads is set
         import torch
 
         torch.set_num_threads(int(threads))

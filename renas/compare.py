@@ -31,6 +31,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from renas.errors import RenasError, command
 from renas.tracking.history import read_history
 
@@ -77,8 +79,6 @@ def _value(text: str) -> Any:
 
 def read_overrides(run: Path) -> dict[str, Any]:
     """``key: value`` of the run's command-line overrides (``+``/``++`` prefixes dropped)."""
-    import yaml
-
     path = run / ".hydra" / "overrides.yaml"
     if not path.is_file():
         return {}
@@ -90,8 +90,6 @@ def read_overrides(run: Path) -> dict[str, Any]:
 
 
 def _algorithm_from_config(run: Path) -> str | None:
-    import yaml
-
     path = run / ".hydra" / "config.yaml"
     try:
         return (yaml.safe_load(path.read_text()).get("algorithm") or {}).get("name")
@@ -182,9 +180,11 @@ def format_table(rows: list[dict[str, Any]], names: list[str], keys: list[str]) 
 def plot_curves(rows: list[dict[str, Any]], names: list[str], keys: list[str], out: Path, group_by: str | None) -> None:
     """Best fitness so far per generation, one line per run (dashed: unfinished); runs sharing
     ``group_by``'s value share a color and a legend entry."""
+    # deferred: matplotlib (~0.6 s) only for the plot
     import matplotlib
 
     matplotlib.use("Agg")
+    # deferred: pyplot after matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import typing
 from typing import Any, Iterable
+
+from omegaconf import DictConfig, OmegaConf
 
 from renas.errors import ConfigError
 
@@ -16,28 +20,31 @@ def check_number(
     *,
     integer: bool = False,
     low_open: bool = False,
+    high_open: bool = False,
 ) -> float | int:
-    """Return ``value`` if it is a number in ``[low, high]`` (``(low, high]`` if ``low_open``)."""
+    """Return ``value`` if it is a number in ``[low, high]`` (an open end where ``low_open`` /
+    ``high_open``)."""
     kind = "an integer" if integer else "a number"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{key}={value!r} must be {kind}{_range(low, high, low_open)}")
+        raise ConfigError(f"{key}={value!r} must be {kind}{_range(low, high, low_open, high_open)}")
     if integer and not float(value).is_integer():
-        raise ConfigError(f"{key}={value!r} must be {kind}{_range(low, high, low_open)}")
+        raise ConfigError(f"{key}={value!r} must be {kind}{_range(low, high, low_open, high_open)}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{key}={value!r} must be a finite number")
     too_low = low is not None and (value <= low if low_open else value < low)
-    if too_low or (high is not None and value > high):
-        raise ConfigError(f"{key}={value!r} is out of range: must be {kind}{_range(low, high, low_open)}")
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        raise ConfigError(f"{key}={value!r} is out of range: must be {kind}{_range(low, high, low_open, high_open)}")
     return int(value) if integer else value
 
 
-def _range(low, high, low_open) -> str:
+def _range(low, high, low_open, high_open=False) -> str:
     if low is not None and high is not None:
-        return f" in {'(' if low_open else '['}{low}, {high}]"
+        return f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
     if low is not None:
         return f" {'>' if low_open else '>='} {low}"
     if high is not None:
-        return f" <= {high}"
+        return f" {'<' if high_open else '<='} {high}"
     return ""
 
 
@@ -52,3 +59,30 @@ def check_bool(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{key}={value!r} must be true or false")
     return value
+
+
+def check_schema(cfg: Any, path: str = "") -> None:
+    """Check every value whose schema field declares a rule (:func:`renas.schema.rule`) in
+    ``cfg`` and the groups below it; the first bad one raises :class:`ConfigError` naming its key."""
+    node_type = OmegaConf.get_type(cfg)
+    hints = typing.get_type_hints(node_type) if dataclasses.is_dataclass(node_type) else {}
+    for f in dataclasses.fields(node_type) if hints else ():
+        check = f.metadata.get("check")
+        if check is None or OmegaConf.is_missing(cfg, f.name):
+            continue
+        key, value = f"{path}{f.name}", cfg[f.name]
+        hint = hints[f.name]
+        optional = typing.get_origin(hint) is typing.Union and type(None) in typing.get_args(hint)
+        if value is None and optional:
+            continue
+        if "choices" in check:
+            check_choice(key, value, check["choices"])
+        elif "boolean" in check:
+            check_bool(key, value)
+        else:
+            integer = int in (hint, *typing.get_args(hint))
+            check_number(key, value, check["low"], check["high"], integer=integer, low_open=check["low_open"],
+                         high_open=check["high_open"])
+    for name in cfg if isinstance(cfg, DictConfig) else ():
+        if not OmegaConf.is_missing(cfg, name) and isinstance(cfg._get_node(name), DictConfig):
+            check_schema(cfg[name], f"{path}{name}.")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
+import re
+import signal
 import sys
 
 #: errno values that mean "no room left": the disk is full or the user's quota is used up
@@ -83,8 +85,6 @@ def stop_on_sigterm() -> None:
     """Make SIGTERM raise :class:`Terminated` in the main thread. Lightning turns any
     KeyboardInterrupt inside ``fit`` into its own shutdown, so :func:`was_terminated` keeps the
     fact even when the exception's type is lost on the way."""
-    import signal
-
     def handler(signum, frame):
         global _terminated
         _terminated = True
@@ -95,3 +95,43 @@ def stop_on_sigterm() -> None:
 
 def was_terminated() -> bool:
     return _terminated
+
+
+def one_line(error: BaseException) -> str:
+    """Hydra's and OmegaConf's multi-line messages (and their cause) as one line."""
+    parts = []
+    for e in (error, error.__cause__):
+        if e is None:
+            continue
+        lines = []
+        for line in (x.strip() for x in str(e).splitlines()):
+            if not line or line.startswith(("full_key:", "object_type=", "reference_type=", "provider=")):
+                continue
+            if line.startswith("Config search path"):
+                break
+            lines.append(line)
+        text = re.sub(r"^In '\w+': ", "", " ".join(lines))
+        text = re.sub(r"Available options in '[^']+': (.*)$", lambda m: "(options: " + ", ".join(m.group(1).split()) + ")", text)
+        text = re.sub(r"Could not override '([^']+)'\. To append to your config use (\S+)",
+                      r"Could not override '\1' (to add a new key: \2)", text)
+        if text and text not in parts:
+            parts.append(text)
+    text = ": ".join(parts) or type(error).__name__
+    moved = re.match(r"Could not override '(evaluator\.(?:ray\.)?\w+)'", text)
+    if moved and _moved(moved.group(1)):  # a key of an older version: say where it lives now
+        text = f"Could not override '{moved.group(1)}': it is {_moved(moved.group(1))} since renas 0.2 (README: Changes)"
+    return text
+
+
+#: evaluator keys that became keys of their own groups in renas 0.2 (loop and executor settings)
+MOVED_KEYS = {"dedup": "loop.dedup", "on_failure": "loop.on_failure", "max_failures": "loop.max_failures",
+              "workers": "executor.workers", "threads_per_worker": "executor.threads_per_worker",
+              "executor": "executor=local|ray", "ray": "executor=ray executor.<key>"}
+
+
+def _moved(key: str) -> str | None:
+    """Where an old ``evaluator.<key>`` lives now (``None``: it did not move)."""
+    parts = key.split(".")
+    if len(parts) == 3 and parts[1] == "ray":
+        return f"executor=ray executor.{parts[2]}"
+    return MOVED_KEYS.get(parts[1]) if len(parts) == 2 else None

@@ -14,9 +14,11 @@ import math
 import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from renas.cli import hydra_run_dir, quiet_lightning, quote_arch_overrides, report_errors, run_hydra_main, set_threads
+from renas.build import sweep_group
+from renas.cli import hydra_run_dir, move_logging, quiet_lightning, quote_arch_overrides, report_errors, run_hydra_main, set_threads
 from renas.errors import DiskFullError, as_disk_full, command, stop_on_sigterm, was_terminated
 
 CONFIG_PATH = "pkg://renas.conf"
@@ -26,15 +28,13 @@ CONFIG_PATH = "pkg://renas.conf"
 @report_errors
 def search_main(cfg: DictConfig) -> float:
     """Run a neural architecture search (``python search.py [overrides]``)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    from renas.build import sweep_group
-    from renas.cli import move_logging
+    # deferred: the search stack pulls torch (~3 s); start-up (--help, Hydra's own errors) stays light
     from renas.search.run import run_search
 
     quiet_lightning()
     run_dir, resume, choices = hydra_run_dir(), None, dict(HydraConfig.get().runtime.choices)
     if cfg.get("resume"):
+        # deferred: torch via renas.search, as above
         from renas.search.resume import prepare_resume
 
         overrides = [o for o in HydraConfig.get().overrides.task if o.split("=", 1)[0] not in ("resume", "+resume")]
@@ -46,6 +46,7 @@ def search_main(cfg: DictConfig) -> float:
             print(f"the search in {run_dir} is finished ({done} of {cfg.ga.budget} evaluations); nothing to resume")
             return float(best["fitness"]) if best else math.nan
     else:
+        # deferred: torch via renas.search, as above
         from renas.search.resume import keep_hydra_files, refuse_existing_search
 
         refuse_existing_search(run_dir)
@@ -55,6 +56,7 @@ def search_main(cfg: DictConfig) -> float:
     try:
         summary = run_search(cfg, run_dir, choices=choices, group=sweep_group(), resume=resume)
     except (DiskFullError, OSError) as e:
+        # deferred: torch via renas.search, as above
         from renas.search.resume import discard_unstarted
 
         if as_disk_full(e, run_dir, "") is None:
@@ -76,12 +78,13 @@ def search_main(cfg: DictConfig) -> float:
 @report_errors
 def train_main(cfg: DictConfig) -> float:
     """Train one architecture fully (``python train.py arch=... [overrides]``)."""
+    # deferred: renas.train.final pulls torch (~3 s); start-up stays light
     from renas.train.final import train_architecture
 
     quiet_lightning()
     run_dir, resume_from = hydra_run_dir(), None
     if cfg.get("resume"):
-        from renas.cli import move_logging
+        # deferred: torch via renas.train.final, as above
         from renas.train.final import prepare_train_resume
 
         cfg, folder, resume_from = prepare_train_resume(cfg.resume)
@@ -105,6 +108,7 @@ def train_main(cfg: DictConfig) -> float:
         print(f"{what}; the training is checkpointed; continue with: {command('train')} resume={run_dir}",
               file=sys.stderr)
         sys.exit(status)
+    # deferred: Lightning (~4 s) stays off start-up
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     if rank_zero_only.rank == 0:  # one line, also with several devices (DDP: a process per device)
@@ -126,6 +130,7 @@ def train() -> None:
 
 def benchmark() -> None:
     """``renas-benchmark`` / ``python -m renas.benchmark``."""
+    # deferred: numpy and the benchmark modules stay off search/train start-up
     from renas.benchmark.__main__ import main
 
     sys.argv = quote_arch_overrides(sys.argv)
@@ -134,6 +139,7 @@ def benchmark() -> None:
 
 def compare() -> None:
     """``renas-compare`` / ``python -m renas.compare``."""
+    # deferred: a module-level `main` here would read as renas.main's own
     from renas.compare import main
 
     main()

@@ -1,5 +1,9 @@
-"""Config schemas: the types of the settings of the ``ga``, ``controller``, ``logger``,
-``algorithm`` and ``optim`` groups.
+"""Config schemas: the types of the settings of every config group and of the primary configs
+(``search.yaml``, ``train.yaml``, ``benchmark.yaml``).
+
+The ``trainer`` group has none on purpose: its keys are Lightning ``Trainer`` keyword
+arguments, any of which a user may add (``+trainer.limit_train_batches=0.1``); the same holds
+for ``optim.optimizer`` (any ``torch.optim`` class with its own arguments).
 
 Each is a dataclass registered in Hydra's ConfigStore under the ``schema`` group; the group's
 YAML files start from it (``defaults: [/schema/<name>@_here_, _self_]``). The YAML files keep
@@ -9,9 +13,11 @@ folder exists::
 
     python search.py ga.mutation_rate=abc --cfg job    # Value 'abc' could not be converted to Float
 
-Ranges and choices (``ga.mutation_rate`` in [0, 1], ``ga.selection`` one of tournament /
-roulette) are checked where the values are used, before any work starts, with one line naming
-the key, the value and what is allowed (:mod:`renas.config`).
+Ranges and choices sit next to the types (:func:`rule`: ``ga.mutation_rate`` in [0, 1],
+``ga.selection`` one of tournament / roulette) and are checked right after composition, before
+any run folder exists, by :func:`renas.config.check_schema`, with one line naming the key, the
+value and what is allowed. Rules between keys (the sample no larger than the population, the
+budget no larger than the space) are in ``renas.search.run.validate``.
 """
 
 from __future__ import annotations
@@ -26,17 +32,34 @@ from omegaconf import MISSING
 #: where :func:`renas.config.check_bool` refuses anything but true / false in one line.
 
 
+def rule(low: float | None = None, high: float | None = None, *, low_open: bool = False, high_open: bool = False,
+         choices: tuple[str, ...] | None = None, boolean: bool = False) -> Any:
+    """A schema field with its range or choices, checked right after composition by
+    :func:`renas.config.check_schema` (one line naming the key, the value and what is allowed):
+    a number in ``[low, high]`` (an open end with ``low_open`` / ``high_open``; an integer where the field
+    is typed ``int``), one of ``choices``, or true / false (``boolean``). ``None`` passes where
+    the field is ``Optional``. The value comes from the group's YAML file (the default, in one
+    place); the field has none."""
+    if choices is not None:
+        check: dict[str, Any] = {"choices": tuple(choices)}
+    elif boolean:
+        check = {"boolean": True}
+    else:
+        check = {"low": low, "high": high, "low_open": low_open, "high_open": high_open}
+    return field(default=MISSING, metadata={"check": check})
+
+
 @dataclass
 class GASchema:
     """``ga``: the evolution settings (conf/ga/default.yaml)."""
 
-    population_size: int = MISSING
-    sample_size: int = MISSING
-    selection: str = MISSING
-    removal: str = MISSING
-    mutation_rate: float = MISSING
-    crossover_rate: float = MISSING
-    budget: int = MISSING
+    population_size: int = rule(1)
+    sample_size: int = rule(1)
+    selection: str = rule(choices=("tournament", "roulette"))
+    removal: str = rule(choices=("worst", "oldest"))
+    mutation_rate: float = rule(0.0, 1.0)
+    crossover_rate: float = rule(0.0, 1.0)
+    budget: int = rule(1)
 
 
 @dataclass
@@ -51,13 +74,13 @@ class SamplerControllerSchema(NoControllerSchema):
     """``controller=sampler``: the REINFORCE baseline's architecture sampler (its network and
     its REINFORCE learner, which RENAS's controller has too)."""
 
-    embed: int = MISSING
-    hidden: int = MISSING
-    lr: float = MISSING
-    batch: int = MISSING
-    entropy_weight: float = MISSING
-    baseline_decay: float = MISSING
-    normalize: Any = MISSING  # bool
+    embed: int = rule(1, 4096)
+    hidden: int = rule(1, 4096)
+    lr: float = rule(0.0, 10.0, low_open=True)
+    batch: int = rule(1, 100000)
+    entropy_weight: float = rule(0.0, 100.0)
+    baseline_decay: float = rule(0.0, 1.0)
+    normalize: Any = rule(boolean=True)  # bool
 
 
 @dataclass
@@ -65,17 +88,17 @@ class EditControllerSchema(SamplerControllerSchema):
     """``controller=renas`` / ``lstm``: RENAS's mutation controller: the sampler's settings plus
     its own (what it scores, hindsight replay, the masked log-probability)."""
 
-    encoder: str = MISSING
-    utility: Any = MISSING  # bool
-    gene_preferences: Any = MISSING  # bool
-    interactions: int = MISSING
+    encoder: str = rule(choices=("lstm", "none"))
+    utility: Any = rule(boolean=True)  # bool
+    gene_preferences: Any = rule(boolean=True)  # bool
+    interactions: int = rule(0, 1024)
     replay: Any = MISSING  # a number of genes, or "all"
-    replay_pairs: int = MISSING
-    replay_weight: float = MISSING
-    memory: int = MISSING
-    memory_sample: int = MISSING
-    steps: int = MISSING
-    mask_logprob: Any = MISSING  # bool
+    replay_pairs: int = rule(1)
+    replay_weight: float = rule(0.0, 1000.0)
+    memory: int = rule(0)
+    memory_sample: int = rule(0)
+    steps: int = rule(1, 1000)
+    mask_logprob: Any = rule(boolean=True)  # bool
 
 
 @dataclass
@@ -91,10 +114,10 @@ class WandbLoggerSchema(SinkSchema):
 
     project: str = MISSING
     entity: Optional[str] = MISSING
-    mode: Optional[str] = MISSING
-    console: str = MISSING
-    system_metrics: Any = MISSING  # bool
-    artifacts: Any = MISSING  # bool
+    mode: Optional[str] = rule(choices=("offline", "online", "disabled"))
+    console: str = rule(choices=("off", "wrap", "redirect", "auto", "wrap_raw", "wrap_emu"))
+    system_metrics: Any = rule(boolean=True)  # bool
+    artifacts: Any = rule(boolean=True)  # bool
     group: Optional[str] = MISSING
     tags: List[str] = field(default_factory=list)
     name: Optional[str] = MISSING
@@ -112,23 +135,23 @@ class AlgorithmSchema:
 class RenasAlgorithmSchema(AlgorithmSchema):
     """``algorithm=renas`` (and its ablation ``evolution``)."""
 
-    restart: Any = MISSING  # bool
-    patience: int = MISSING
+    restart: Any = rule(boolean=True)  # bool
+    patience: int = rule(0)
 
 
 @dataclass
 class LocalAlgorithmSchema(AlgorithmSchema):
     """``algorithm=local``."""
 
-    n_init: int = MISSING
-    move: str = MISSING
+    n_init: int = rule(1)
+    move: str = rule(choices=("first", "best"))
 
 
 @dataclass
 class TPEAlgorithmSchema(AlgorithmSchema):
     """``algorithm=tpe``."""
 
-    n_startup_trials: int = MISSING
+    n_startup_trials: int = rule(0)
     multivariate: Any = MISSING  # bool or null (the installed Optuna's default)
     constant_liar: Any = MISSING  # bool or null
 
@@ -139,12 +162,249 @@ class OptimSchema:
     left open) and the settings around it."""
 
     optimizer: Any = MISSING
-    scheduler: str = MISSING
-    label_smoothing: float = MISSING
-    aux_weight: float = MISSING
+    scheduler: str = rule(choices=("cosine", "none"))
+    label_smoothing: float = rule(0.0, 1.0)
+    aux_weight: float = rule(0.0)
+
+
+@dataclass
+class RenasCellSpaceSchema:
+    """``search_space=renas_cell``: the RENAS / NASNet cell space."""
+
+    _target_: str = MISSING
+    blocks: int = rule(1, 20)
+    shared_reduction: Any = rule(boolean=True)  # bool
+    cells_per_stage: int = rule(1, 100)
+    channels: int = rule(1, 4096)
+    stem: str = rule(choices=("cifar", "imagenet"))
+    stem_channels: Optional[int] = rule(1, 4096)
+    auxiliary: Any = rule(boolean=True)  # bool
+    drop_path: float = rule(0.0, 0.99)
+    dropout: float = rule(0.0, 0.99)
+    concat_prev: Any = rule(boolean=True)  # bool
+
+
+@dataclass
+class NASBench201SpaceSchema:
+    """``search_space=nasbench201``."""
+
+    _target_: str = MISSING
+    channels: int = rule(1, 4096)
+    cells_per_stage: int = rule(1, 100)
+
+
+@dataclass
+class GenesSpaceSchema:
+    """``search_space=genes`` (and the spaces built on it, e.g. ``digits_cnn``): the genes are a
+    list of ``{name, choices, kind}`` or a mapping ``name -> choices`` (checked by the space);
+    the hooks are ``{_target_: pkg.mod.fn, ...}`` with the function's own keyword arguments."""
+
+    _target_: str = MISSING
+    name: str = MISSING
+    genes: Any = MISSING
+    valid: Any = MISSING
+    canonical: Any = MISSING
+    build: Any = MISSING
+    reference: Optional[str] = MISSING
+
+
+@dataclass
+class DataSchema:
+    """``dataset``: the settings every data module has."""
+
+    _target_: str = MISSING
+    batch_size: int = rule(1)
+    num_workers: int = rule(0)
+    val_fraction: float = rule(0.0, 1.0, low_open=True, high_open=True)
+    subset: float = rule(0.0, 1.0, low_open=True)
+    split_seed: int = rule(0)
+    image_size: Optional[int] = rule(1)
+    normalize: Any = rule(boolean=True)  # bool
+    mean: Optional[List[float]] = MISSING
+    std: Optional[List[float]] = MISSING
+    augment: Any = rule(boolean=True)  # bool
+
+
+@dataclass
+class TorchvisionDataSchema(DataSchema):
+    """``dataset=mnist`` / ``fashion_mnist`` / ``cifar10`` / ``cifar100``: torchvision's files in ``root``."""
+
+    root: str = MISSING
+    download: Any = rule(boolean=True)  # bool
+
+
+@dataclass
+class NPZDataSchema(DataSchema):
+    """``dataset=cifar10_subset``: arrays in one ``.npz`` file."""
+
+    path: str = MISSING
+
+
+@dataclass
+class DigitsDataSchema(DataSchema):
+    """``dataset=digits``: scikit-learn's digits, split here."""
+
+    test_fraction: float = rule(0.0, 1.0, low_open=True, high_open=True)
+
+
+@dataclass
+class ImageFolderDataSchema(DataSchema):
+    """``dataset=image_folder``: your own images."""
+
+    root: str = MISSING
+    test_fraction: float = rule(0.0, 1.0, low_open=True, high_open=True)
+
+
+@dataclass
+class TrainEvaluatorSchema:
+    """``evaluator=train``: proxy training with Lightning."""
+
+    name: str = MISSING
+    _target_: str = MISSING
+    inherit_weights: Any = rule(boolean=True)  # bool
+    finetune_epochs: Optional[int] = rule(1)
+    bn_recalibration: int = rule(0)
+    report_test: Any = rule(boolean=True)  # bool
+    failure_fitness: Optional[float] = rule()
+
+
+@dataclass
+class TableEvaluatorSchema:
+    """``evaluator=table`` (and ``nasbench201``): look-ups in a CSV of results."""
+
+    name: str = MISSING
+    _target_: str = MISSING
+    table: str = MISSING
+    key_column: Optional[str] = MISSING
+    key_columns: Any = MISSING  # null, a list of columns in gene order, or "genes"
+    metric: str = MISSING
+    report: List[str] = MISSING
+    direction: str = rule(choices=("max", "min"))
+    duplicates: str = rule(choices=("error", "mean", "first"))
+    extra_rows: str = rule(choices=("error", "skip"))
+    failure_fitness: Optional[float] = rule()
+
+
+@dataclass
+class LoopSchema:
+    """``loop``: how the search loop treats repeats and failures."""
+
+    dedup: str = rule(choices=("exact", "isomorphic"))
+    on_failure: str = rule(choices=("worst", "skip"))
+    max_failures: int = rule(1)
+
+
+@dataclass
+class LocalExecutorSchema:
+    """``executor=local``."""
+
+    name: str = rule(choices=("local",))
+    workers: int = rule(1, 4096)
+    threads_per_worker: Optional[int] = rule(1, 1024)
+
+
+@dataclass
+class RayExecutorSchema:
+    """``executor=ray``."""
+
+    name: str = rule(choices=("ray",))
+    workers: int = rule(1, 4096)
+    address: Optional[str] = MISSING
+    num_cpus: float = rule(0.0)
+    num_gpus: float = rule(0.0)
+    log_to_driver: Any = rule(boolean=True)  # bool
+    runtime_env: Any = MISSING  # a mapping given to Ray as it is
+
+
+@dataclass
+class SnapshotSchema:
+    every: int = rule(1)
+    seconds: float = rule(0.0)
+
+
+@dataclass
+class SearchSchema:
+    """``search.yaml``, the primary config of ``search.py``: its own keys typed, the groups
+    (each with its own schema, the trainer's Lightning keyword arguments left open) as they are."""
+
+    search_space: Any = MISSING
+    dataset: Any = MISSING
+    trainer: Any = MISSING
+    optim: Any = MISSING
+    ga: Any = MISSING
+    controller: Any = MISSING
+    evaluator: Any = MISSING
+    executor: Any = MISSING
+    loop: Any = MISSING
+    logger: Any = MISSING
+    algorithm: Any = MISSING
+    seed: int = rule(0, 2**31 - 1)
+    threads: Optional[int] = rule(1, 1024)
+    progress: str = rule(choices=("eval", "generation", "none"))
+    resume: Optional[str] = MISSING
+    snapshot: SnapshotSchema = MISSING
+
+
+@dataclass
+class TrainSchema:
+    """``train.yaml``, the primary config of ``train.py``."""
+
+    search_space: Any = MISSING
+    dataset: Any = MISSING
+    trainer: Any = MISSING
+    optim: Any = MISSING
+    logger: Any = MISSING
+    arch: Any = MISSING  # a genotype string or the paper's [[op, input], ...] list
+    arch_from: Optional[str] = MISSING
+    seed: int = rule(0, 2**31 - 1)
+    threads: Optional[int] = rule(1, 1024)
+    save_checkpoint: Any = rule(boolean=True)  # bool
+    resume: Optional[str] = MISSING
+
+
+@dataclass
+class BenchmarkSchema:
+    """``benchmark.yaml``, the primary config of ``python -m renas.benchmark``: the groups of
+    ``search.yaml`` (``algorithm`` set per entry of ``algorithms``) and the benchmark's own keys
+    (``seeds`` and ``budget`` take a number or a list, checked by :mod:`renas.benchmark.plan`)."""
+
+    search_space: Any = MISSING
+    dataset: Any = MISSING
+    trainer: Any = MISSING
+    optim: Any = MISSING
+    ga: Any = MISSING
+    controller: Any = MISSING
+    evaluator: Any = MISSING
+    executor: Any = MISSING
+    loop: Any = MISSING
+    logger: Any = MISSING
+    algorithm: Any = None
+    algorithms: Any = MISSING
+    reference: Optional[str] = MISSING
+    seeds: Any = MISSING
+    budget: Any = MISSING
+    max_duplicates: Optional[int] = rule(1)
+    threads: Optional[int] = rule(1, 1024)
+    progress: str = rule(choices=("eval", "generation", "none"))
+    seed: Optional[int] = MISSING
 
 
 SCHEMAS = {
+    "search": SearchSchema,
+    "train": TrainSchema,
+    "benchmark": BenchmarkSchema,
+    "space_renas_cell": RenasCellSpaceSchema,
+    "space_nasbench201": NASBench201SpaceSchema,
+    "space_genes": GenesSpaceSchema,
+    "dataset_torchvision": TorchvisionDataSchema,
+    "dataset_npz": NPZDataSchema,
+    "dataset_digits": DigitsDataSchema,
+    "dataset_image_folder": ImageFolderDataSchema,
+    "evaluator_train": TrainEvaluatorSchema,
+    "evaluator_table": TableEvaluatorSchema,
+    "loop": LoopSchema,
+    "executor_local": LocalExecutorSchema,
+    "executor_ray": RayExecutorSchema,
     "ga": GASchema,
     "controller_edits": EditControllerSchema,
     "controller_sampler": SamplerControllerSchema,

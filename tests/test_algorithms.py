@@ -9,6 +9,7 @@ import torch
 from helpers import compose, without_times
 from renas.evaluate.base import InlineExecutor, Outcome, Task
 from renas.search.loop import Journal, LoopSettings, Search
+from renas.search.run import validate
 from renas.space import NASBench201Space
 
 TABLE = ["search_space=nasbench201", "logger=none", "progress=none"]
@@ -243,16 +244,16 @@ def test_bad_renas_settings_are_one_error_naming_the_key(override, key):
     from renas.build import build_strategy
     from renas.errors import ConfigError
 
-    cfg = compose("search", [*TABLE, "algorithm=renas", override])
+    cfg, space = compose("search", [*TABLE, "algorithm=renas", override]), NASBench201Space()
     with pytest.raises(ConfigError) as e:
-        build_strategy(cfg, NASBench201Space())
+        validate(cfg, space)  # the schema's rules ...
+        build_strategy(cfg, space)  # ... and what only the algorithm can check (controller.replay)
     assert str(e.value).startswith(key) and "\n" not in str(e.value)
 
 
 @pytest.mark.parametrize("override, key", [("algorithm.n_init=0", "algorithm.n_init"), ("algorithm.move=steepest", "algorithm.move")])
 def test_bad_local_search_settings_are_one_error_naming_the_key(override, key):
-    from renas.build import build_strategy
     from renas.errors import ConfigError
 
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        build_strategy(compose("search", [*TABLE, "algorithm=local", override]), NASBench201Space())
+        validate(compose("search", [*TABLE, "algorithm=local", override]), NASBench201Space())

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_cli, run_entry
+from helpers import compose, run_cli, run_entry
 from conftest import SHARED
 
 TABLE = ["search_space=nasbench201", "evaluator=nasbench201"]
@@ -37,19 +37,26 @@ CASES = [
     ("search.py", ["algorithm.patience=abc"], "algorithm.patience"),
     ("search.py", ["algorithm=local", "algorithm.restart=true"], "algorithm.restart"),
     ("search.py", ["optim.label_smoothing=no"], "optim.label_smoothing"),
+    ("search.py", ["evaluator.finetune_epochs=1.5"], "evaluator.finetune_epochs"),
+    ("search.py", ["evaluator.bn_recalibration=yes"], "evaluator.bn_recalibration"),
+    ("search.py", ["dataset.batch_size=big"], "dataset.batch_size"),
+    ("search.py", ["seed=abc"], "seed"),
     ("search.py", ["algorithm=nope"], "algorithm/nope"),
     ("search.py", ["controller.lr=-1"], "controller.lr"),
     ("search.py", ["controller.batch=0"], "controller.batch"),
-    ("search.py", ["evaluator.dedup=fuzzy"], "evaluator.dedup"),
-    ("search.py", ["evaluator.on_failure=retry"], "evaluator.on_failure"),
+    ("search.py", ["loop.dedup=fuzzy"], "loop.dedup"),
+    ("search.py", ["loop.on_failure=retry"], "loop.on_failure"),
     ("search.py", ["seed=-1"], "seed"),
     ("search.py", ["threads=0"], "threads"),
     ("search.py", ["threads=-1"], "threads"),
-    ("search.py", ["evaluator.workers=0"], "evaluator.workers"),
+    ("search.py", ["executor.workers=0"], "executor.workers"),
     ("search.py", ["snapshot.every=0"], "snapshot.every"),
-    ("search.py", ["trainer.devices=2"], "evaluator.workers"),
+    ("search.py", ["trainer.devices=2"], "executor.workers"),
     ("search.py", ["snapshot.seconds=soon"], "snapshot.seconds"),
-    ("search.py", ["evaluator.executor=slurm"], "evaluator.executor"),
+    ("search.py", ["executor=slurm"], "executor/slurm"),
+    ("search.py", ["executor.name=slurm"], "executor.name"),
+    ("search.py", ["evaluator.workers=2"], "'evaluator.workers': it is executor.workers since renas 0.2"),  # a key of 0.1
+    ("search.py", ["executor=ray", "executor.num_gpus=-1"], "executor.num_gpus"),
     ("train.py", ["threads=-1"], "threads"),
     ("search.py", ["dataset=nope"], "dataset/nope"),
     ("search.py", ["dataset.batch_size=0"], "dataset.batch_size"),
@@ -78,13 +85,23 @@ CASES = [
     ("search.py", ["experiment=toy_table", "evaluator.metric=nope"], "'nope'"),
     ("search.py", ["experiment=toy_table", "search_space.genes.4.choices=[16,32,64]"], "gene width: '128' is not one of 16, 32, 64"),
     ("search.py", ["experiment=toy_table", "search_space.valid.max_pools=3"], "has no row for"),
-    ("search.py", ["experiment=toy_table", "evaluator=train"], "evaluator.table is not a setting of TrainEvaluator"),
+    ("search.py", ["experiment=toy_table", "evaluator=train"], "Key 'table' not in 'TrainEvaluatorSchema'"),
+    ("search.py", ["experiment=toy_table", "evaluator.duplicates=max"], "evaluator.duplicates='max' is not one of: error, mean, first"),
     ("train.py", ["search_space=digits_cnn", "arch=depth:2|width1:32|width2:16|width3:8|act1:relu|act2:relu|act3:relu"],
      "not allowed by search_space.valid"),
     ("train.py", ["search_space=digits_cnn", "arch=depth:2|width1:48"], "gene width1: '48' is not one of 8, 16, 32, 64"),
 ]
 
 
+#: cases also run through the entry point in this process (exit status 2, one line on stderr, no
+#: run folder left), one per source of errors: Hydra's grammar and the schemas' types, an unknown
+#: key, an older version's key, a schema rule, a rule between keys, a part that fails to build,
+#: missing data, train.py's genotype and its arch_from, and resume= (which only the entry point reads)
+ENTRY = [c for c in CASES if c[1] in (
+    ["ga.mutation_rate=abc"], ["ga.foo=1"], ["evaluator.workers=2"], ["ga.mutation_rate=1.5"], ["ga.budget=2"],
+    ["experiment=toy_table", "search_space.valid.max_pools=3"], ["dataset=mnist", "dataset.root={tmp}/empty", "dataset.download=false"],
+    ["arch=|bogus~0|sep_conv_3x3~1|"], ["arch_from={tmp}/nowhere"], ["resume={tmp}/nowhere"], ["threads=-1"],
+)]
 #: cases also run as real commands: a Hydra composition error (a wrong type, with --cfg job), a validation error, train.py
 SUBPROCESS = [c for c in CASES if c[1] in (["ga.mutation_rate=1.5"], ["arch=|bogus~0|sep_conv_3x3~1|"],
                                            ["ga.population_size=3.5", "--cfg", "job"])]
@@ -108,8 +125,45 @@ def _check_bad_input(run, tmp_path, script, args, expected):
     assert not run_dir.exists()
 
 
-@pytest.mark.parametrize("script,args,expected", CASES, ids=[_ids(c) for c in CASES])
+def _first_error(tmp_path: Path, script: str, args: list[str]) -> str | None:
+    """The line the entry point would print, from the path it takes before its run folder gets a
+    file: Hydra's composition (grammar, schemas' types and keys), then everything the command
+    checks and builds first (``prepare_search`` / ``prepare_training``). ``None``: no error."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from renas.cli import quote_arch_overrides
+    from renas.errors import RenasError, one_line
+
+    args = [a for a in quote_arch_overrides(args) if a not in ("--cfg", "job")]
+    try:
+        cfg = compose(script.removesuffix(".py"), ["logger=none", *args])
+        if script == "search.py":
+            from renas.search.run import prepare_search
+
+            prepare_search(cfg, tmp_path / "run")
+        else:
+            from renas.train.final import prepare_training
+
+            prepare_training(cfg)
+    except (HydraException, OmegaConfBaseException) as e:
+        return one_line(e)
+    except RenasError as e:
+        return str(e)
+    return None
+
+
+@pytest.mark.parametrize("script,args,expected", [c for c in CASES if c not in ENTRY], ids=[_ids(c) for c in CASES if c not in ENTRY])
 def test_bad_input(tmp_path, script, args, expected):
+    if any("nasbench201" in a for a in args) and not (SHARED / "data/nasbench201").is_dir():
+        pytest.skip(f"needs shared data at {SHARED / 'data/nasbench201'}")
+    (tmp_path / "empty").mkdir()
+    line = _first_error(tmp_path, script, [a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert line is not None and "\n" not in line and expected in line, line
+
+
+@pytest.mark.parametrize("script,args,expected", ENTRY, ids=[_ids(c) for c in ENTRY])
+def test_bad_input_through_the_entry_point(tmp_path, script, args, expected):
     _check_bad_input(run_entry, tmp_path, script, args, expected)
 
 
@@ -150,6 +204,9 @@ def _damaged(finished_runs: Path, tmp_path: Path, how: str) -> Path:
         shutil.copy(finished_runs / "b" / "state.pt", state)
     elif how == "missing":
         state.unlink()
+    elif how == "old_keys":  # a search started by renas 0.1, whose evaluator carried the executor's keys
+        with (run / ".hydra" / "search" / "overrides.yaml").open("a") as f:
+            f.write("- evaluator.workers=1\n")
     elif how == "history_cut":
         lines = (run / "history.jsonl").read_text().splitlines(keepends=True)
         (run / "history.jsonl").write_text("".join(lines[:5]))
@@ -162,6 +219,7 @@ RESUME_CASES = [
     ("foreign", [], "different search config"),
     ("missing", [], "state.pt not found"),
     ("history_cut", [], "history"),
+    ("old_keys", [], "saved overrides do not compose with this version (Could not override 'evaluator.workers'"),
     ("intact", ["ga.budget=99"], "would change the search"),
     ("intact", ["algorithm=rea"], "would change the search"),
 ]

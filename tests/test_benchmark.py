@@ -42,7 +42,7 @@ def _history(parts, algorithm: str, seed: int, budget: int = 60) -> list[dict]:
     validate(cfg, space)
     records: list[dict] = []
     Search(space, build_strategy(cfg, space), InlineExecutor(evaluator), budget=budget, generation_size=10, seed=seed,
-           settings=LoopSettings(dedup=cfg.evaluator.dedup), callbacks=[Journal(records.append)]).run()
+           settings=LoopSettings(dedup=cfg.loop.dedup), callbacks=[Journal(records.append)]).run()
     assert len(records) == budget
     return records
 
@@ -131,7 +131,7 @@ def _bench(tmp_path, *overrides: str):
         (["algorithm=rea"], "use algorithms=[...]"),
         (["ga.budget=50"], "use budget="),
         (["ga.mutation_rate=1.5"], "ga.mutation_rate=1.5 is out of range"),
-        (["evaluator.workers=2"], "evaluator.workers=2: the benchmark evaluates one child at a time"),
+        (["executor.workers=2"], "executor=local executor.workers=2: the benchmark evaluates one child at a time"),
     ],
 )
 def test_benchmark_input_errors(tmp_path, overrides, message):

@@ -3,19 +3,24 @@ search's own checks (a broken or stale option file fails here, not in a user's f
 
 from __future__ import annotations
 
+from dataclasses import is_dataclass
+
 import pytest
+from omegaconf import OmegaConf
 
 from helpers import REPO, compose
 
 #: groups that search.yaml composes (hydra/launcher and hparams_search are checked by test_sweeps)
-SEARCH_GROUPS = ("search_space", "dataset", "trainer", "optim", "ga", "controller", "evaluator", "logger",
-                 "algorithm", "experiment")
+SEARCH_GROUPS = ("search_space", "dataset", "trainer", "optim", "ga", "controller", "evaluator", "executor", "loop",
+                 "logger", "algorithm", "experiment")
 #: options that only make sense with another choice (alone, each is a one-line error by design)
 COMPANIONS = {
     ("evaluator", "nasbench201"): ["search_space=nasbench201"],  # the table scores NAS-Bench-201 cells only
     ("controller", "sampler"): ["algorithm=reinforce"],  # REINFORCE's whole-architecture sampler
     ("search_space", "genes"): ["search_space.genes={a: [1, 2, 3, 4, 5, 6], b: [x, y, z, u, v, w]}"],  # genes from config
 }
+#: groups without a schema: the trainer's keys are Lightning's (any may be added); experiments set other groups
+SCHEMALESS = ("trainer", "experiment")
 CASES = [(group, f.stem) for group in SEARCH_GROUPS for f in sorted((REPO / "conf" / group).glob("*.yaml"))]
 
 
@@ -31,6 +36,8 @@ def test_every_option_composes_and_validates(group, option):
     cfg = compose("search", [f"{group}={option}", *COMPANIONS.get((group, option), [])])
     if group != "experiment":  # experiments are @package _global_: they set keys of other groups
         assert cfg[group] is not None
+    if group not in SCHEMALESS:  # types checked when composed (renas/schema.py)
+        assert is_dataclass(OmegaConf.get_type(cfg[group])), f"conf/{group}/{option}.yaml does not start from a schema"
     space = build_space(cfg.search_space)
     validate(cfg, space)
     if group in ("algorithm", "controller", "ga", "experiment"):  # the strategy (and its controller) builds
@@ -41,3 +48,13 @@ def test_every_option_composes_and_validates(group, option):
 def test_the_other_entry_points_compose(config_name):
     cfg = compose(config_name, [])
     assert cfg.search_space is not None
+    assert is_dataclass(OmegaConf.get_type(cfg))  # the primary config's own keys are typed too
+
+
+def test_the_loops_code_defaults_are_the_configs():
+    """``LoopSettings`` (for code that builds a search without a config) and conf/loop/default.yaml agree."""
+    from renas.search.loop import LoopSettings
+
+    cfg = compose("search", [])
+    code = LoopSettings()
+    assert {k: getattr(code, k) for k in cfg.loop} == dict(cfg.loop)

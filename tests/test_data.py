@@ -97,13 +97,19 @@ def test_digits_batches_are_normalised():
     assert first.dtype == torch.uint8 and len(first) == 100  # floats are made a batch at a time
 
 
-def test_bad_data_options_are_config_errors():
-    with pytest.raises(ConfigError, match="dataset.subset"):
-        DigitsDataModule(subset=0)
-    with pytest.raises(ConfigError, match="dataset.val_fraction"):
-        DigitsDataModule(val_fraction=1.5)
-    with pytest.raises(ConfigError, match="dataset.batch_size"):
-        DigitsDataModule(batch_size=0)
+@pytest.mark.parametrize("override, message", [
+    ("dataset.subset=0", r"dataset.subset=0.0 is out of range: must be a number in \(0.0, 1.0\]"),
+    ("dataset.val_fraction=1.0", r"dataset.val_fraction=1.0 is out of range: must be a number in \(0.0, 1.0\)"),
+    ("dataset.batch_size=0", "dataset.batch_size=0 is out of range: must be an integer >= 1"),
+    ("dataset.augment=2", "dataset.augment=2 must be true or false"),
+])
+def test_bad_data_options_are_config_errors(override, message):
+    """The data modules' ranges are the schema's rules (renas/schema.py), checked on the composed config."""
+    from helpers import compose
+    from renas.config import check_schema
+
+    with pytest.raises(ConfigError, match=message):
+        check_schema(compose("search", [override]))
 
 
 # --- MNIST and Fashion-MNIST test files --------------------------------------------------------

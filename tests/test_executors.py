@@ -14,7 +14,8 @@ pytestmark = [pytest.mark.needs_shared("data/nasbench201"), pytest.mark.slow]
 
 BUDGET = 20  # two generations: enough for parents, rewards and a kill at the 12th child
 TABLE = ["search_space=nasbench201", "evaluator=nasbench201", "ga.population_size=10", "ga.sample_size=3", f"ga.budget={BUDGET}",
-         "logger=none", "progress=none", "threads=1", "evaluator.threads_per_worker=1"]
+         "logger=none", "progress=none", "threads=1"]
+LOCAL = ["executor.threads_per_worker=1"]  # (the default: cores / workers)
 KILLER = ["evaluator._target_=killer.KillOnceTableEvaluator", "+evaluator.victim=12"]
 
 
@@ -22,7 +23,7 @@ KILLER = ["evaluator._target_=killer.KillOnceTableEvaluator", "+evaluator.victim
 def local_ray():
     """A two-node Ray cluster on this machine for this module only (``ray.cluster_utils.Cluster``:
     a head and a worker node, 1 CPU each, loopback, no dashboard); the search's driver joins it as
-    it would join a real cluster (``evaluator.ray.address``). Workers import the test doubles
+    it would join a real cluster (``executor.address``). Workers import the test doubles
     (``killer``, tests/) and the example hooks (examples/) through the job's runtime environment."""
     ray = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
@@ -49,7 +50,7 @@ def _search(tmp_path: Path, name: str, *overrides: str) -> list[dict]:
 
 def test_one_worker_gives_the_sequential_history_on_every_executor(tmp_path, local_ray, monkeypatch):
     sequential = without_times(_search(tmp_path, "inline"))
-    assert without_times(_search(tmp_path, "ray", "evaluator.executor=ray")) == sequential
+    assert without_times(_search(tmp_path, "ray", "executor=ray")) == sequential
     # a worker process, not this one: force the process pool with workers=1 by a one-worker pool
     from renas.evaluate import executors
 
@@ -57,19 +58,19 @@ def test_one_worker_gives_the_sequential_history_on_every_executor(tmp_path, loc
         return executors.LocalExecutor(executors.evaluator_spec(cfg, run_dir), 1, 1)
 
     monkeypatch.setattr(executors, "make_executor", pool_of_one)
-    assert without_times(_search(tmp_path, "local")) == sequential
+    assert without_times(_search(tmp_path, "local", *LOCAL)) == sequential
 
 
 def test_two_ray_workers_complete_the_budget_with_tpe(tmp_path, local_ray):
     """TPE with two children in flight (constant liar). RENAS with two workers on either executor:
     the killed-worker tests below, which also complete the budget."""
-    history = _search(tmp_path, "ray2", "evaluator.executor=ray", "evaluator.workers=2", "algorithm=tpe")
+    history = _search(tmp_path, "ray2", "executor=ray", "executor.workers=2", "algorithm=tpe")
     assert all(r["status"] == "ok" for r in history)
 
 
 def test_a_ray_worker_killed_during_a_child_is_retried_and_the_search_completes(tmp_path, local_ray):
     marker = tmp_path / "deaths"
-    history = _search(tmp_path, "ray", "evaluator.executor=ray", "evaluator.workers=2", *KILLER,
+    history = _search(tmp_path, "ray", "executor=ray", "executor.workers=2", *KILLER,
                       f"+evaluator.marker={marker}")
     assert marker.read_text() == "1"  # it did die once
     assert all(r["status"] == "ok" for r in history)  # ... and the retry succeeded
@@ -83,7 +84,7 @@ def test_inherited_weights_travel_with_the_tasks_between_two_nodes(tmp_path, loc
     budget = 6
     run_dir = tmp_path / "two_nodes"
     cfg = compose("search", ["experiment=digits_cnn", f"ga.budget={budget}", "ga.population_size=3", "ga.sample_size=2",
-                             "dataset.subset=0.3", "trainer.max_epochs=1", "evaluator.executor=ray", "evaluator.workers=2",
+                             "dataset.subset=0.3", "trainer.max_epochs=1", "executor=ray", "executor.workers=2",
                              "evaluator.inherit_weights=true", "evaluator.finetune_epochs=1", "logger=none",
                              "progress=none", "threads=1"])
     summary = run_search(cfg, run_dir)
@@ -101,7 +102,7 @@ def test_local_workers_killed_during_children_retry_once_and_the_search_complete
     """Child 12's worker dies once: the retry succeeds. Child 15's dies twice: it is recorded
     as failed. The search spends its whole budget either way."""
     marker = tmp_path / "deaths"
-    history = _search(tmp_path, "local", "evaluator.workers=2", "evaluator._target_=killer.KillOnceTableEvaluator",
+    history = _search(tmp_path, "local", *LOCAL, "executor.workers=2", "evaluator._target_=killer.KillOnceTableEvaluator",
                       "+evaluator.victims=[[12,1],[15,2]]", f"+evaluator.marker={marker}")
     assert Path(f"{marker}.12").read_text() == "1" and Path(f"{marker}.15").read_text() == "2"
     failed = [r for r in history if r["status"] == "failed"]

@@ -62,7 +62,7 @@ def test_failed_children_are_recorded_and_the_search_completes(tmp_path, sabotag
 @pytest.mark.slow
 def test_skipped_failures_never_become_parents(tmp_path, sabotage):
     sabotage.update({1: "raise"})
-    run_search(compose("search", [*TINY, "evaluator.on_failure=skip", "ga.budget=6"]), tmp_path)
+    run_search(compose("search", [*TINY, "loop.on_failure=skip", "ga.budget=6"]), tmp_path)
     history = read_jsonl(tmp_path / "history.jsonl")
     assert history[1]["status"] == "failed" and history[1]["fitness"] is None
     assert len(history) == 6 and all(r["parent"] != 1 for r in history)
@@ -73,8 +73,8 @@ def test_skipped_failures_never_become_parents(tmp_path, sabotage):
 @pytest.mark.slow
 def test_too_many_failures_in_a_row_stop_the_search_with_a_clear_message(tmp_path, sabotage):
     sabotage.update({i: "raise" for i in range(10)})
-    with pytest.raises(SearchStopped, match="2 children failed in a row.*evaluator.max_failures=2"):
-        run_search(compose("search", [*TINY, "evaluator.max_failures=2"]), tmp_path)
+    with pytest.raises(SearchStopped, match="2 children failed in a row.*loop.max_failures=2"):
+        run_search(compose("search", [*TINY, "loop.max_failures=2"]), tmp_path)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["finished"] is False and "failed in a row" in summary["stopped"]
     assert len(read_jsonl(tmp_path / "history.jsonl")) == 2

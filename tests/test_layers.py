@@ -1,5 +1,6 @@
 """The package's layers (docs/ARCHITECTURE.md) hold: every import, function-local ones
-included, goes to the same layer or down, and no import cycle exists between modules."""
+included, goes to the same layer or down, and no import cycle exists between modules; every
+function-local import says why it is not at the top (a comment)."""
 
 from __future__ import annotations
 
@@ -83,3 +84,44 @@ def test_the_layer_table_knows_every_module():
     for module in imports():
         layer(module)
     assert Path(REPO / "docs" / "ARCHITECTURE.md").read_text().count("renas/build.py") >= 1
+
+
+def _statement_lists_of(node: ast.AST, in_function: bool):
+    """``(statements, inside a function)`` for every statement list in ``node`` and under it."""
+    in_function = in_function or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    for field in ("body", "orelse", "finalbody"):
+        stmts = getattr(node, field, None)
+        if isinstance(stmts, list) and stmts and isinstance(stmts[0], ast.stmt):
+            yield stmts, in_function
+    for child in ast.iter_child_nodes(node):
+        yield from _statement_lists_of(child, in_function)
+
+
+def test_function_local_imports_say_why():
+    """Function-local imports only keep a heavy import off a fast path, an optional dependency
+    off the import, or the like, and say so: a comment on the import's line or on the line
+    directly above it (one comment above the first of consecutive imports covers them all)."""
+    silent = []
+    for path in sorted((REPO / "renas").rglob("*.py")):
+        lines = path.read_text().splitlines()
+        tree = ast.parse("\n".join(lines), str(path))
+
+        def above(stmt: ast.stmt) -> bool:
+            return stmt.lineno > 1 and lines[stmt.lineno - 2].lstrip().startswith("#")
+
+        def on_line(stmt: ast.stmt) -> bool:  # an import statement holds no string: any # starts a comment
+            return any("#" in line for line in lines[stmt.lineno - 1:stmt.end_lineno])
+
+        for stmts, in_function in _statement_lists_of(tree, False):
+            if not in_function:
+                continue
+            block_covered = False
+            for i, stmt in enumerate(stmts):
+                if not isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                    block_covered = False
+                    continue
+                if i == 0 or not isinstance(stmts[i - 1], (ast.Import, ast.ImportFrom)):
+                    block_covered = above(stmt)  # the first of a block
+                if not (block_covered or above(stmt) or on_line(stmt)):
+                    silent.append(f"{path.relative_to(REPO)}:{stmt.lineno}: {lines[stmt.lineno - 1].strip()}")
+    assert not silent, "function-local imports without a comment saying why (move them to the top, or say why not):\n" + "\n".join(silent)

@@ -9,6 +9,7 @@ import types
 import pytest
 
 from helpers import compose
+from renas.config import check_schema
 from renas.errors import ConfigError
 from renas.evaluate import executors
 
@@ -26,20 +27,22 @@ def fake_ray(monkeypatch):
 
 
 def test_ray_log_to_driver_and_runtime_env_reach_ray_init(fake_ray, tmp_path):
-    cfg = compose("search", ["evaluator.executor=ray", "evaluator.workers=2", "evaluator.ray.address=auto",
-                             "evaluator.ray.log_to_driver=true", "evaluator.ray.runtime_env={working_dir: .}"])
+    cfg = compose("search", ["executor=ray", "executor.workers=2", "executor.address=auto",
+                             "executor.log_to_driver=true", "executor.runtime_env={working_dir: .}"])
     executors.make_executor(cfg, None, tmp_path)
     assert fake_ray == {"include_dashboard": False, "log_to_driver": True, "address": "auto",
                         "runtime_env": {"working_dir": "."}}
     fake_ray.clear()
-    executors.make_executor(compose("search", ["evaluator.executor=ray", "evaluator.workers=2"]), None, tmp_path)
+    executors.make_executor(compose("search", ["executor=ray", "executor.workers=2"]), None, tmp_path)
     assert fake_ray == {"include_dashboard": False, "log_to_driver": False}  # the defaults: a local instance, quiet
 
 
 @pytest.mark.parametrize("override, message", [
-    ("evaluator.ray.log_to_driver=loud", "evaluator.ray.log_to_driver"),
-    ("evaluator.ray.runtime_env=here", "evaluator.ray.runtime_env must be a mapping"),
+    ("executor.log_to_driver=loud", "executor.log_to_driver"),
+    ("executor.runtime_env=here", "executor.runtime_env must be a mapping"),
 ])
 def test_bad_ray_settings_are_one_line(override, message):
+    cfg = compose("search", ["executor=ray", override])
     with pytest.raises(ConfigError, match=message):
-        executors.executor_settings(compose("search", [override]).evaluator)
+        check_schema(cfg)  # the schema's rules (log_to_driver) ...
+        executors.executor_settings(cfg.executor)  # ... and what the executor takes (runtime_env)

@@ -7,7 +7,6 @@ import itertools
 import math
 import sys
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 

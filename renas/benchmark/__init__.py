@@ -62,7 +62,7 @@ Examples::
 
     python -m renas.benchmark                                  # 8 algorithms x 100 seeds, budget 100
     python -m renas.benchmark algorithms=[renas,rea] seeds=20 budget=[50,100,200]
-    python -m renas.benchmark ga.mutation_rate=0.3 controller.lr=1e-2 evaluator.dedup=isomorphic
+    python -m renas.benchmark ga.mutation_rate=0.3 controller.lr=1e-2 loop.dedup=isomorphic
     python -m renas.benchmark logger=wandb                     # plus one W&B run per search
     python -m renas.benchmark -m ga.mutation_rate=0.1,0.3      # a sweep: one benchmark folder each
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from renas.benchmark.plan import CONF_DIR
@@ -15,8 +16,6 @@ from renas.cli import hydra_run_dir, quiet_lightning, report_errors, set_threads
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="benchmark")
 @report_errors
 def main(cfg: DictConfig) -> float:
-    from hydra.core.hydra_config import HydraConfig
-
     quiet_lightning()  # children trained with evaluator=train: no banners per child
     set_threads(cfg.get("threads"))
     overrides = list(HydraConfig.get().overrides.task)

@@ -9,8 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import get_class
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
+from renas.build import build_evaluator, build_space, build_strategy
+from renas.config import check_number
 from renas.errors import ConfigError, RenasError
 
 #: the config tree shipped in the package (``conf/`` at the project root links to it)
@@ -111,13 +116,9 @@ def search_overrides(task_overrides: Sequence[str]) -> list[str]:
 
 def compose_algorithm(name: str, overrides: Sequence[str]) -> DictConfig:
     """``conf/benchmark.yaml`` composed with ``algorithm=<name>`` and the user's overrides."""
-    from hydra import compose
-    from hydra.core.global_hydra import GlobalHydra
-
     try:
         if GlobalHydra.instance().is_initialized():
             return compose(config_name="benchmark", overrides=[f"algorithm={name}", *overrides])
-        from hydra import initialize_config_dir
 
         with initialize_config_dir(config_dir=os.path.abspath(CONF_DIR), version_base="1.3"):
             return compose(config_name="benchmark", overrides=[f"algorithm={name}", *overrides])
@@ -142,8 +143,6 @@ class Plan:
 
 def plan(cfg: DictConfig, task_overrides: Sequence[str]) -> Plan:
     """Check the benchmark's own keys and compose every algorithm's config (no work yet)."""
-    from renas.config import check_number
-
     algorithms = parse_algorithms(cfg.get("algorithms", list(DEFAULT_ALGORITHMS)), known_algorithms())
     seeds = parse_seeds(cfg.get("seeds", 100))
     budgets, is_list = parse_budgets(cfg.get("budget", 100))
@@ -170,10 +169,6 @@ def plan(cfg: DictConfig, task_overrides: Sequence[str]) -> Plan:
 def table_parts(configs: dict[str, DictConfig], run_dir: Path) -> dict[str, tuple[Any, Any]]:
     """Space and evaluator per algorithm, built once per distinct (search_space, evaluator): a
     results table, or ``evaluator=train`` (children trained with Lightning, data loaded once)."""
-    from hydra.utils import get_class
-
-    from renas.build import build_evaluator, build_space
-
     cache: dict[str, tuple[Any, Any]] = {}
     parts = {}
     for a, c in configs.items():
@@ -201,16 +196,15 @@ def table_parts(configs: dict[str, DictConfig], run_dir: Path) -> dict[str, tupl
 
 def check(plan_: Plan, parts: dict[str, tuple[Any, Any]]) -> None:
     """search.py's checks for every algorithm and budget, and one strategy built for each."""
-    from renas.build import build_strategy
+    # deferred: renas.search.run pulls torch (~3 s); the benchmark's own checks fail before it
     from renas.search.run import validate
 
     for a, c in plan_.configs.items():
         space, _ = parts[a]
-        workers = c.evaluator.get("workers", 1)
-        if workers != 1:
+        if c.executor.name != "local" or c.executor.workers != 1:
             raise ConfigError(
-                f"evaluator.workers={workers}: the benchmark evaluates one child at a time in this process "
-                f"(table look-ups need no workers); leave evaluator.workers=1"
+                f"executor={c.executor.name} executor.workers={c.executor.workers}: the benchmark evaluates one "
+                f"child at a time in this process (table look-ups need no workers); leave executor=local executor.workers=1"
             )
         for b in plan_.budgets:
             c2 = c.copy()

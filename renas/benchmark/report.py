@@ -134,9 +134,11 @@ def plot_regret(data: dict[str, Any], path: Path) -> None:
     """Mean regret per evaluation with a 95 % band (± 1.96 standard errors over seeds): top
     row the search signal (fitness optimum − best fitness so far), bottom row the report
     column of the architecture the search would return; one column per budget."""
+    # deferred: matplotlib (~0.6 s) only when the plot is drawn
     import matplotlib
 
     matplotlib.use("Agg")
+    # deferred: pyplot after matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     panels = by_budget(data)

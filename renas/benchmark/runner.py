@@ -10,12 +10,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from renas.benchmark.plan import Plan, check, plan, table_parts
 from renas.benchmark.report import jsonable, markdown, plot_regret
 from renas.benchmark.stats import mean, paired_against, summarize_runs
+from renas.build import build_strategy
 from renas.errors import ConfigError
+from renas.evaluate.base import InlineExecutor
+from renas.tracking.files import atomic_write_bytes, atomic_write_json
+from renas.tracking.loggers import Sink
 
 
 @dataclass
@@ -54,8 +59,7 @@ def run_search_once(
 
     ``heartbeat(evaluations, duplicates)`` is called after each evaluation (progress output).
     """
-    from renas.build import build_strategy
-    from renas.evaluate.base import InlineExecutor
+    # deferred: renas.search pulls torch (~3 s); bad benchmark input fails before it
     from renas.search.loop import Journal, LoopSettings, OnGeneration, Search
 
     start = time.perf_counter()
@@ -89,7 +93,7 @@ def run_search_once(
                                                            step=row["generation"])))
     search = Search(space, strategy, InlineExecutor(evaluator), budget=int(budget),
                     generation_size=int(cfg.ga.population_size), seed=int(seed),
-                    settings=LoopSettings.from_config(cfg.evaluator, evaluator, **overrides), callbacks=callbacks)
+                    settings=LoopSettings.from_config(cfg, evaluator, **overrides), callbacks=callbacks)
     search.run()
     found = search.best
     if found is not None and found["fitness"] != best["fitness"]:
@@ -148,6 +152,7 @@ def direction(evaluator) -> int:
 
 def optuna_version() -> str | None:
     try:
+        # deferred: optuna (1-3 s) only for its version; guarded, None when missing
         import optuna
     except ImportError:
         return None
@@ -155,10 +160,6 @@ def optuna_version() -> str | None:
 
 
 def _make_sink(cfg: DictConfig, run_dir: Path, name: str, group: str):
-    from hydra.utils import get_class, instantiate
-
-    from renas.tracking.loggers import Sink
-
     if get_class(cfg.logger._target_) is Sink:
         return None
     sink = instantiate(cfg.logger)
@@ -293,8 +294,6 @@ def run_benchmark(
 
 def _write(run_dir: Path, plan_: Plan, common: dict[str, Any], results: dict[int, dict[str, Any]], t0: float,
            load_start: list[float], finished: bool) -> dict[str, Any]:
-    from renas.tracking.files import atomic_write_bytes, atomic_write_json
-
     pairs = {}
     if plan_.reference is not None:
         for b, res in results.items():

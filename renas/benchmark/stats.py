@@ -78,6 +78,7 @@ def paired(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
     """``a - b`` paired over seeds: mean difference, its standard error, z = mean / SE,
     wins / losses / ties, and the two-sided Wilcoxon signed-rank test (zero differences
     dropped, as in Wilcoxon's original test; p = 1 when every pair ties)."""
+    # deferred: scipy.stats (~1 s) only for the paired test
     from scipy.stats import wilcoxon
 
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)

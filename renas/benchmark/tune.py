@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 
 def _jobs(folders: list[Path]) -> list[Path]:
     out = []
@@ -36,7 +38,6 @@ def _overrides(job: Path) -> list[str]:
     path = job / ".hydra" / "overrides.yaml"
     if not path.is_file():
         return []
-    from omegaconf import OmegaConf
 
     return [str(o) for o in OmegaConf.load(path)]
 

@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torchvision.datasets as tvd
+from PIL import Image
+from torchvision.datasets import ImageFolder
+from torchvision.datasets.folder import find_classes
 
-from renas.config import check_bool
 from renas.data.base import HoldoutDataModule, ImageDataModule, Split, as_split
 from renas.errors import ConfigError, DataError
 
@@ -24,6 +27,7 @@ class DigitsDataModule(HoldoutDataModule):
     _num_classes = 10
 
     def load_all(self) -> Split:
+        # deferred: scikit-learn (~1 s) only for the digits set
         from sklearn.datasets import load_digits
 
         digits = load_digits()
@@ -60,11 +64,9 @@ class IDXDataModule(ImageDataModule):
         if not root:
             raise ConfigError("dataset.root must name a folder")
         self.root = Path(root).expanduser()
-        self.download = check_bool("dataset.download", download)
+        self.download = bool(download)
 
     def _torchvision_class(self):
-        import torchvision.datasets as tvd
-
         return getattr(tvd, self.folder)
 
     def _find(self, prefix: str) -> tuple[Path, Path] | None:
@@ -129,11 +131,9 @@ class CIFARDataModule(ImageDataModule):
     def __init__(self, root: str = "data/cifar10", download: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.root = Path(root).expanduser()
-        self.download = check_bool("dataset.download", download)
+        self.download = bool(download)
 
     def _dataset(self, train: bool, download: bool = False):
-        import torchvision.datasets as tvd
-
         try:
             return getattr(tvd, self.tv_name)(str(self.root), train=train, download=download)
         except RuntimeError as e:
@@ -226,8 +226,6 @@ class ImageFolderDataModule(HoldoutDataModule):
         self.classes: list[str] = []
 
     def _read(self, folder: Path, class_to_idx: dict[str, int] | None = None) -> Split:
-        from PIL import Image
-
         listing = self._list(folder) if class_to_idx is None else None
         if listing is not None:
             samples, self.classes = listing.samples, list(listing.classes)
@@ -279,16 +277,12 @@ class ImageFolderDataModule(HoldoutDataModule):
     @staticmethod
     def _list(folder: Path):
         """torchvision's listing of a class-per-folder tree (files not read)."""
-        from torchvision.datasets import ImageFolder
-
         try:
             return ImageFolder(str(folder), loader=lambda p: p)
         except FileNotFoundError as e:
             raise DataError(f"{folder}: {e}") from None
 
     def _class_names(self, folder: Path) -> list[str]:
-        from torchvision.datasets.folder import find_classes
-
         try:
             return list(find_classes(str(folder))[0])
         except FileNotFoundError as e:

@@ -9,6 +9,7 @@ executor takes work (:meth:`Executor.submit`) and hands back results as they fin
 from __future__ import annotations
 
 import collections
+import gc
 import math
 import time
 import traceback
@@ -93,10 +94,9 @@ def safe_evaluate(evaluator: Evaluator, task: Task) -> Outcome:
 
 
 def _free_accelerator_memory() -> None:
-    import gc
-
     gc.collect()
     try:
+        # deferred: torch (~3 s) stays off renas.evaluate.base (renas.benchmark imports it); guarded
         import torch
 
         if torch.cuda.is_available():

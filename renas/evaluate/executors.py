@@ -3,12 +3,12 @@
 All three take tasks with :meth:`submit` and hand back ``(task, outcome)`` pairs as children
 finish with :meth:`next_result`; the search loop keeps ``capacity`` children in flight.
 
-- ``InlineExecutor`` (``evaluator.workers=1``): in the search's own process.
-- :class:`LocalExecutor` (``evaluator.executor=local``, ``workers=K``): K worker processes on
+- ``InlineExecutor`` (``executor=local``, ``executor.workers=1``): in the search's own process.
+- :class:`LocalExecutor` (``executor=local``, ``executor.workers=K``): K worker processes on
   this machine, each building its evaluator (and loading the data) once, with
   ``threads_per_worker`` torch threads (default: cores / K) and GPUs assigned round-robin.
-- :class:`RayExecutor` (``evaluator.executor=ray``): one Ray task per child on an existing Ray
-  cluster (``ray.init(address=...)``), each asking for ``evaluator.ray.num_cpus`` /
+- :class:`RayExecutor` (``executor=ray``): one Ray task per child on an existing Ray
+  cluster (``ray.init(address=...)``), each asking for ``executor.num_cpus`` /
   ``num_gpus``; the evaluator is built once per Ray worker process.
 
 A worker that dies in the middle of a child (killed, out of host memory) is retried once, then
@@ -17,6 +17,7 @@ the child is recorded as failed and the search goes on.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing as mp
 import os
@@ -25,7 +26,13 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig, OmegaConf
+
+from renas.build import build_evaluator, build_space
+from renas.errors import ConfigError
 from renas.evaluate.base import InlineExecutor, Outcome, Task, safe_evaluate
+from renas.tracking.files import atomic_write_bytes
+from renas.train.quiet import quiet_lightning
 
 log = logging.getLogger("renas.evaluate")
 
@@ -34,17 +41,11 @@ _WORKER: dict[str, Any] = {}
 
 def evaluator_spec(cfg, run_dir: Path) -> dict[str, Any]:
     """What a worker needs to build the same evaluator: plain config containers."""
-    from omegaconf import OmegaConf
-
     keys = ("search_space", "evaluator", "dataset", "trainer", "optim")
     return {"cfg": {k: OmegaConf.to_container(cfg[k], resolve=True) for k in keys if k in cfg}, "run_dir": str(run_dir)}
 
 
 def _build(spec: dict[str, Any]):
-    from omegaconf import OmegaConf
-
-    from renas.build import build_evaluator, build_space
-
     cfg = OmegaConf.create(spec["cfg"])
     return build_evaluator(cfg, build_space(cfg.search_space), Path(spec["run_dir"]))
 
@@ -52,10 +53,10 @@ def _build(spec: dict[str, Any]):
 def _init_worker(spec: dict[str, Any], threads: int, gpu: int | None) -> None:
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    # deferred: torch after CUDA_VISIBLE_DEVICES is set for this worker
     import torch
 
     torch.set_num_threads(threads)
-    from renas.train.quiet import quiet_lightning
 
     quiet_lightning()
     _WORKER["spec"] = spec
@@ -119,8 +120,7 @@ def _ray_evaluate(spec: dict[str, Any], task: Task, parent_weights: bytes | None
     """A child on a Ray worker, on any node: the parent's weights come with the task (Ray
     resolves the object reference the driver passed) and the child's go back with the outcome;
     the worker never touches the driver's run folder."""
-    import dataclasses
-
+    # deferred: optional dependency (ray extra); tests put a fake in sys.modules
     import ray
 
     key = repr(sorted(spec["cfg"].items())) + spec["run_dir"]
@@ -149,11 +149,10 @@ class RayExecutor:
                  log_to_driver: bool = False, runtime_env: dict[str, Any] | None = None,
                  weights_dir: Path | None = None) -> None:
         try:
+            # deferred: optional dependency (ray extra)
             import ray
         except ImportError:
-            from renas.errors import ConfigError
-
-            raise ConfigError('evaluator.executor=ray needs Ray: pip install -e ".[ray]"') from None
+            raise ConfigError('executor=ray needs Ray: pip install -e ".[ray]"') from None
         self.ray = ray
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": log_to_driver}
@@ -170,6 +169,7 @@ class RayExecutor:
         self.refs: dict[Any, Task] = {}
 
     def _weights_file(self, arch: str) -> Path:
+        # deferred: lightning_eval imports torch; this module stays torch-free (see make_executor)
         from renas.evaluate.lightning_eval import weights_name
 
         return self.weights_dir / weights_name(arch)
@@ -191,8 +191,6 @@ class RayExecutor:
             return task, Outcome.failed(f"{type(e).__name__}: the Ray worker evaluating this child failed")
         if outcome.weights is not None:
             if self.weights_dir is not None:
-                from renas.tracking.files import atomic_write_bytes
-
                 self.weights_dir.mkdir(parents=True, exist_ok=True)
                 atomic_write_bytes(self._weights_file(task.arch), outcome.weights)
             outcome.weights = None
@@ -203,58 +201,48 @@ class RayExecutor:
             self.ray.cancel(ref, force=True)
 
 
-def executor_settings(ev) -> dict[str, Any]:
-    """The executor settings of the ``evaluator`` config, checked: ``workers``, ``executor``,
-    ``threads_per_worker`` (``None`` = cores / workers) and Ray's ``num_cpus`` / ``num_gpus``.
-    Called before the run folder gets any file, and again to build the executor."""
-    from renas.config import check_bool, check_choice, check_number
-
-    workers = int(check_number("evaluator.workers", ev.get("workers", 1), 1, 4096, integer=True))
-    per_worker = ev.get("threads_per_worker")
-    if per_worker is None:
-        per_worker = max(1, (os.cpu_count() or 1) // workers)
-    ray_cfg = ev.get("ray") or {}
-    return {
-        "workers": workers,
-        "kind": check_choice("evaluator.executor", ev.get("executor", "local"), ("local", "ray")),
-        "threads": int(check_number("evaluator.threads_per_worker", per_worker, 1, 1024, integer=True)),
-        "num_cpus": float(check_number("evaluator.ray.num_cpus", ray_cfg.get("num_cpus", 1), 0, None)),
-        "num_gpus": float(check_number("evaluator.ray.num_gpus", ray_cfg.get("num_gpus", 0), 0, None)),
-        "log_to_driver": check_bool("evaluator.ray.log_to_driver", ray_cfg.get("log_to_driver", False)),
-        "runtime_env": _runtime_env(ray_cfg.get("runtime_env")),
-    }
+def executor_settings(ex) -> dict[str, Any]:
+    """The ``executor`` config as the executors take it (each value checked by its schema rule,
+    :mod:`renas.schema`): ``threads`` per local worker (``threads_per_worker``, default cores /
+    workers) and Ray's ``runtime_env`` (a mapping). Called before the run folder gets any file,
+    and again to build the executor."""
+    workers, kind = int(ex.workers), str(ex.name)
+    settings: dict[str, Any] = {"workers": workers, "kind": kind}
+    if kind == "local":
+        per_worker = ex.get("threads_per_worker")
+        settings["threads"] = max(1, (os.cpu_count() or 1) // workers) if per_worker is None else int(per_worker)
+    else:
+        settings.update(address=ex.get("address"), num_cpus=float(ex.num_cpus), num_gpus=float(ex.num_gpus),
+                        log_to_driver=bool(ex.log_to_driver), runtime_env=_runtime_env(ex.get("runtime_env")))
+    return settings
 
 
 def _runtime_env(value: Any) -> dict[str, Any] | None:
-    """``evaluator.ray.runtime_env``: Ray's runtime environment for the workers (e.g.
+    """``executor.runtime_env``: Ray's runtime environment for the workers (e.g.
     ``{working_dir: .}`` ships the project folder, with hook modules, to other machines)."""
-    from omegaconf import DictConfig, OmegaConf
-
-    from renas.errors import ConfigError
-
     if value is None:
         return None
     if isinstance(value, DictConfig):
         value = OmegaConf.to_container(value, resolve=True)
     if not isinstance(value, dict):
-        raise ConfigError(f"evaluator.ray.runtime_env must be a mapping (e.g. {{working_dir: .}}), got {value!r}")
+        raise ConfigError(f"executor.runtime_env must be a mapping (e.g. {{working_dir: .}}), got {value!r}")
     return value
 
 
 def make_executor(cfg, evaluator, run_dir: Path, threads: int | None = None):
-    """The executor ``cfg.evaluator`` asks for (``executor``, ``workers``, ``ray.*``)."""
-    ev = cfg.evaluator
-    settings = executor_settings(ev)
+    """The executor ``cfg.executor`` asks for."""
+    settings = executor_settings(cfg.executor)
     workers, kind = settings["workers"], settings["kind"]
     if kind == "local" and workers == 1:
         return InlineExecutor(evaluator)
     spec = evaluator_spec(cfg, run_dir)
     if kind == "local":
+        # deferred: worker processes import this module before _init_worker sets CUDA_VISIBLE_DEVICES
         import torch
 
         gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
         return LocalExecutor(spec, workers, settings["threads"], gpus)
-    return RayExecutor(spec, workers, address=(ev.get("ray") or {}).get("address"), num_cpus=settings["num_cpus"],
+    return RayExecutor(spec, workers, address=settings["address"], num_cpus=settings["num_cpus"],
                        num_gpus=settings["num_gpus"], log_to_driver=settings["log_to_driver"],
                        runtime_env=settings["runtime_env"], weights_dir=getattr(evaluator, "weights_dir", None)
                        if getattr(evaluator, "inherit_weights", False) else None)

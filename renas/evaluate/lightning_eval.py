@@ -5,16 +5,22 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import signal
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from renas.build import build, build_datamodule
+from renas.errors import ConfigError
 from renas.evaluate.base import Outcome, Task
-from renas.train.checks import check_optim
 from renas.tracking.files import atomic_write_bytes
+from renas.train.checks import check_optim, check_trainer
+from renas.train.inherit import inherit, module_signatures
+from renas.train.profile import count_flops, count_params
 
 log = logging.getLogger("renas.evaluate")
 
@@ -58,9 +64,6 @@ class TrainEvaluator:
         bn_recalibration: int = 0,
         report_test: bool = False,
     ) -> None:
-        from renas.config import check_bool, check_number
-        from renas.errors import ConfigError
-
         if not space.can_build:
             raise ConfigError(f"evaluator=train needs networks, and the {space.name} space has none: set "
                               f"search_space.build (a function arch -> nn.Module), or search it with evaluator=table")
@@ -72,11 +75,10 @@ class TrainEvaluator:
         #: parent and child weights travel with the task and the outcome (the Ray executor sets
         #: this in its workers): this process never reads or writes the run folder's weights/
         self.weights_travel = False
-        self.inherit_weights = check_bool("evaluator.inherit_weights", inherit_weights)
-        self.finetune_epochs = None if finetune_epochs is None else int(
-            check_number("evaluator.finetune_epochs", finetune_epochs, 1, None, integer=True))
-        self.bn_recalibration = int(check_number("evaluator.bn_recalibration", bn_recalibration, 0, None, integer=True))
-        self.report_test = check_bool("evaluator.report_test", report_test)
+        self.inherit_weights = bool(inherit_weights)
+        self.finetune_epochs = None if finetune_epochs is None else int(finetune_epochs)
+        self.bn_recalibration = int(bn_recalibration)
+        self.report_test = bool(report_test)
         self._dm = None
         check_optim(optim)
         self._check_trainer()
@@ -84,9 +86,6 @@ class TrainEvaluator:
 
     def _check_trainer(self) -> None:
         """Build one Trainer now, so that a bad trainer.* value is reported before any work."""
-        from renas.build import build
-        from renas.train.checks import check_trainer
-
         check_trainer(self.trainer_cfg)
         build(self.trainer_cfg, "trainer", logger=False, enable_checkpointing=False, enable_progress_bar=False,
               enable_model_summary=False)
@@ -94,8 +93,6 @@ class TrainEvaluator:
     @property
     def datamodule(self):
         if self._dm is None:
-            from renas.build import build_datamodule
-
             dm = build_datamodule(self.dataset_cfg)
             dm.prepare_data()
             dm.setup("fit")
@@ -132,7 +129,6 @@ class TrainEvaluator:
                 "%d epochs", task.id, where, task.parent_arch, int(self.trainer_cfg.max_epochs),
             )
             return False, info
-        from renas.train.inherit import inherit, module_signatures
 
         source = io.BytesIO(task.parent_weights) if task.parent_weights is not None else path
         state = torch.load(source, map_location="cpu", weights_only=True)
@@ -150,10 +146,9 @@ class TrainEvaluator:
         return int(self.trainer_cfg.max_epochs)
 
     def _trainer(self, epochs: int):
-        from hydra.utils import instantiate
-
         callbacks = []
         if self.bn_recalibration:
+            # deferred: renas.train.callbacks imports Lightning (~4 s); TrainEvaluator's checks fail before it
             from renas.train.callbacks import RecalibrateBatchNorm
 
             callbacks.append(RecalibrateBatchNorm(self.bn_recalibration))
@@ -170,10 +165,10 @@ class TrainEvaluator:
         )
 
     def evaluate(self, task: Task) -> Outcome:
+        # deferred: Lightning (~4 s) stays off TrainEvaluator's bad-input checks
         import lightning.pytorch as pl
 
         from renas.train.module import build_module  # looked up per call: benchmarks/bench_child.py swaps it
-        from renas.train.profile import count_flops, count_params
 
         dm = self.datamodule
         pl.seed_everything(task.seed, workers=True, verbose=False)
@@ -190,8 +185,6 @@ class TrainEvaluator:
         except SystemExit:
             # Lightning turns Ctrl-C into "graceful shutdown" + sys.exit(1) and ignores further
             # Ctrl-C; the search must see an interrupt (state saved, resume command printed)
-            import signal
-
             signal.signal(signal.SIGINT, signal.default_int_handler)
             raise KeyboardInterrupt from None
         metrics["train_seconds"] = round(time.perf_counter() - start, 3)

@@ -21,7 +21,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-from renas.config import check_choice
 from renas.errors import ConfigError, GenotypeError
 from renas.evaluate.base import Outcome, Task
 
@@ -49,8 +48,8 @@ class Table:
             raise ConfigError(f"evaluator.table is not set: give the path of a CSV file of results{hint}")
         if not self.path.is_file():
             raise ConfigError(f"evaluator.table={self.path} not found{hint}")
-        duplicates = check_choice("evaluator.duplicates", duplicates, ("error", "mean", "first"))
-        extra_rows = check_choice("evaluator.extra_rows", extra_rows, ("error", "skip"))
+        duplicates = duplicates
+        extra_rows = extra_rows
         self.columns = list(columns)
         if space.constrained:  # a valid hook cannot be compared with another: read the file again
             self._load(space, key_column, key_columns, duplicates, extra_rows)
@@ -198,7 +197,7 @@ class TableEvaluator:
                  key_column: str | None = "arch_str", key_columns: Any = None, duplicates: str = "error",
                  extra_rows: str = "error", direction: str = "max") -> None:
         self.space = space
-        self.direction = check_choice("evaluator.direction", direction, ("max", "min"))
+        self.direction = direction
         #: fitness = sign * metric: the search always maximises fitness
         self.sign = 1 if self.direction == "max" else -1
         if not isinstance(metric, str) or not metric or metric == "???":

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from renas.config import check_choice
+from renas.errors import ConfigError
 from renas.search.mutation import Edit
 from renas.space.base import Gene
 
@@ -495,43 +497,38 @@ class Reinforce:
 def make_policy(genes: Sequence[Gene], controller: Any, seed: int) -> EditPolicy:
     """RENAS's edit policy for a ``controller`` config (checked): :class:`UniformEdits` for
     ``controller=none`` (the ablation), else a :class:`MutationController` initialised from ``seed``."""
-    from renas.config import check_bool, check_choice, check_number
-    from renas.errors import ConfigError
-
     kind = check_choice("controller", controller.get("name") if controller is not None else "none", ("renas", "lstm", "none"))
     if kind == "none":
         return UniformEdits(genes)
-    encoder = check_choice("controller.encoder", controller.get("encoder", "lstm"), ("lstm", "none"))
-    utility = check_bool("controller.utility", controller.get("utility", False))
+    encoder = controller.get("encoder", "lstm")
+    utility = bool(controller.get("utility", False))
     if encoder == "none" and not utility:
         raise ConfigError("controller.encoder=none with controller.utility=false leaves the controller nothing to learn")
     with torch.random.fork_rng():
         torch.manual_seed(int(seed))
         return MutationController(
             genes,
-            embed=int(check_number("controller.embed", controller.get("embed", 32), 1, 4096, integer=True)),
-            hidden=int(check_number("controller.hidden", controller.get("hidden", 64), 1, 4096, integer=True)),
+            embed=int(controller.get("embed", 32)),
+            hidden=int(controller.get("hidden", 64)),
             encoder=encoder,
             utility=utility,
-            interactions=int(check_number("controller.interactions", controller.get("interactions", 0), 0, 1024, integer=True)),
-            gene_preferences=check_bool("controller.gene_preferences", controller.get("gene_preferences", True)),
+            interactions=int(controller.get("interactions", 0)),
+            gene_preferences=bool(controller.get("gene_preferences", True)),
         )
 
 
 def make_learner(policy: nn.Module, controller: Any, seed: int = 0) -> Reinforce:
     """A :class:`Reinforce` learner with the ``controller`` config's settings (checked)."""
-    from renas.config import check_bool, check_number
-
     return Reinforce(
         policy,
-        lr=check_number("controller.lr", controller.lr, 0.0, 10.0, low_open=True),
-        batch=check_number("controller.batch", controller.batch, 1, 100000, integer=True),
-        entropy_weight=check_number("controller.entropy_weight", controller.entropy_weight, 0.0, 100.0),
-        baseline_decay=check_number("controller.baseline_decay", controller.baseline_decay, 0.0, 1.0),
-        normalize=check_bool("controller.normalize", controller.normalize),
-        replay_weight=check_number("controller.replay_weight", controller.get("replay_weight", 1.0), 0.0, 1000.0),
-        memory=check_number("controller.memory", controller.get("memory", 0), 0, None, integer=True),
-        memory_sample=check_number("controller.memory_sample", controller.get("memory_sample", 0), 0, None, integer=True),
-        steps=check_number("controller.steps", controller.get("steps", 1), 1, 1000, integer=True),
+        lr=controller.lr,
+        batch=controller.batch,
+        entropy_weight=controller.entropy_weight,
+        baseline_decay=controller.baseline_decay,
+        normalize=bool(controller.normalize),
+        replay_weight=controller.get("replay_weight", 1.0),
+        memory=controller.get("memory", 0),
+        memory_sample=controller.get("memory_sample", 0),
+        steps=controller.get("steps", 1),
         seed=seed,
     )

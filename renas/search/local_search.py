@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from renas.config import check_choice, check_number
 from renas.search.population import Member
 from renas.search.strategies import Feedback, Proposal, Strategy
 from renas.space.base import SearchSpace
@@ -35,8 +34,8 @@ class LocalSearch(Strategy):
     def __init__(self, space: SearchSpace, ga: Any, controller: Any, seed: int, name: str | None = None,
                  n_init: int = 10, move: str = "first") -> None:
         super().__init__(space, ga, controller, seed, name)
-        self.n_init = int(check_number("algorithm.n_init", n_init, 1, None, integer=True))
-        self.move = check_choice("algorithm.move", move, ("first", "best"))
+        self.n_init = int(n_init)
+        self.move = move
         self.initial_proposed = 0
         self.initial_told = 0
         self.in_flight = 0

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import torch
 
 from renas.errors import RenasError
 from renas.evaluate.base import Executor, Outcome, Task
@@ -54,7 +56,9 @@ class GenerationStats:
 
 @dataclass(frozen=True)
 class LoopSettings:
-    """How the loop treats repeats and failures (the loop keys of the ``evaluator`` group).
+    """How the loop treats repeats and failures (the ``loop`` group, and the evaluator's
+    ``failure_fitness``; the defaults here are conf/loop/default.yaml's, for code that builds
+    a :class:`Search` without a config).
 
     Attributes:
         dedup: ``exact`` (genotype string) or ``isomorphic`` (canonical form) cache keys.
@@ -74,15 +78,17 @@ class LoopSettings:
     max_duplicates: int = 1000
 
     @classmethod
-    def from_config(cls, ev: Any, evaluator: Any = None, **overrides: Any) -> "LoopSettings":
-        """From the ``evaluator`` config (validated by ``renas.search.run.validate``);
-        ``evaluator`` supplies the fitness of a failure when the config leaves it ``null``."""
-        failure = ev.get("failure_fitness", cls.failure_fitness)
+    def from_config(cls, cfg: Any, evaluator: Any = None, **overrides: Any) -> "LoopSettings":
+        """From a search config's ``loop`` and ``evaluator.failure_fitness`` (validated by
+        ``renas.search.run.validate``); ``evaluator`` supplies the fitness of a failure when the
+        config leaves it ``null``."""
+        failure = cfg.evaluator.get("failure_fitness", cls.failure_fitness)
         if failure is None:
             failure = getattr(evaluator, "worst_fitness", None)
-        return cls(dedup=str(ev.get("dedup", cls.dedup)), on_failure=str(ev.get("on_failure", cls.on_failure)),
+        loop = cfg.loop
+        return cls(dedup=str(loop.dedup), on_failure=str(loop.on_failure),
                    failure_fitness=cls.failure_fitness if failure is None else float(failure),
-                   max_failures=int(ev.get("max_failures", cls.max_failures)), **overrides)
+                   max_failures=int(loop.max_failures), **overrides)
 
 
 class SearchCallback:
@@ -187,10 +193,6 @@ class Search:
     # --- state: everything needed to continue exactly where the search stopped ------------
     def state_dict(self) -> dict[str, Any]:
         """The whole search state (plain types and tensors; loadable with weights_only=True)."""
-        import random
-
-        import torch
-
         np_state = np.random.get_state()
         return {
             "steps": self.steps,
@@ -217,10 +219,6 @@ class Search:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        import random
-
-        import torch
-
         self.steps = int(state["steps"])
         self.next_task_id = int(state["next_task_id"])
         self.cache = {k: CacheEntry(int(v[0]), v[1], v[2]) for k, v in state["cache"].items()}
@@ -414,7 +412,7 @@ class Search:
         if self.failures_in_row >= self.settings.max_failures:
             raise SearchStopped(
                 f"{self.failures_in_row} children failed in a row (last: {outcome.error}); stopping "
-                f"(evaluator.max_failures={self.settings.max_failures})"
+                f"(loop.max_failures={self.settings.max_failures})"
             )
 
     def _describe(self, proposal: Proposal) -> list[dict[str, Any]] | None:

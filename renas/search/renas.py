@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from renas.config import check_bool, check_number
+from renas.config import check_number
 from renas.search.controller import (
     EditPolicy,
     Experience,
@@ -63,8 +63,8 @@ class RENAS(Evolution):
     def __init__(self, space: SearchSpace, ga: Any, controller: Any, seed: int, name: str | None = None,
                  restart: bool = False, patience: int = 0) -> None:
         super().__init__(space, ga, controller, seed, name)
-        self.restart = check_bool("algorithm.restart", restart)
-        self.patience = int(check_number("algorithm.patience", patience, 0, None, integer=True))
+        self.restart = bool(restart)
+        self.patience = int(patience)
         self.stale = 0  # children since the population's best last improved
         self.started = False  # the initial population was complete once
         self.restart_pending = False  # a restart architecture is in evaluation
@@ -78,11 +78,11 @@ class RENAS(Evolution):
         else:
             self.learner = make_learner(self.policy, controller, seed)
             self.has_controller = True
-            self.mask_logprob = check_bool("controller.mask_logprob", controller.get("mask_logprob", True))
+            self.mask_logprob = bool(controller.get("mask_logprob", True))
             replay = controller.get("replay", 0)
             self.replay = len(self.genes) if replay == "all" else int(check_number(
                 "controller.replay", replay, 0, len(self.genes), integer=True))
-            self.replay_pairs = int(check_number("controller.replay_pairs", controller.get("replay_pairs", 32), 1, None, integer=True))
+            self.replay_pairs = int(controller.get("replay_pairs", 32))
         self.n_mutable = len(mutable_genes(self.genes))
         #: every evaluated genotype and its fitness, as rows of an array (hindsight replay)
         self.archive = _Archive(len(self.genes))

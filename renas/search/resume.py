@@ -13,9 +13,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from hydra import compose
+from hydra.errors import HydraException
 from omegaconf import OmegaConf
+from omegaconf import open_dict as _open_dict
+from omegaconf.errors import OmegaConfBaseException
 
-from renas.errors import ConfigError, RenasError, command
+from renas.errors import ConfigError, RenasError, command, one_line
 from renas.search.run import SAFE_KEYS, search_identity
 from renas.tracking.history import read_history
 from renas.tracking.state import STATE_FILE, load_state
@@ -87,8 +91,6 @@ def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[s
     ``new_overrides`` are the command line's overrides besides ``resume=``; those that would
     change the search are refused.
     """
-    from hydra import compose
-
     run_dir = Path(run_dir).expanduser().resolve()
     if not run_dir.is_dir():
         raise ConfigError(f"resume={run_dir}: no such folder")
@@ -101,11 +103,15 @@ def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[s
     old = [str(o) for o in OmegaConf.load(saved_overrides)]
     changed = [o for o in new_overrides if o.split("=", 1)[0].lstrip("+~").split(".")[0] not in SAFE_KEYS
                and not o.startswith("hydra")]
+    try:
+        original = compose(config_name="search", overrides=old)
+    except (HydraException, OmegaConfBaseException) as e:  # e.g. a key of an older renas version
+        raise ConfigError(f"resume={run_dir}: the search's saved overrides do not compose with this version "
+                          f"({one_line(e)}); resume it with the renas version that started it") from None
     cfg = compose(config_name="search", overrides=old + list(new_overrides), return_hydra_config=True)
     choices = dict(cfg.hydra.runtime.choices)
     with open_dict(cfg):
         del cfg["hydra"]
-    original = compose(config_name="search", overrides=old)
     diff = first_difference(search_identity(original), search_identity(cfg))
     if diff:
         key = diff[0]
@@ -148,6 +154,4 @@ def _drop(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def open_dict(cfg):
-    from omegaconf import open_dict as _open_dict
-
     return _open_dict(cfg)

@@ -15,64 +15,54 @@ from typing import Any, Callable
 from omegaconf import DictConfig, OmegaConf
 
 from renas.build import build, build_evaluator, build_space, build_strategy
-from renas.config import check_bool, check_choice, check_number
+from renas.config import check_number, check_schema
 from renas.errors import ConfigError, DiskFullError, command, was_terminated
 from renas.evaluate.executors import executor_settings
 from renas.search.loop import LoopSettings, Search, SearchCallback, SearchStopped
 from renas.tracking.files import atomic_write_json
-from renas.tracking.history import HistoryWriter
+from renas.tracking.history import HistoryWriter, read_history
 
 log = logging.getLogger("renas.search")
 
 def validate(cfg: DictConfig, space) -> None:
-    """Check every search setting before any work starts; one message per problem."""
+    """Check every search setting before any work starts; one message per problem: each value
+    against its schema's rule (:func:`renas.config.check_schema`), then the rules between keys."""
+    check_schema(cfg)
     ga = cfg.ga
-    p = check_number("ga.population_size", ga.population_size, 1, None, integer=True)
-    s = check_number("ga.sample_size", ga.sample_size, 1, None, integer=True)
+    p, s, b = int(ga.population_size), int(ga.sample_size), int(ga.budget)
     if s > p:
         raise ConfigError(
             f"ga.sample_size={s} is larger than ga.population_size={p}: the tournament draws its "
             f"sample from the population"
         )
-    check_choice("ga.selection", ga.selection, ("tournament", "roulette"))
-    check_choice("ga.removal", ga.removal, ("worst", "oldest"))
-    check_number("ga.mutation_rate", ga.mutation_rate, 0.0, 1.0)
-    check_number("ga.crossover_rate", ga.crossover_rate, 0.0, 1.0)
-    b = check_number("ga.budget", ga.budget, 1, None, integer=True)
     if b < p:
         raise ConfigError(f"ga.budget={b} is smaller than ga.population_size={p}: the initial population alone needs {p} evaluations")
-    ev = cfg.evaluator
-    dedup = check_choice("evaluator.dedup", ev.get("dedup", LoopSettings.dedup), ("exact", "isomorphic"))
-    if dedup == "exact" and b > space.size:
+    if cfg.loop.dedup == "exact" and b > space.size:
         raise ConfigError(f"ga.budget={b} is larger than the search space ({space.size} architectures)")
-    check_choice("evaluator.on_failure", ev.get("on_failure", LoopSettings.on_failure), ("worst", "skip"))
-    if ev.get("failure_fitness", LoopSettings.failure_fitness) is not None:  # null: the evaluator's worst
-        check_number("evaluator.failure_fitness", ev.get("failure_fitness", LoopSettings.failure_fitness))
-    check_number("evaluator.max_failures", ev.get("max_failures", LoopSettings.max_failures), 1, None, integer=True)
-    executor_settings(ev)  # before the run folder gets any file
-    check_number("seed", cfg.seed, 0, 2**31 - 1, integer=True)
-    check_choice("progress", cfg.get("progress", "eval"), ("eval", "generation", "none"))
-    snapshot_settings(cfg)
-    if cfg.get("threads") is not None:
-        check_number("threads", cfg.threads, 1, 1024, integer=True)
-    if ev.get("name") == "train":
+    executor_settings(cfg.executor)  # before the run folder gets any file
+    if cfg.evaluator.get("name") == "train":
         check_number("trainer.max_epochs", cfg.trainer.get("max_epochs"), 1, None, integer=True)
         devices = cfg.trainer.get("devices", 1)
         if str(devices) != "1":  # several devices per child would re-launch the search per process (DDP)
             raise ConfigError(
                 f"trainer.devices={devices} is not supported in a search: each child trains on one device; "
-                f"evaluate children in parallel with evaluator.workers=<n> (or evaluator.executor=ray) instead"
+                f"evaluate children in parallel with executor.workers=<n> (or executor=ray) instead"
             )
-        check_bool("evaluator.inherit_weights", ev.get("inherit_weights", False))
+
+
+def prepare_search(cfg: DictConfig, run_dir: Path) -> tuple[Any, Any, Any]:
+    """Everything a search does before its run folder gets a file: build the space, check every
+    setting (:func:`validate`), build the strategy and the evaluator. Bad input fails here, as a
+    :class:`~renas.errors.RenasError` with one line. Returns ``(space, strategy, evaluator)``."""
+    space = build_space(cfg.search_space)
+    validate(cfg, space)
+    return space, build_strategy(cfg, space), build_evaluator(cfg, space, run_dir)
 
 
 def snapshot_settings(cfg: DictConfig) -> tuple[int, float]:
     """``snapshot.every`` (evaluations) and ``snapshot.seconds``: state.pt is written when either
     has passed since the last snapshot."""
-    snap = cfg.get("snapshot") or {}
-    every = int(check_number("snapshot.every", snap.get("every", 500), 1, None, integer=True))
-    seconds = float(check_number("snapshot.seconds", snap.get("seconds", 300), 0, None))
-    return every, seconds
+    return int(cfg.snapshot.every), float(cfg.snapshot.seconds)
 
 
 class Snapshots(SearchCallback):
@@ -194,14 +184,11 @@ def run_search(
     ``resume`` is what :func:`renas.search.resume.prepare_resume` read from the run folder
     (state, history, generations); the search then continues exactly where it stopped.
     """
-    from renas.tracking.history import read_history
+    # deferred: looked up per call: benchmarks/bench_search.py swaps it
     from renas.tracking.state import save_state
 
     choices = choices or {}
-    space = build_space(cfg.search_space)
-    validate(cfg, space)
-    strategy = build_strategy(cfg, space)
-    evaluator = build_evaluator(cfg, space, run_dir)
+    space, strategy, evaluator = prepare_search(cfg, run_dir)
     budget = int(cfg.ga.budget)
     progress = Progress(budget, cfg.get("progress", "eval"))
     identity = search_identity(cfg)
@@ -237,7 +224,7 @@ def run_search(
         callbacks.append(KeepAlive(evaluator.retain))
     callbacks.append(snapshots)  # last: a snapshot follows everything else of its evaluation
     search = Search(space, strategy, executor, budget=budget, generation_size=int(cfg.ga.population_size),
-                    seed=int(cfg.seed), settings=LoopSettings.from_config(cfg.evaluator, evaluator), callbacks=callbacks)
+                    seed=int(cfg.seed), settings=LoopSettings.from_config(cfg, evaluator), callbacks=callbacks)
     exit_code, stopped, failed = 1, None, False
     try:
         if resume:
@@ -287,6 +274,7 @@ def run_search(
                 raise
             log.warning("could not write %s either (disk full)", e.path)  # the first error is the one to report
         try:
+            # deferred: matplotlib (~0.6 s) only at the end; in the try, a broken install costs only the plots
             from renas.tracking.plots import plot_children, plot_generations
 
             plot_generations(search.generations, run_dir / "plots", title=f"{strategy.name} on {space.name}")
@@ -328,8 +316,6 @@ def children_table(space, history: Path) -> tuple[list[str], list[list[Any]]]:
     """Every evaluation of ``history.jsonl`` as a row: step, generation, arch, fitness, status,
     origin, parent, reward, one column per gene (its choice: W&B's parallel-coordinates chart
     reads them) and the numeric metrics (params, FLOPs, a reported test column ...)."""
-    from renas.tracking.history import read_history
-
     records = read_history(history)
     genes = [g.name for g in space.genes]
     metrics = sorted({k for r in records for k, v in (r.get("metrics") or {}).items()

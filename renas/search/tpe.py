@@ -7,8 +7,11 @@ algorithms, so TPE runs side by side with RENAS.
 
 from __future__ import annotations
 
+import logging
+import warnings
 from typing import Any
 
+from renas.config import check_bool
 from renas.errors import RenasError
 from renas.search.strategies import Feedback, Proposal, Strategy
 from renas.space.base import SearchSpace
@@ -42,23 +45,19 @@ class TPESearch(Strategy):
         constant_liar: bool | None = None,
     ) -> None:
         super().__init__(space, ga, controller, seed, name)
-        import logging
-
         logging.getLogger("alembic").setLevel(logging.WARNING)  # optuna 2.x imports it; its INFO lines are noise
+        # deferred: optuna (1-3 s) only for algorithm=tpe, and after alembic's logger is quieted
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        import warnings
-
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         self.optuna = optuna
-        from renas.config import check_bool, check_number
 
         # None leaves a setting at the installed Optuna's default (TPESampler(seed=s) exactly:
         # Optuna 2.10: multivariate=False, constant_liar=False; Optuna 5.0: multivariate=None (its own
         # default), constant_liar=True)
         self.sampler_kwargs: dict[str, Any] = {
-            "n_startup_trials": int(check_number("algorithm.n_startup_trials", n_startup_trials, 0, None, integer=True))}
+            "n_startup_trials": int(n_startup_trials)}
         for key, value in (("multivariate", multivariate), ("constant_liar", constant_liar)):
             if value is not None:
                 self.sampler_kwargs[key] = check_bool(f"algorithm.{key}", value)

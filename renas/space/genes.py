@@ -30,7 +30,7 @@ arguments), given the architecture as a dict ``{gene name: choice}``:
 - ``valid(arch) -> bool``: combinations that are not allowed. No search algorithm proposes
   one, and one given by a user (``train.py arch=...``) is a one-line error.
 - ``canonical(arch) -> str | dict | any``: architectures computing the same function share
-  the returned key (``evaluator.dedup=isomorphic``). A dict is read as an architecture and
+  the returned key (``loop.dedup=isomorphic``). A dict is read as an architecture and
   formatted; anything else is keyed by ``str()``.
 - ``build(arch, in_channels, num_classes) -> nn.Module``: the network, so that
   ``evaluator=train`` and ``train.py`` work on the space.
@@ -39,10 +39,14 @@ arguments), given the architecture as a dict ``{gene name: choice}``:
 from __future__ import annotations
 
 import functools
+import importlib
 import math
+import os
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
+from urllib.parse import unquote
 
 from torch import nn
 
@@ -62,8 +66,6 @@ def escape(text: str) -> str:
 
 
 def unescape(text: str) -> str:
-    from urllib.parse import unquote
-
     return unquote(text) if "%" in text else text
 HOOKS = ("canonical", "valid", "build")
 _SPLIT_PAIRS = re.compile(r"[|,\s]+")
@@ -105,6 +107,7 @@ def _as_number(choice: Any) -> float | None:
 def _as_plain(value: Any) -> Any:
     """OmegaConf containers as plain Python (the space is also built without Hydra)."""
     try:
+        # deferred: a guarded import (see the except); hoisting it would leave the try empty
         from omegaconf import DictConfig, ListConfig, OmegaConf
     except ImportError:  # pragma: no cover - omegaconf is a dependency
         return value
@@ -123,7 +126,6 @@ def resolve_hook(key: str, hook: Any) -> Callable[..., Any] | None:
         hook = {"_target_": hook}
     if not isinstance(hook, dict) or "_target_" not in hook:
         raise ConfigError(f"search_space.{key} must name a callable with _target_, got {hook!r}")
-    from hydra.utils import get_method
 
     kwargs = {k: v for k, v in hook.items() if not k.startswith("_")}
     fn = import_function(key, str(hook["_target_"]))
@@ -134,9 +136,6 @@ def import_function(key: str, target: str) -> Callable[..., Any]:
     """``pkg.mod.fn`` from the Python path, or else from the folder the command runs in (where
     ``python search.py`` finds ``examples/``; a console script or ``python -m`` elsewhere may not
     have it on the path)."""
-    import os
-    import sys
-
     try:
         return _locate(target)
     except ModuleNotFoundError as e:
@@ -155,8 +154,6 @@ def import_function(key: str, target: str) -> Callable[..., Any]:
 
 
 def _locate(target: str) -> Callable[..., Any]:
-    import importlib
-
     parts = target.split(".")
     for i in range(len(parts) - 1, 0, -1):
         module = ".".join(parts[:i])

@@ -79,11 +79,9 @@ class NASBench201Space(SearchSpace):
     name = "nasbench201"
 
     def __init__(self, channels: int = 16, cells_per_stage: int = 5) -> None:
-        from renas.config import check_number
-
-        self.channels = int(check_number("search_space.channels", channels, 1, 4096, integer=True))
+        self.channels = int(channels)
         self.cells_per_stage = int(
-            check_number("search_space.cells_per_stage", cells_per_stage, 1, 100, integer=True)
+            cells_per_stage
         )
         self._genes = tuple(Gene(f"edge({i}<-{j})", "op", OP_NAMES) for i, j in EDGES)
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 
 from renas.errors import GenotypeError
@@ -94,21 +95,15 @@ class RenasCellSpace(SearchSpace):
         dropout: float = 0.0,
         concat_prev: bool = False,
     ) -> None:
-        from renas.config import check_choice, check_number
-
-        self.blocks = int(check_number("search_space.blocks", blocks, 1, 20, integer=True))
+        self.blocks = int(blocks)
         self.shared_reduction = bool(shared_reduction)
-        self.cells_per_stage = int(
-            check_number("search_space.cells_per_stage", cells_per_stage, 1, 100, integer=True)
-        )
-        self.channels = int(check_number("search_space.channels", channels, 1, 4096, integer=True))
-        self.stem = check_choice("search_space.stem", stem, ("cifar", "imagenet"))
-        if stem_channels is not None:
-            check_number("search_space.stem_channels", stem_channels, 1, 4096, integer=True)
+        self.cells_per_stage = int(cells_per_stage)
+        self.channels = int(channels)
+        self.stem = stem
         self.stem_channels = stem_channels
         self.auxiliary = bool(auxiliary)
-        self.drop_path = float(check_number("search_space.drop_path", drop_path, 0.0, 0.99))
-        self.dropout = float(check_number("search_space.dropout", dropout, 0.0, 0.99))
+        self.drop_path = float(drop_path)
+        self.dropout = float(dropout)
         self.concat_prev = bool(concat_prev)
         genes = []
         for cell in ("normal",) if self.shared_reduction else ("normal", "reduce"):
@@ -210,8 +205,6 @@ class RenasCellSpace(SearchSpace):
         """Parse the canonical string, the paper's ``[[op, input], ...]`` list (as a string
         or a list) or a ``{normal: ..., reduce: ...}`` mapping."""
         if hasattr(text, "_content"):  # OmegaConf containers from Hydra overrides
-            from omegaconf import OmegaConf
-
             text = OmegaConf.to_container(text)
         if isinstance(text, str) and text.strip()[:1] in ("[", "{"):  # not "" (empty string)
             try:

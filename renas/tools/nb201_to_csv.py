@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from renas.errors import ConfigError
+from renas.errors import ConfigError, GenotypeError
 
 #: data set name -> column prefix
 DATASETS: dict[str, str] = {"cifar10": "c10", "cifar100": "c100", "ImageNet16-120": "in16"}
@@ -121,6 +121,7 @@ def plan_columns(datasets: Sequence[str], hps: Sequence[str | int], splits: Sequ
 
 @functools.lru_cache(maxsize=1)
 def _space():
+    # deferred: renas.space pulls torch (~3 s); bad arguments fail before it
     from renas.space.nasbench201 import NASBench201Space
 
     return NASBench201Space()
@@ -128,6 +129,7 @@ def _space():
 
 def derived_columns(arch_str: str) -> dict[str, Any]:
     """``op_codes``, op counts and ``unique_str`` of a NAS-Bench-201 arch string."""
+    # deferred: renas.space pulls torch (~3 s), as in _space
     from renas.space.nasbench201 import OP_NAMES, canonical_form
 
     genotype = _space().parse(arch_str)
@@ -149,8 +151,6 @@ def build_rows(records: Iterable[tuple[int, str, dict[str, float]]], value_colum
     Every record must carry every value column (``nan`` for a missing value); arch strings
     must parse; an index or arch string may appear once.
     """
-    from renas.errors import GenotypeError
-
     rows: dict[int, dict[str, Any]] = {}
     seen: set[str] = set()
     for index, arch, values in records:
@@ -212,12 +212,14 @@ def open_api(path: str | Path, source: str = "auto"):
     source = detect_source(p) if source == "auto" else source
     if source == "nats":
         try:
+            # deferred: optional dependency (nats extra)
             from nats_bench import create
         except ImportError:
             raise ConfigError(f"reading NATS-Bench files needs the nats_bench package: {INSTALL_NATS}") from None
         return create(str(p), "tss", fast_mode=p.is_dir(), verbose=False)
     if source == "nb201":
         try:
+            # deferred: optional dependency (nas_201_api, not installed by renas)
             from nas_201_api import NASBench201API
         except ImportError:
             raise ConfigError(f"reading NAS-Bench-201 .pth files needs the nas_201_api package: {INSTALL_NB201} "

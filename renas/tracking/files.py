@@ -51,6 +51,7 @@ def atomic_write_json(path: Path, data: Any) -> None:
 
 
 def _jsonable(x: Any):
+    # deferred: numpy only for numpy scalars; renas.compare reads histories without it
     import numpy as np
 
     if isinstance(x, np.integer):

@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from renas.config import check_bool, check_choice
 
 log = logging.getLogger("renas.tracking")
 
@@ -87,6 +86,7 @@ class CSVSink(Sink):
         os.replace(tmp, self.run_dir / "metrics.csv")
 
     def lightning(self):
+        # deferred: Lightning (~4 s) only when a trainer asks for the logger
         from lightning.pytorch.loggers import CSVLogger
 
         return CSVLogger(save_dir=str(self.run_dir), name="", version="")
@@ -123,10 +123,10 @@ class WandbSink(Sink):
     ) -> None:
         self.project = project
         self.entity = entity
-        self.mode = None if mode is None else check_choice("logger.mode", mode, ("offline", "online", "disabled"))
-        self.console = check_choice("logger.console", console, ("off", "wrap", "redirect", "auto", "wrap_raw", "wrap_emu"))
-        self.system_metrics = check_bool("logger.system_metrics", system_metrics)
-        self.artifacts = check_bool("logger.artifacts", artifacts)
+        self.mode = mode
+        self.console = console
+        self.system_metrics = bool(system_metrics)
+        self.artifacts = bool(artifacts)
         self.group = group
         self.tags = list(tags or [])
         self.name = name
@@ -134,6 +134,7 @@ class WandbSink(Sink):
 
     def start(self, run_dir, config, name=None, job_type="search", group=None, resume_id=None) -> None:
         super().start(run_dir, config)
+        # deferred: only the W&B sink needs wandb (~0.7 s)
         import wandb
 
         os.environ.setdefault("WANDB_SILENT", "true")
@@ -185,6 +186,7 @@ class WandbSink(Sink):
             self.run.summary[k] = v
 
     def table(self, key: str, columns: list[str], rows: list[list[Any]], step: int) -> None:
+        # deferred: only the W&B sink needs wandb
         import wandb
 
         self.run.log({key: wandb.Table(columns=columns, data=rows)})
@@ -192,6 +194,7 @@ class WandbSink(Sink):
     def artifact(self, name: str, kind: str, files: list[Path], metadata: dict[str, Any]) -> None:
         if not self.artifacts or self.run is None:
             return
+        # deferred: only the W&B sink needs wandb
         import wandb
 
         art = wandb.Artifact(name, type=kind, metadata=metadata)
@@ -209,6 +212,7 @@ class WandbSink(Sink):
                 log.warning("could not link W&B artifact %s to this run (%s); its name is in the config", name, e)
 
     def lightning(self):
+        # deferred: Lightning (~4 s) only when a trainer asks for the logger
         from lightning.pytorch.loggers import WandbLogger
 
         return WandbLogger(experiment=self.run, save_dir=str(self.run_dir))

@@ -11,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from renas.tracking.history import read_history  # noqa: E402
+
 
 def plot_generations(generations: list[dict[str, Any]], out_dir: Path, title: str = "") -> list[Path]:
     """Write ``fitness.png`` (max / mean / min of the population and best so far per
@@ -98,8 +100,6 @@ def plot_children(history: list[dict[str, Any]] | str | Path, out_dir: Path, tit
     Returns the written path.
     """
     if isinstance(history, (str, Path)):
-        from renas.tracking.history import read_history
-
         history = read_history(Path(history))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,8 @@ import io
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from renas.errors import RenasError
 from renas.tracking.files import atomic_write_bytes
 
@@ -21,16 +23,12 @@ FORMAT = 1
 
 def save_state(run_dir: Path, state: dict[str, Any]) -> None:
     buf = io.BytesIO()
-    import torch
-
     torch.save({"format": FORMAT, **state}, buf)
     atomic_write_bytes(Path(run_dir) / STATE_FILE, buf.getvalue())
 
 
 def load_state(run_dir: Path) -> dict[str, Any]:
     """Read a state file; a missing, truncated or foreign file is one clear error."""
-    import torch
-
     path = Path(run_dir) / STATE_FILE
     if not path.is_file():
         raise RenasError(f"{path} not found: {run_dir} is not a search run folder (or it was started by an older version)")

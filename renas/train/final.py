@@ -6,16 +6,23 @@ import json
 import logging
 import time
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
+from hydra import compose
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from renas.build import build, build_datamodule, build_space, sweep_group
+from renas.config import check_schema
 from renas.errors import ConfigError
+from renas.space import SPACES
 from renas.tracking.files import atomic_write_json
+from renas.tracking.loggers import Sink
+from renas.train.checks import check_optim, check_trainer
+from renas.train.profile import count_flops, count_params
 
 log = logging.getLogger("renas.train")
 
@@ -45,8 +52,6 @@ def resolve_arch(cfg: DictConfig, space) -> tuple[Any, str]:
             raise ConfigError(f"arch_from={run}: summary.json has no best architecture ({e})") from None
         searched = data.get("search_space")
         if searched and searched != space.name:
-            from renas.space import SPACES
-
             how = f"add search_space={searched}" if searched in SPACES and searched != "genes" else \
                 "give train.py the search's search_space (or experiment) settings"
             raise ConfigError(f"arch_from={run}: that search used the {searched} space, not {space.name}; {how}")
@@ -61,6 +66,7 @@ TRAIN_STATE = ".train_state.json"  # the W&B run id, so that a resumed training 
 
 
 def _checkpoint_callbacks(run_dir: Path) -> list[Any]:
+    # deferred: Lightning (~4 s) stays off train.py's bad-input checks
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -79,8 +85,6 @@ def _checkpoint_callbacks(run_dir: Path) -> list[Any]:
 def prepare_train_resume(folder: str | Path) -> tuple[DictConfig, Path, Path | None]:
     """``python train.py resume=<train run folder>``: the folder's own config, the folder, and
     the checkpoint to continue from (``None``: the training finished, ``result.json`` is there)."""
-    from hydra import compose
-
     run_dir = Path(str(folder)).expanduser().resolve()
     overrides = run_dir / ".hydra" / "overrides.yaml"
     if not overrides.is_file():
@@ -107,8 +111,6 @@ def prepare_train_resume(folder: str | Path) -> tuple[DictConfig, Path, Path | N
 
 def _whole_checkpoint(path: Path) -> bool:
     """A complete ``torch.save`` file: a zip archive whose every member reads back with its CRC."""
-    import zipfile
-
     try:
         with zipfile.ZipFile(path) as archive:
             return archive.testzip() is None
@@ -116,20 +118,26 @@ def _whole_checkpoint(path: Path) -> bool:
         return False
 
 
-def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None = None) -> dict[str, Any]:
-    """Train ``cfg.arch`` (or the reference / ``arch_from``) and write ``result.json``;
-    ``resume_from``: a checkpoint of this run folder to continue from (``train.py resume=``)."""
-    from renas.train.checks import check_optim, check_trainer
-
+def prepare_training(cfg: DictConfig) -> tuple[Any, Any, str]:
+    """Everything ``train.py`` checks before it imports Lightning or writes a file: every setting,
+    the space and the architecture. Returns ``(space, genotype, where the architecture came from)``."""
+    check_schema(cfg)
     check_trainer(cfg.trainer)
     check_optim(cfg.optim)
     space = build_space(cfg.search_space)
     genotype, source = resolve_arch(cfg, space)
+    return space, genotype, source
+
+
+def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None = None) -> dict[str, Any]:
+    """Train ``cfg.arch`` (or the reference / ``arch_from``) and write ``result.json``;
+    ``resume_from``: a checkpoint of this run folder to continue from (``train.py resume=``)."""
+    space, genotype, source = prepare_training(cfg)
 
     import lightning.pytorch as pl  # after the checks: bad input fails before this slow import
 
+    # deferred: renas.train.module imports Lightning, as above
     from renas.train.module import build_module
-    from renas.train.profile import count_flops, count_params
 
     arch = space.format(genotype)
     dm = build_datamodule(cfg.dataset)
@@ -148,9 +156,8 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
             "in_channels": int(dm.in_channels), "num_classes": int(dm.num_classes)}
     module = build_module(net, dm.num_classes, cfg.optim, meta=meta)
 
+    # deferred: Lightning, after the checks (as above)
     from lightning.fabric.utilities.rank_zero import rank_zero_only
-
-    from renas.tracking.loggers import Sink
 
     # With several devices (trainer.devices=2, DDP) Lightning runs this function once per
     # process; process 0 alone opens the W&B run and writes the run folder's files.

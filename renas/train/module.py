@@ -8,8 +8,11 @@ from typing import Any, Callable
 
 import lightning.pytorch as pl
 import torch
+from hydra.utils import instantiate
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
+
+from renas.errors import ConfigError
 
 
 class DivergedError(RuntimeError):
@@ -46,8 +49,6 @@ class ClassifierModule(pl.LightningModule):
             lambda params: torch.optim.SGD(params, lr=0.05, momentum=0.9, nesterov=True, weight_decay=3e-4)
         )
         if scheduler not in ("cosine", "none"):
-            from renas.errors import ConfigError
-
             raise ConfigError(f"optim.scheduler={scheduler!r} is not one of: cosine, none")
         self.scheduler = scheduler
         self.loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
@@ -107,8 +108,6 @@ class ClassifierModule(pl.LightningModule):
 def build_module(net: nn.Module, num_classes: int, cfg_optim: Any, meta: dict[str, Any] | None = None) -> ClassifierModule:
     """The :class:`ClassifierModule` for ``net`` with the ``optim`` config's optimizer and
     schedule (children's proxy training and train.py's final training alike)."""
-    from hydra.utils import instantiate
-
     return ClassifierModule(
         net,
         num_classes,
