@@ -47,7 +47,11 @@ def compose_config(dataset: str, args: argparse.Namespace):
         f"seed={args.seed}",
     ]
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
+        from renas.config import check_schema  # the values' rules, as search.py / train.py check them
+
+        cfg = compose(config_name="train", overrides=overrides)
+        check_schema(cfg)
+        return cfg
 
 
 def make_timer():

@@ -92,7 +92,11 @@ def compose(overrides: list[str]):
     from hydra import initialize_config_dir
 
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return hydra_compose(config_name="search", overrides=overrides)
+        from renas.config import check_schema  # the values' rules, as search.py / train.py check them
+
+        cfg = hydra_compose(config_name="search", overrides=overrides)
+        check_schema(cfg)
+        return cfg
 
 
 def proxy_overrides(spec: dict[str, Any], args: argparse.Namespace, native_size: int) -> list[str]:

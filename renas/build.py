@@ -14,7 +14,7 @@ from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from renas.errors import ConfigError, RenasError
+from renas.errors import MOVED_KEYS, ConfigError, RenasError
 
 
 def build(cfg: DictConfig, group: str, **kwargs: Any) -> Any:
@@ -32,8 +32,10 @@ def build(cfg: DictConfig, group: str, **kwargs: Any) -> Any:
         unknown = re.search(r"got an unexpected keyword argument '([^']+)'", text)
         if isinstance(cause, TypeError) and unknown:  # a key of another option left in the config
             target = cfg.get("_target_", "?") if hasattr(cfg, "get") else "?"
-            raise ConfigError(f"{group}.{unknown.group(1)} is not a setting of {target.rsplit('.', 1)[-1]} "
-                              f"(a key of another {group} option?)") from None
+            key = f"{group}.{unknown.group(1)}"
+            hint = f"it is {MOVED_KEYS[unknown.group(1)]} since renas 0.2" if group == "evaluator" and unknown.group(1) in MOVED_KEYS \
+                else f"a key of another {group} option?"
+            raise ConfigError(f"{key} is not a setting of {target.rsplit('.', 1)[-1]} ({hint})") from None
         raise ConfigError(f"{group}: {text}") from None
 
 

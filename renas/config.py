@@ -8,8 +8,10 @@ import typing
 from typing import Any, Iterable
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from renas.errors import ConfigError
+from renas.errors import ConfigError, one_line
+from renas.schema import SCHEMAS, TARGETS
 
 
 def check_number(
@@ -63,9 +65,25 @@ def check_bool(key: str, value: Any) -> bool:
 
 def check_schema(cfg: Any, path: str = "") -> None:
     """Check every value whose schema field declares a rule (:func:`renas.schema.rule`) in
-    ``cfg`` and the groups below it; the first bad one raises :class:`ConfigError` naming its key."""
+    ``cfg`` and the groups below it; the first bad one raises :class:`ConfigError` naming its key.
+
+    A group written without a schema (a user's option file) is checked against the schema of
+    its ``_target_`` when renas has one (:data:`renas.schema.TARGETS`). A schema without
+    ``_target_`` (``ga``, ``loop``, ``executor``, the primary configs) is closed: a key added
+    with ``+`` that it does not know is refused (a typo such as ``+loop.max_failure=3``)."""
     node_type = OmegaConf.get_type(cfg)
+    if not dataclasses.is_dataclass(node_type) and isinstance(cfg, DictConfig) and cfg.get("_target_") in TARGETS:
+        try:
+            typed = OmegaConf.merge(OmegaConf.structured(SCHEMAS[TARGETS[cfg._target_]]), cfg)
+        except OmegaConfBaseException as e:
+            raise ConfigError(f"{path.rstrip('.') or 'config'}: {one_line(e)}") from None
+        return check_schema(typed, path)
     hints = typing.get_type_hints(node_type) if dataclasses.is_dataclass(node_type) else {}
+    if hints and "_target_" not in hints:
+        unknown = [k for k in cfg if k not in hints]
+        if unknown:
+            raise ConfigError(f"{path}{unknown[0]} is not a setting of {path.rstrip('.') or 'this config'} "
+                              f"(settings: {', '.join(hints)})")
     for f in dataclasses.fields(node_type) if hints else ():
         check = f.metadata.get("check")
         if check is None or OmegaConf.is_missing(cfg, f.name):

@@ -118,7 +118,7 @@ def one_line(error: BaseException) -> str:
             parts.append(text)
     text = ": ".join(parts) or type(error).__name__
     moved = re.match(r"Could not override '(evaluator\.(?:ray\.)?\w+)'", text)
-    if moved and _moved(moved.group(1)):  # a key of an older version: say where it lives now
+    if moved and _moved(moved.group(1)) and "EvaluatorSchema" in text:  # a key of renas 0.1: where it lives now
         text = f"Could not override '{moved.group(1)}': it is {_moved(moved.group(1))} since renas 0.2 (README: Changes)"
     return text
 

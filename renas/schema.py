@@ -419,6 +419,23 @@ SCHEMAS = {
 }
 
 
+#: ``_target_`` -> schema name, to check an option file written without a schema (a user's own)
+TARGETS = {
+    "renas.space.renas_cell.RenasCellSpace": "space_renas_cell",
+    "renas.space.nasbench201.NASBench201Space": "space_nasbench201",
+    "renas.space.genes.GenesSpace": "space_genes",
+    "renas.data.DigitsDataModule": "dataset_digits",
+    "renas.data.MNISTDataModule": "dataset_torchvision",
+    "renas.data.FashionMNISTDataModule": "dataset_torchvision",
+    "renas.data.CIFARDataModule": "dataset_torchvision",
+    "renas.data.CIFAR100DataModule": "dataset_torchvision",
+    "renas.data.NPZDataModule": "dataset_npz",
+    "renas.data.ImageFolderDataModule": "dataset_image_folder",
+    "renas.evaluate.lightning_eval.TrainEvaluator": "evaluator_train",
+    "renas.evaluate.table.TableEvaluator": "evaluator_table",
+}
+
+
 def register() -> None:
     """Put the schemas in Hydra's ConfigStore (group ``schema``); done when ``renas`` is imported."""
     store = ConfigStore.instance()

@@ -1,5 +1,6 @@
 """Run search.py (or train.py) with a fault injected:
-``python tests/fault_driver.py <fault> <n> -- [train.py] <args>``.
+``python tests/fault_driver.py <fault> <n> -- [train.py] <args>``, or from a test with
+:func:`helpers.drive` (a forked copy of the test's process, which has torch and Hydra imported).
 
 The process kills itself with SIGKILL (as a crash, the OOM killer or a pre-empted node would)
 at the n-th occurrence (1-based) of the chosen point:
@@ -25,10 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def main() -> None:
-    fault, n = sys.argv[1], int(sys.argv[2])
-    assert sys.argv[3] == "--"
-    args = sys.argv[4:]
+def install(fault: str, n: int) -> None:
+    """Patch this process so that it kills itself at the n-th ``fault`` point."""
     count = {"n": 0}
 
     def hit() -> bool:
@@ -107,10 +106,22 @@ def main() -> None:
         loop.Search._log_generation = _log_generation
     elif fault != "none":
         raise SystemExit(f"unknown fault {fault!r}")
+
+
+def run(args: list[str]) -> None:
+    """``python search.py <args>`` (or ``train.py`` when ``args[0]`` is ``train.py``) in this process."""
+    args = list(args)
     script = args.pop(0) if args and args[0].endswith(".py") else "search.py"  # e.g. `-- train.py ...`
     sys.argv = [str(REPO / script), *args]
     os.chdir(REPO)
     runpy.run_path(str(REPO / script), run_name="__main__")
+
+
+def main() -> None:
+    fault, n = sys.argv[1], int(sys.argv[2])
+    assert sys.argv[3] == "--"
+    install(fault, n)
+    run(sys.argv[4:])
 
 
 if __name__ == "__main__":

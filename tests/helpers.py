@@ -25,39 +25,121 @@ def run_cli(script: str, *args: str, timeout: float = 600, env: dict[str, str] |
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=full_env)
 
 
-def signal_at(script: str, args: list[str], sig: int, *, line: str | None = None, path: Path | None = None,
-              timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run ``python <script> <args>``, send ``sig`` at an event (the first stdout line holding
-    ``line``, or ``path`` existing) and return the finished process. SIGINT arrives as from a
-    terminal: at its default disposition in the child, whatever this process has (a pytest-xdist
-    worker can have SIGINT ignored, and a child inherits that). A watchdog kills a process that
-    never gets to the event after ``timeout`` seconds: the test fails, the suite goes on."""
+def _copy(script: str, args: list[str], fault: str = "none", n: int = 0) -> tuple[int, Any, Path, Any]:
+    """``python <script> <args>`` in a forked copy of this process: a process of its own (real
+    signals, a real SIGKILL mid-write, its own exit status), without the ~6 s a new interpreter
+    spends importing torch (and ``torch._dynamo``, which ``torch.optim`` pulls in), Lightning and
+    Hydra: they are imported here once and every copy starts with them. The copy keeps only the
+    forking thread, uses one torch thread (a forked OpenMP pool is not safe to reuse), has
+    SIGINT and SIGTERM as a new interpreter has them, and never returns into pytest.
+
+    Returns ``(pid, stdout pipe to read, stderr file, temporary folder)``."""
+    import signal
+    import tempfile
+
+    import fault_driver
+    import lightning.pytorch  # noqa: F401
+    import torch
+    import torch._dynamo  # noqa: F401
+
+    import renas.main  # noqa: F401
+    import renas.search.run  # noqa: F401
+    import renas.train.final  # noqa: F401
+
+    tmp = tempfile.TemporaryDirectory()
+    err_path = Path(tmp.name) / "stderr"
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 70
+        try:
+            os.close(read_end)
+            os.dup2(write_end, 1)
+            os.dup2(os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 2)
+            sys.stdout = open(1, "w", buffering=1, closefd=False)
+            sys.stderr = open(2, "w", buffering=1, closefd=False)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            torch.set_num_threads(1)
+            fault_driver.install(fault, n)
+            try:
+                fault_driver.run([script, *args])
+                code = 0
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            except KeyboardInterrupt:
+                code = 130
+        except BaseException:  # noqa: BLE001 (on the copy's stderr, as a crashing command would show it)
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    os.close(write_end)
+    return pid, os.fdopen(read_end, "r"), err_path, tmp
+
+
+def _finish(pid: int, out, err_path: Path, tmp, timeout: float, name: list[str]) -> subprocess.CompletedProcess:
+    """Read the copy's output to the end, wait for it (a watchdog kills it after ``timeout``)."""
     import signal
     import threading
 
-    proc = subprocess.Popen([sys.executable, script, *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    watchdog = threading.Timer(timeout, proc.kill)
+    watchdog = threading.Timer(timeout, lambda: os.kill(pid, signal.SIGKILL))
     watchdog.start()
     try:
+        stdout = out.read()
+        _, status = os.waitpid(pid, 0)
+    finally:
+        watchdog.cancel()
+        out.close()
+    code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+    stderr = err_path.read_text()
+    tmp.cleanup()
+    return subprocess.CompletedProcess(name, code, stdout, stderr)
+
+
+def signal_at(script: str, args: list[str], sig: int, *, line: str | None = None, path: Path | None = None,
+              timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python <script> <args>`` (a forked copy of this process, see :func:`_copy`), send
+    ``sig`` at an event (the first stdout line holding ``line``, or ``path`` existing) and return
+    the finished process. SIGINT arrives as from a terminal (Python's ``KeyboardInterrupt``). A
+    watchdog kills a process that never gets to the event after ``timeout`` seconds: the test
+    fails, the suite goes on."""
+    import signal
+    import threading
+
+    pid, out, err_path, tmp = _copy(script, args)
+    watchdog = threading.Timer(timeout, lambda: os.kill(pid, signal.SIGKILL))
+    watchdog.start()
+    seen = []
+    try:
         if line is not None:
-            for out_line in proc.stdout:  # logging flushes each line
+            for out_line in out:  # logging flushes each line
+                seen.append(out_line)
                 if line in out_line:
                     break
         else:
-            while not Path(path).exists() and proc.poll() is None:
+            while not Path(path).exists() and os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
                 threading.Event().wait(0.2)
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=timeout)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
     finally:
         watchdog.cancel()
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    proc = _finish(pid, out, err_path, tmp, timeout, [script, *args])
+    proc.stdout = "".join(seen) + proc.stdout
+    return proc
 
 
-def drive(fault: str, n: int, *args: str) -> subprocess.CompletedProcess:
-    """``python search.py <args>`` killed (SIGKILL) at the n-th ``fault`` point (tests/fault_driver.py)."""
-    cmd = [sys.executable, str(REPO / "tests" / "fault_driver.py"), fault, str(n), "--", *args]
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+def drive(fault: str, n: int, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``python search.py <args>`` (or ``train.py`` when ``args[0]`` is ``train.py``) killed
+    (SIGKILL) at the n-th ``fault`` point of tests/fault_driver.py, in a forked copy of this
+    process (:func:`_copy`)."""
+    script = args[0] if args and args[0].endswith(".py") else "search.py"
+    args = args[1:] if args and args[0].endswith(".py") else args
+    pid, out, err_path, tmp = _copy(script, list(args), fault, n)
+    return _finish(pid, out, err_path, tmp, timeout, [fault, str(n), script, *args])
 
 
 def run_entry(script: str, *args: str) -> subprocess.CompletedProcess:

@@ -55,6 +55,7 @@ CASES = [
     ("search.py", ["snapshot.seconds=soon"], "snapshot.seconds"),
     ("search.py", ["executor=slurm"], "executor/slurm"),
     ("search.py", ["executor.name=slurm"], "executor.name"),
+    ("search.py", ["+loop.max_failure=3"], "loop.max_failure is not a setting of loop (settings: dedup, on_failure, max_failures)"),
     ("search.py", ["evaluator.workers=2"], "'evaluator.workers': it is executor.workers since renas 0.2"),  # a key of 0.1
     ("search.py", ["executor=ray", "executor.num_gpus=-1"], "executor.num_gpus"),
     ("train.py", ["threads=-1"], "threads"),

@@ -58,3 +58,20 @@ def test_the_loops_code_defaults_are_the_configs():
     cfg = compose("search", [])
     code = LoopSettings()
     assert {k: getattr(code, k) for k in cfg.loop} == dict(cfg.loop)
+
+
+def test_an_option_file_without_a_schema_is_checked_against_its_targets():
+    """A user's own option file (no ``/schema/...`` in its defaults) gets the rules of the schema of
+    its ``_target_``: types, unknown keys and ranges, with the key named."""
+    from renas.config import check_schema
+    from renas.errors import ConfigError
+
+    def error(dataset: dict) -> str:
+        with pytest.raises(ConfigError) as e:
+            check_schema(OmegaConf.create({"dataset": {"_target_": "renas.data.DigitsDataModule", **dataset}}))
+        return str(e.value)
+
+    assert error({"batch_size": 0}) == "dataset.batch_size=0 is out of range: must be an integer >= 1"
+    assert "Value 'x' of type 'str' could not be converted to Integer" in error({"batch_size": "x"})
+    assert "Key 'bogus' not in 'DigitsDataSchema'" in error({"bogus": 1})
+    check_schema(OmegaConf.create({"dataset": {"_target_": "renas.data.DigitsDataModule", "batch_size": 3}}))

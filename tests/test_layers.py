@@ -125,3 +125,10 @@ def test_function_local_imports_say_why():
                 if not (block_covered or above(stmt) or on_line(stmt)):
                     silent.append(f"{path.relative_to(REPO)}:{stmt.lineno}: {lines[stmt.lineno - 1].strip()}")
     assert not silent, "function-local imports without a comment saying why (move them to the top, or say why not):\n" + "\n".join(silent)
+
+
+def test_every_module_says_what_it_is_for():
+    """Each module opens with a docstring (its first line: what the module is for)."""
+    missing = [str(p.relative_to(REPO)) for p in sorted((REPO / "renas").rglob("*.py"))
+               if not (ast.get_docstring(ast.parse(p.read_text())) or "").strip()]
+    assert not missing, missing

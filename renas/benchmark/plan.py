@@ -15,7 +15,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from renas.build import build_evaluator, build_space, build_strategy
-from renas.config import check_number
+from renas.config import check_number, check_schema
 from renas.errors import ConfigError, RenasError
 
 #: the config tree shipped in the package (``conf/`` at the project root links to it)
@@ -157,6 +157,7 @@ def plan(cfg: DictConfig, task_overrides: Sequence[str]) -> Plan:
     overrides = search_overrides(task_overrides)
     configs = {a: compose_algorithm(a, overrides) for a in algorithms}
     for a, c in configs.items():
+        check_schema(c)  # every value, before any space, table or evaluator is built
         p = c.ga.population_size
         for b in budgets:
             if is_int(p) and b < p:

@@ -48,8 +48,6 @@ class Table:
             raise ConfigError(f"evaluator.table is not set: give the path of a CSV file of results{hint}")
         if not self.path.is_file():
             raise ConfigError(f"evaluator.table={self.path} not found{hint}")
-        duplicates = duplicates
-        extra_rows = extra_rows
         self.columns = list(columns)
         if space.constrained:  # a valid hook cannot be compared with another: read the file again
             self._load(space, key_column, key_columns, duplicates, extra_rows)

@@ -51,9 +51,11 @@ def validate(cfg: DictConfig, space) -> None:
 
 
 def prepare_search(cfg: DictConfig, run_dir: Path) -> tuple[Any, Any, Any]:
-    """Everything a search does before its run folder gets a file: build the space, check every
-    setting (:func:`validate`), build the strategy and the evaluator. Bad input fails here, as a
+    """Everything a search does before its run folder gets a file: check every value (the schema
+    rules, before anything is built), build the space, check the rules between keys
+    (:func:`validate`), build the strategy and the evaluator. Bad input fails here, as a
     :class:`~renas.errors.RenasError` with one line. Returns ``(space, strategy, evaluator)``."""
+    check_schema(cfg)
     space = build_space(cfg.search_space)
     validate(cfg, space)
     return space, build_strategy(cfg, space), build_evaluator(cfg, space, run_dir)

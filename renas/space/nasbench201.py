@@ -80,9 +80,7 @@ class NASBench201Space(SearchSpace):
 
     def __init__(self, channels: int = 16, cells_per_stage: int = 5) -> None:
         self.channels = int(channels)
-        self.cells_per_stage = int(
-            cells_per_stage
-        )
+        self.cells_per_stage = int(cells_per_stage)
         self._genes = tuple(Gene(f"edge({i}<-{j})", "op", OP_NAMES) for i, j in EDGES)
 
     @property
