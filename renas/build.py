@@ -14,7 +14,7 @@ from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from renas.errors import MOVED_KEYS, ConfigError, RenasError
+from renas.errors import ConfigError, RenasError, moved_key
 
 
 def build(cfg: DictConfig, group: str, **kwargs: Any) -> Any:
@@ -33,8 +33,8 @@ def build(cfg: DictConfig, group: str, **kwargs: Any) -> Any:
         if isinstance(cause, TypeError) and unknown:  # a key of another option left in the config
             target = cfg.get("_target_", "?") if hasattr(cfg, "get") else "?"
             key = f"{group}.{unknown.group(1)}"
-            hint = f"it is {MOVED_KEYS[unknown.group(1)]} since renas 0.2" if group == "evaluator" and unknown.group(1) in MOVED_KEYS \
-                else f"a key of another {group} option?"
+            moved = moved_key(key) if group == "evaluator" else None
+            hint = f"it is {moved} since renas 0.2" if moved else f"a key of another {group} option?"
             raise ConfigError(f"{key} is not a setting of {target.rsplit('.', 1)[-1]} ({hint})") from None
         raise ConfigError(f"{group}: {text}") from None
 

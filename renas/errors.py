@@ -118,8 +118,8 @@ def one_line(error: BaseException) -> str:
             parts.append(text)
     text = ": ".join(parts) or type(error).__name__
     moved = re.match(r"Could not override '(evaluator\.(?:ray\.)?\w+)'", text)
-    if moved and _moved(moved.group(1)) and "EvaluatorSchema" in text:  # a key of renas 0.1: where it lives now
-        text = f"Could not override '{moved.group(1)}': it is {_moved(moved.group(1))} since renas 0.2 (README: Changes)"
+    if moved and moved_key(moved.group(1)) and "EvaluatorSchema" in text:  # a key of renas 0.1: where it lives now
+        text = f"Could not override '{moved.group(1)}': it is {moved_key(moved.group(1))} since renas 0.2 (README: Changes)"
     return text
 
 
@@ -129,7 +129,7 @@ MOVED_KEYS = {"dedup": "loop.dedup", "on_failure": "loop.on_failure", "max_failu
               "executor": "executor=local|ray", "ray": "executor=ray executor.<key>"}
 
 
-def _moved(key: str) -> str | None:
+def moved_key(key: str) -> str | None:
     """Where an old ``evaluator.<key>`` lives now (``None``: it did not move)."""
     parts = key.split(".")
     if len(parts) == 3 and parts[1] == "ray":

@@ -323,20 +323,32 @@ class SnapshotSchema:
 
 
 @dataclass
-class SearchSchema:
-    """``search.yaml``, the primary config of ``search.py``: its own keys typed, the groups
-    (each with its own schema, the trainer's Lightning keyword arguments left open) as they are."""
+class NetworkGroups:
+    """The groups every primary config composes (then ``logger``, last of the groups), each with
+    its own schema (the trainer's Lightning keyword arguments left open): ``Any`` here."""
 
     search_space: Any = MISSING
     dataset: Any = MISSING
     trainer: Any = MISSING
     optim: Any = MISSING
+
+
+@dataclass
+class SearchGroups(NetworkGroups):
+    """The groups of a search (``search.yaml``, ``benchmark.yaml``) besides those."""
+
     ga: Any = MISSING
     controller: Any = MISSING
     evaluator: Any = MISSING
     executor: Any = MISSING
     loop: Any = MISSING
     logger: Any = MISSING
+
+
+@dataclass
+class SearchSchema(SearchGroups):
+    """``search.yaml``, the primary config of ``search.py``: its own keys typed."""
+
     algorithm: Any = MISSING
     seed: int = rule(0, 2**31 - 1)
     threads: Optional[int] = rule(1, 1024)
@@ -346,13 +358,9 @@ class SearchSchema:
 
 
 @dataclass
-class TrainSchema:
+class TrainSchema(NetworkGroups):
     """``train.yaml``, the primary config of ``train.py``."""
 
-    search_space: Any = MISSING
-    dataset: Any = MISSING
-    trainer: Any = MISSING
-    optim: Any = MISSING
     logger: Any = MISSING
     arch: Any = MISSING  # a genotype string or the paper's [[op, input], ...] list
     arch_from: Optional[str] = MISSING
@@ -363,21 +371,11 @@ class TrainSchema:
 
 
 @dataclass
-class BenchmarkSchema:
+class BenchmarkSchema(SearchGroups):
     """``benchmark.yaml``, the primary config of ``python -m renas.benchmark``: the groups of
     ``search.yaml`` (``algorithm`` set per entry of ``algorithms``) and the benchmark's own keys
     (``seeds`` and ``budget`` take a number or a list, checked by :mod:`renas.benchmark.plan`)."""
 
-    search_space: Any = MISSING
-    dataset: Any = MISSING
-    trainer: Any = MISSING
-    optim: Any = MISSING
-    ga: Any = MISSING
-    controller: Any = MISSING
-    evaluator: Any = MISSING
-    executor: Any = MISSING
-    loop: Any = MISSING
-    logger: Any = MISSING
     algorithm: Any = None
     algorithms: Any = MISSING
     reference: Optional[str] = MISSING

@@ -9,6 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from helpers import REPO, compose
+from renas.schema import SCHEMAS, TARGETS
 
 #: groups that search.yaml composes (hydra/launcher and hparams_search are checked by test_sweeps)
 SEARCH_GROUPS = ("search_space", "dataset", "trainer", "optim", "ga", "controller", "evaluator", "executor", "loop",
@@ -38,6 +39,9 @@ def test_every_option_composes_and_validates(group, option):
         assert cfg[group] is not None
     if group not in SCHEMALESS:  # types checked when composed (renas/schema.py)
         assert is_dataclass(OmegaConf.get_type(cfg[group])), f"conf/{group}/{option}.yaml does not start from a schema"
+        target = cfg[group].get("_target_")
+        if target in TARGETS:  # a user's file for the same class gets the same checks
+            assert OmegaConf.get_type(cfg[group]) is SCHEMAS[TARGETS[target]], (target, TARGETS[target])
     space = build_space(cfg.search_space)
     validate(cfg, space)
     if group in ("algorithm", "controller", "ga", "experiment"):  # the strategy (and its controller) builds

@@ -15,12 +15,13 @@ from typing import Any, Callable
 from omegaconf import DictConfig, OmegaConf
 
 from renas.build import build, build_evaluator, build_space, build_strategy
-from renas.config import check_number, check_schema
+from renas.config import check_schema
 from renas.errors import ConfigError, DiskFullError, command, was_terminated
 from renas.evaluate.executors import executor_settings
 from renas.search.loop import LoopSettings, Search, SearchCallback, SearchStopped
 from renas.tracking.files import atomic_write_json
 from renas.tracking.history import HistoryWriter, read_history
+from renas.train.checks import check_trainer
 
 log = logging.getLogger("renas.search")
 
@@ -28,6 +29,11 @@ def validate(cfg: DictConfig, space) -> None:
     """Check every search setting before any work starts; one message per problem: each value
     against its schema's rule (:func:`renas.config.check_schema`), then the rules between keys."""
     check_schema(cfg)
+    check_between(cfg, space)
+
+
+def check_between(cfg: DictConfig, space) -> None:
+    """The rules between keys (and with the space), on values that passed their schema rules."""
     ga = cfg.ga
     p, s, b = int(ga.population_size), int(ga.sample_size), int(ga.budget)
     if s > p:
@@ -41,7 +47,7 @@ def validate(cfg: DictConfig, space) -> None:
         raise ConfigError(f"ga.budget={b} is larger than the search space ({space.size} architectures)")
     executor_settings(cfg.executor)  # before the run folder gets any file
     if cfg.evaluator.get("name") == "train":
-        check_number("trainer.max_epochs", cfg.trainer.get("max_epochs"), 1, None, integer=True)
+        check_trainer(cfg.trainer)
         devices = cfg.trainer.get("devices", 1)
         if str(devices) != "1":  # several devices per child would re-launch the search per process (DDP)
             raise ConfigError(
@@ -53,11 +59,11 @@ def validate(cfg: DictConfig, space) -> None:
 def prepare_search(cfg: DictConfig, run_dir: Path) -> tuple[Any, Any, Any]:
     """Everything a search does before its run folder gets a file: check every value (the schema
     rules, before anything is built), build the space, check the rules between keys
-    (:func:`validate`), build the strategy and the evaluator. Bad input fails here, as a
+    (:func:`check_between`), build the strategy and the evaluator. Bad input fails here, as a
     :class:`~renas.errors.RenasError` with one line. Returns ``(space, strategy, evaluator)``."""
     check_schema(cfg)
     space = build_space(cfg.search_space)
-    validate(cfg, space)
+    check_between(cfg, space)
     return space, build_strategy(cfg, space), build_evaluator(cfg, space, run_dir)
 
 
