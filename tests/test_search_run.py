@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import read_jsonl, run_cli, run_entry, wandb_run, without_times
+from helpers import read_jsonl, run_entry, wandb_run, without_times
 
 TINY_TRAIN = [
     "search_space=digits_cnn",  # a space from config with a build hook: real networks, trained in a second
@@ -21,17 +21,17 @@ TINY_TRAIN = [
 TABLE = ["search_space=nasbench201", "evaluator=nasbench201", "progress=generation"]
 
 
-def _search(tmp: Path, *args: str, name: str = "run", shell: bool = False) -> tuple[Path, object]:
-    """``python search.py`` (``shell``: as a real command; else in this process, see run_entry)."""
+def _search(tmp: Path, *args: str, name: str = "run") -> tuple[Path, object]:
+    """``python search.py`` in this process (see run_entry)."""
     run_dir = tmp / name
-    proc = (run_cli if shell else run_entry)("search.py", f"hydra.run.dir={run_dir}", *args)
+    proc = run_entry("search.py", f"hydra.run.dir={run_dir}", *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir, proc
 
 
 @pytest.mark.slow
 def test_real_training_search_is_reproducible_and_writes_the_run_folder(tmp_path):
-    a, proc = _search(tmp_path, *TINY_TRAIN, name="a", shell=True)  # W&B: a real process
+    a, proc = _search(tmp_path, *TINY_TRAIN, name="a")  # W&B in this process
     b, _ = _search(tmp_path, *TINY_TRAIN, "logger=none", name="b")  # in this one: the same history
 
     history = read_jsonl(a / "history.jsonl")

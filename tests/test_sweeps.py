@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import REPO, run_cli, run_entry, wandb_run
+from helpers import REPO, run_entry, wandb_run
 from renas import compare
 
 TABLE = ["search_space=nasbench201", "evaluator=nasbench201", "ga.population_size=10", "ga.sample_size=3",
@@ -30,7 +30,7 @@ def joblib_sweep(tmp_path_factory) -> Path:
     """Two searches (ga.mutation_rate=0.1,0.2) run at once by the joblib launcher, W&B offline.
     (Its tests carry ``needs_shared``: the marker skips them before this fixture runs.)"""
     sweep = tmp_path_factory.mktemp("joblib") / "sweep"
-    proc = run_cli("search.py", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "ga.mutation_rate=0.1,0.2",
+    proc = run_entry("search.py", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "ga.mutation_rate=0.1,0.2",
                    *TABLE, f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return sweep
@@ -76,7 +76,7 @@ def test_compare_shows_the_differing_overrides_and_writes_the_plot(joblib_sweep,
 @pytest.mark.needs_shared("data/nasbench201")
 def test_submitit_local_runs_one_job(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = run_cli("search.py", "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "seed=0",
+    proc = run_entry("search.py", "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "seed=0",
                    *TABLE, "logger=none", f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     [job] = _jobs(sweep)
@@ -98,7 +98,7 @@ def test_optuna_sweep_runs_three_trials_and_reports_the_best(tmp_path):
     launcher, as ``search.py -m`` does without a launcher): one run folder and one W&B run per
     trial, all in one W&B group, and the best trial reported."""
     sweep = tmp_path / "optuna"
-    proc = run_cli("search.py", _hparams_search(), "hydra.sweeper.n_trials=3", *TABLE[:2], "ga.budget=20",
+    proc = run_entry("search.py", _hparams_search(), "hydra.sweeper.n_trials=3", *TABLE[:2], "ga.budget=20",
                    "threads=1", f"hydra.sweep.dir={sweep}")  # no -m: the config sets multirun
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = _jobs(sweep)
@@ -130,7 +130,7 @@ def test_slurm_config_extends_the_plugin_with_project_defaults():
 
 
 @pytest.mark.slow
-def test_slurm_config_renders_the_documented_sbatch_script(tmp_path):
+def test_slurm_config_renders_the_documented_sbatch_script(tmp_path, monkeypatch):
     """With stand-in ``srun``/``sbatch`` (the latter keeps the script and refuses the job)."""
     bin_dir, script = tmp_path / "bin", tmp_path / "job.sbatch"
     bin_dir.mkdir()
@@ -138,8 +138,11 @@ def test_slurm_config_renders_the_documented_sbatch_script(tmp_path):
     (bin_dir / "sbatch").write_text(f'#!/bin/sh\nfor last; do :; done\ncp "$last" "{script}"\nexit 1\n')
     for tool in bin_dir.iterdir():
         tool.chmod(0o755)
-    run_cli("search.py", "-m", "hydra/launcher=slurm", "hydra.launcher.partition=gpu", "seed=0,1",
-            f"hydra.sweep.dir={tmp_path / 'sweep'}", env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    failed = pytest.importorskip("submitit.core.utils").FailedJobError
+    with pytest.raises(failed):  # the stand-in sbatch refused the job (a command prints the traceback, status 1)
+        run_entry("search.py", "-m", "hydra/launcher=slurm", "hydra.launcher.partition=gpu", "seed=0,1",
+                  f"hydra.sweep.dir={tmp_path / 'sweep'}")
     text = script.read_text()
     for line in ("#SBATCH --array=0-1%", "#SBATCH --partition=gpu", "#SBATCH --gpus-per-node=1", "#SBATCH --time=720",
                  "#SBATCH --cpus-per-task=8", "#SBATCH --mem=32GB", "#SBATCH --ntasks-per-node=1",
