@@ -5,7 +5,7 @@ Evolutionary search whose mutations are chosen by a reinforcement-learned contro
 with the baselines it must beat, on Hydra configs, Lightning training and W&B logging.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 from renas import schema as _schema  # noqa: E402  (the config schemas, in Hydra's ConfigStore before any composition)
 

@@ -85,8 +85,9 @@ class SamplerControllerSchema(NoControllerSchema):
 
 @dataclass
 class EditControllerSchema(SamplerControllerSchema):
-    """``controller=renas`` / ``lstm``: RENAS's mutation controller: the sampler's settings plus
-    its own (what it scores, hindsight replay, the masked log-probability)."""
+    """``controller=renas`` / ``lstm`` / ``least_squares``: RENAS's mutation controller: the
+    sampler's settings plus its own (what it scores, hindsight replay, the masked
+    log-probability, how it learns)."""
 
     encoder: str = rule(choices=("lstm", "none"))
     utility: Any = rule(boolean=True)  # bool
@@ -99,6 +100,10 @@ class EditControllerSchema(SamplerControllerSchema):
     memory_sample: int = rule(0)
     steps: int = rule(1, 1000)
     mask_logprob: Any = rule(boolean=True)  # bool
+    learner: str = rule(choices=("reinforce", "least_squares"))
+    prior: str = rule(choices=("none", "least_squares"))
+    temperature: float = rule(0.0, 100.0, low_open=True)
+    ridge: float = rule(0.0, 1e6, low_open=True)
 
 
 @dataclass

@@ -23,10 +23,12 @@ from helpers import compose
 from renas.build import build_strategy
 from renas.errors import RenasError
 from renas.evaluate.base import Outcome, Task
+from renas.search.controller import LeastSquares, Reinforce
 from renas.search.loop import Journal, Search, SearchCallback
 from renas.space import GenesSpace, NASBench201Space
 
-ALGORITHMS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "algorithm").glob("*.yaml"))
+#: every algorithm bundle, and RENAS with its least-squares controller (``<algorithm>+<controller>``)
+ALGORITHMS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "algorithm").glob("*.yaml")) + ["renas+least_squares"]
 BUDGET = 32
 
 
@@ -56,7 +58,9 @@ class ScrambledExecutor:
 
 @functools.lru_cache
 def config(algorithm: str):
-    return compose("search", [f"algorithm={algorithm}", "search_space=nasbench201", "evaluator=nasbench201",
+    algorithm, _, controller = algorithm.partition("+")
+    return compose("search", [f"algorithm={algorithm}", *([f"controller={controller}"] if controller else []),
+                              "search_space=nasbench201", "evaluator=nasbench201",
                               f"ga.budget={BUDGET}", "ga.population_size=8", "ga.sample_size=4", "seed=3"])
 
 
@@ -218,3 +222,18 @@ def test_a_tpe_state_of_the_previous_format_is_a_clear_error():
     del state["strategy"]["events"]
     with pytest.raises(RenasError, match="older renas"):
         make_search("tpe", []).load_state_dict(state)
+
+
+def test_renas_trains_reinforce_on_the_policy_it_drew_from_then_refits_its_prior(monkeypatch):
+    """With the bundle's prior (controller.prior=least_squares), each child's REINFORCE update
+    comes before the prior is refitted: the log-probability it trains on is that of the policy
+    the edit was drawn from. The prior ends up carrying what the evaluations say."""
+    order: list[str] = []
+    fit, observe = LeastSquares.fit, Reinforce.observe
+    monkeypatch.setattr(LeastSquares, "fit", lambda self, *a, **k: (order.append("fit"), fit(self, *a, **k))[1])
+    monkeypatch.setattr(Reinforce, "observe", lambda self, *a, **k: (order.append("observe"), observe(self, *a, **k))[1])
+    search = make_search("renas", [])
+    search.run()
+    assert len(order) == 2 * BUDGET and order == ["observe", "fit"] * BUDGET
+    prior = search.strategy.policy.prior_label
+    assert float(prior.abs().sum()) > 0 and not prior.requires_grad  # fitted, not trained

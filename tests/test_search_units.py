@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from renas.errors import ConfigError
 from renas.search.controller import (
     Experience,
+    LeastSquares,
     Mutation,
     MutationController,
     Reinforce,
@@ -275,6 +277,37 @@ def test_reward_normalisation_does_not_depend_on_the_reward_scale(nb201):
     for k in policies[0]:
         assert torch.allclose(policies[0][k], policies[1][k], atol=1e-5), k
         assert torch.allclose(policies[2][k], policies[1][k], atol=1e-5), k
+
+
+def test_least_squares_fits_the_preferences_that_explain_the_rewards(nb201):
+    """Fitness made of one value per op label (plus noise): the fitted preferences order the
+    labels as those values do, an edit's score is its predicted gain over temperature times the
+    fitness spread (so it halves when the temperature doubles), and the best edit of a parent
+    is the one towards the best label."""
+    value = np.array([-6.0, 0.0, 1.0, 2.0, -1.0])  # none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3
+    rng = np.random.default_rng(0)
+    archs = rng.integers(0, 5, size=(40, 6))
+    fitness = 80 + value[archs].sum(1) + rng.normal(0, 0.1, 40)
+    fits = {}
+    for temperature in (0.3, 0.6):
+        controller = _controller(nb201, encoder="none", utility=True, gene_preferences=False)
+        stats = LeastSquares(controller, temperature=temperature, ridge=3.0).fit(archs, fitness, reward=1.5, parent=(0,) * 6)
+        assert stats["reward_mean"] == 1.5 and stats["fitted"] == 40 and 0 <= stats["loss"] < 0.2
+        assert 0 < stats["entropy"] < np.log(24)  # 24 edits of a parent, far from uniform
+        fits[temperature] = controller.label_pref.detach().numpy().copy(), controller.scores(torch.tensor([[0, 1, 2, 4, 0, 1]]))[0].detach()
+    pref, scores = fits[0.3]
+    assert list(np.argsort(pref)) == list(np.argsort(value))
+    finite = torch.isfinite(scores)
+    assert torch.allclose(fits[0.6][1][finite], scores[finite] / 2, atol=1e-5)
+    i, v = divmod(int(scores.flatten().argmax()), scores.shape[1])
+    assert v == 3  # towards nor_conv_3x3, on a gene that holds a worse op
+    assert float(scores[0, 3]) > float(scores[3, 0])  # none -> 3x3 gains, pool -> none loses
+
+
+def test_least_squares_needs_the_value_preferences_alone(nb201):
+    for kw in ({"encoder": "lstm", "utility": True}, {"encoder": "none", "utility": False}, {"encoder": "none", "utility": True, "interactions": 2}):
+        with pytest.raises(ConfigError, match="controller.learner=least_squares"):
+            LeastSquares(_controller(nb201, **kw))
 
 
 def test_uniform_edits_draw_every_unknown_child_alike(nb201):

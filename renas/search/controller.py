@@ -103,10 +103,14 @@ class MutationController(EditPolicy):
         hidden: LSTM hidden size (per direction).
         encoder: ``lstm`` or ``none``.
         utility: add the value-preference terms.
+        interactions: rank of pairwise value preferences (0: none).
+        gene_preferences: train one preference per gene and value as well as the shared labels.
+        prior: also add preferences that a fitted reward model sets (:class:`LeastSquares`
+            with ``into="prior"``); the trained ones learn on top of them.
     """
 
     def __init__(self, genes: Sequence[Gene], embed: int = 32, hidden: int = 64, encoder: str = "lstm",
-                 utility: bool = True, interactions: int = 0, gene_preferences: bool = True) -> None:
+                 utility: bool = True, interactions: int = 0, gene_preferences: bool = True, prior: bool = False) -> None:
         super().__init__(genes)
         slots = int(self.arity.sum())
         self.encoder, self.utility, self.interactions = encoder, utility, interactions
@@ -130,6 +134,12 @@ class MutationController(EditPolicy):
         if interactions:
             # pairwise preferences <V[i, a], V[j, b]> (a factorization machine of rank `interactions`)
             self.pair = nn.Parameter(0.01 * torch.randn(slots, interactions))
+        self.prior = bool(prior)
+        if self.prior:  # preferences set by a fitted reward model (LeastSquares), not trained
+            if not utility:
+                raise ConfigError("controller.prior=least_squares fits value preferences: it needs controller.utility=true")
+            self.register_buffer("prior_label", torch.zeros(len(labels)))
+            self.register_buffer("prior_slot", torch.zeros(slots))
 
     def raw_scores(self, parents: torch.Tensor) -> torch.Tensor:
         batch = parents.shape[0]
@@ -143,6 +153,8 @@ class MutationController(EditPolicy):
             s = s + self.pos_head(h) + torch.einsum("bne,nae->bna", q, emb) + self.val_bias[self.slot_index][None]
         if self.utility:
             pref = self.slot_pref[self.slot_index] + self.label_pref[self.label_index]  # (n, A)
+            if self.prior:
+                pref = pref + self.prior_slot[self.slot_index] + self.prior_label[self.label_index]
             current = pref[rows[None, :], parents]  # (B, n)
             s = s + pref[None] - current[..., None]
         if self.interactions:
@@ -494,10 +506,97 @@ class Reinforce:
         self.updates = int(state["updates"])
 
 
+class LeastSquares:
+    """The controller's value preferences fitted to every reward at once (``controller.learner=least_squares``).
+
+    After each evaluation, fitness is regressed on the architecture's value labels (how many
+    genes hold each shared label, plus a one-hot per gene and value with
+    ``gene_preferences``) by ridge least squares over every architecture the search has
+    evaluated, fitness clipped below at its lower quartile so that a few broken architectures
+    do not set the scale. The coefficients, divided by ``temperature`` times the spread of
+    fitness, become the controller's preferences: an edit's score is its predicted gain (the
+    reward a parent would get for it) in those units, and edits are drawn from the softmax of
+    the scores, as with REINFORCE. A reward model refitted from all rewards instead of a policy
+    moved by one gradient step per reward: the same policy, learned from fewer evaluations.
+    With ``into="prior"`` (``controller.prior=least_squares``) the fit goes into the
+    controller's prior preferences instead, and REINFORCE trains its own on top of them.
+
+    Args:
+        policy: a :class:`MutationController` with ``utility`` and no encoder or interactions.
+        temperature: softmax temperature over predicted gains, in units of the fitness spread.
+        ridge: ridge penalty (on the scale of counts: one architecture adds 1 per label it holds).
+        into: ``preferences`` (the learner) or ``prior`` (a prior under REINFORCE).
+    """
+
+    def __init__(self, policy: nn.Module, temperature: float = 0.3, ridge: float = 3.0, into: str = "preferences") -> None:
+        if into == "preferences" and (not isinstance(policy, MutationController) or not policy.utility
+                                      or policy.encoder != "none" or policy.interactions):
+            raise ConfigError("controller.learner=least_squares fits value preferences: it needs controller.utility=true, "
+                              "controller.encoder=none and controller.interactions=0")
+        if into == "prior" and not getattr(policy, "prior", False):
+            raise ValueError("LeastSquares(into='prior') needs a MutationController made with prior=True")
+        self.policy, self.temperature, self.ridge = policy, float(temperature), float(ridge)
+        self.targets = (policy.label_pref, policy.slot_pref) if into == "preferences" else (policy.prior_label, policy.prior_slot)
+        self.labels = policy.label_index.numpy()  # (genes, max_arity) -> label
+        self.n_labels = int(policy.label_pref.numel())
+        self.per_gene = bool(policy.slot_pref.requires_grad)
+        self.slots = policy.slot_index.numpy()
+        self.n_slots = int(policy.slot_pref.numel())
+        self.updates = 0
+
+    def features(self, values: np.ndarray) -> np.ndarray:
+        """(N, labels [+ slots]) label counts [and one-hot gene values] of architectures (N, genes)."""
+        rows = np.arange(values.shape[1])[None, :]
+        x = np.zeros((len(values), self.n_labels + (self.n_slots if self.per_gene else 0)))
+        np.add.at(x, (np.arange(len(values))[:, None], self.labels[rows, values]), 1.0)
+        if self.per_gene:
+            np.add.at(x, (np.arange(len(values))[:, None], self.n_labels + self.slots[rows, values]), 1.0)
+        return x
+
+    def fit(self, values: np.ndarray, fitness: np.ndarray, reward: float | None = None,
+            parent: Sequence[int] | None = None) -> dict[str, float] | None:
+        """Refit the preferences to the evaluated architectures ``values`` (N, genes) and their
+        ``fitness`` (N,). Returns the update's statistics (``reward``: this child's, for the logs;
+        ``parent``: the entropy of the refitted policy's edits of it)."""
+        if len(values) < 2:
+            return None
+        x = self.features(np.asarray(values, dtype=np.int64))
+        y = np.maximum(fitness, np.quantile(fitness, 0.25))
+        y = y - y.mean()
+        spread = float(y.std())
+        if spread <= 0:
+            return None
+        w = np.linalg.solve(x.T @ x + self.ridge * np.eye(x.shape[1]), x.T @ y)
+        residual = y - x @ w
+        w = w / (self.temperature * spread)
+        with torch.no_grad():
+            self.targets[0].copy_(torch.as_tensor(w[: self.n_labels], dtype=torch.float32))
+            if self.per_gene:
+                self.targets[1].copy_(torch.as_tensor(w[self.n_labels:], dtype=torch.float32))
+        self.updates += 1
+        stats = {"loss": float((residual**2).mean() / spread**2), "fitted": float(len(values))}
+        if reward is not None:
+            stats["reward_mean"] = float(reward)
+        if parent is not None:
+            with torch.no_grad():
+                scores = self.policy.scores(torch.tensor([list(parent)], dtype=torch.long))[0]
+                p = torch.softmax(scores[torch.isfinite(scores)], 0)
+                stats["entropy"] = float(-(p * p.clamp_min(1e-12).log()).sum())
+        return stats
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.updates = int(state["updates"])
+
+
 def make_policy(genes: Sequence[Gene], controller: Any, seed: int) -> EditPolicy:
     """RENAS's edit policy for a ``controller`` config (checked): :class:`UniformEdits` for
     ``controller=none`` (the ablation), else a :class:`MutationController` initialised from ``seed``."""
-    kind = check_choice("controller", controller.get("name") if controller is not None else "none", ("renas", "lstm", "none"))
+    kind = check_choice("controller", controller.get("name") if controller is not None else "none",
+                        ("renas", "lstm", "least_squares", "none"))
     if kind == "none":
         return UniformEdits(genes)
     encoder = controller.get("encoder", "lstm")
@@ -514,11 +613,15 @@ def make_policy(genes: Sequence[Gene], controller: Any, seed: int) -> EditPolicy
             utility=utility,
             interactions=int(controller.get("interactions", 0)),
             gene_preferences=bool(controller.get("gene_preferences", True)),
+            prior=controller.get("prior", "none") == "least_squares" and controller.get("learner", "reinforce") == "reinforce",
         )
 
 
-def make_learner(policy: nn.Module, controller: Any, seed: int = 0) -> Reinforce:
-    """A :class:`Reinforce` learner with the ``controller`` config's settings (checked)."""
+def make_learner(policy: nn.Module, controller: Any, seed: int = 0) -> Reinforce | LeastSquares:
+    """The ``controller`` config's learner: :class:`Reinforce` (``controller.learner=reinforce``,
+    the default) or :class:`LeastSquares`, with its settings."""
+    if controller.get("learner", "reinforce") == "least_squares":
+        return LeastSquares(policy, temperature=controller.get("temperature", 0.3), ridge=controller.get("ridge", 3.0))
     return Reinforce(
         policy,
         lr=controller.lr,

@@ -438,8 +438,10 @@ class Search:
             if self.gen.rewards:
                 row["controller/reward_mean"] = float(np.mean(self.gen.rewards))
             if self.gen.updates:
-                for k in ("loss", "entropy", "baseline"):
-                    row[f"controller/{k}"] = float(np.mean([u[k] for u in self.gen.updates]))
+                for k in ("loss", "entropy", "baseline"):  # what the learner reports (least squares: loss)
+                    values = [u[k] for u in self.gen.updates if k in u]
+                    if values:
+                        row[f"controller/{k}"] = float(np.mean(values))
         row["duplicates"] = self.duplicates
         self.generations.append(row)
         self.gen = GenerationStats()

@@ -21,6 +21,7 @@ from renas.config import check_number
 from renas.search.controller import (
     EditPolicy,
     Experience,
+    LeastSquares,
     Mutation,
     make_learner,
     make_policy,
@@ -42,7 +43,10 @@ class RENAS(Evolution):
     no evaluation is spent on a repeat.
 
     Learning (``controller=renas`` or ``lstm``): each child gives one on-policy experience (the parent,
-    the edits and the reward). With ``controller.replay=d`` the controller also learns in
+    the edits and the reward). With ``controller.prior=least_squares`` (the bundle's) the
+    controller's preferences also hold a prior refitted to the whole archive after every
+    evaluation (:class:`~renas.search.controller.LeastSquares`), which REINFORCE learns on top
+    of; ``controller=least_squares`` uses the fit alone. With ``controller.replay=d`` the controller also learns in
     hindsight from the search's history: every evaluated architecture within ``d`` genes of
     the new child (its own parent excepted: that pair is the on-policy experience) gives the
     edit towards the child with reward = the child's gain, and the edit back with the
@@ -72,11 +76,16 @@ class RENAS(Evolution):
         self.generator = torch_generator(seed)
         self.policy: EditPolicy = make_policy(self.genes, controller, seed)
         self.learner = None
+        self.fitted = False  # the learner refits to the archive (least squares) instead of observing experiences
+        self.prior: LeastSquares | None = None  # a fitted prior under REINFORCE's preferences
         self.replay = 0
         if not self.policy.learnable:  # controller=none: the ablation
             self.origin = "mutation"
         else:
             self.learner = make_learner(self.policy, controller, seed)
+            self.fitted = isinstance(self.learner, LeastSquares)
+            if getattr(self.policy, "prior", False):  # controller.prior=least_squares: REINFORCE on a fitted prior
+                self.prior = LeastSquares(self.policy, controller.get("temperature", 0.3), controller.get("ridge", 3.0), into="prior")
             self.has_controller = True
             self.mask_logprob = bool(controller.get("mask_logprob", True))
             replay = controller.get("replay", 0)
@@ -152,10 +161,16 @@ class RENAS(Evolution):
             exp = Experience(reward, proposal.base, Mutation(list(proposal.edits), masked))
         replay: list[Experience] = []
         if not self.archive.has(proposal.values):
-            if self.replay:
+            if self.replay and not self.fitted:
                 replay = self._replay(proposal.values, fitness, skip=proposal.base if exp is not None else None)
             self.archive.add(proposal.values, fitness)
+        if self.fitted:  # controller.learner=least_squares: refit to every evaluation so far
+            return Feedback(reward, self.learner.fit(*self.archive.rows(), reward=reward, parent=proposal.base))
+        # REINFORCE first: the log-probability it trains on is that of the policy the edit was drawn
+        # from, the prior as it was; then the prior is refitted for the next proposal
         update = self.learner.observe(exp, replay)
+        if self.prior is not None:
+            self.prior.fit(*self.archive.rows())
         return Feedback(reward, update)
 
     def _replay(self, child: tuple[int, ...], fitness: float, skip: tuple[int, ...] | None) -> list[Experience]:
