@@ -592,6 +592,19 @@ class LeastSquares:
         self.updates = int(state["updates"])
 
 
+def wants_prior(controller: Any) -> bool:
+    """Whether the ``controller`` config asks for REINFORCE on a fitted prior
+    (``controller.prior=least_squares`` with ``controller.learner=reinforce``)."""
+    return controller.get("prior", "none") == "least_squares" and controller.get("learner", "reinforce") == "reinforce"
+
+
+def make_prior(policy: EditPolicy, controller: Any) -> LeastSquares | None:
+    """The fitted prior under REINFORCE's preferences, or ``None`` when the config has none."""
+    if not getattr(policy, "prior", False):
+        return None
+    return LeastSquares(policy, controller.get("temperature", 0.3), controller.get("ridge", 3.0), into="prior")
+
+
 def make_policy(genes: Sequence[Gene], controller: Any, seed: int) -> EditPolicy:
     """RENAS's edit policy for a ``controller`` config (checked): :class:`UniformEdits` for
     ``controller=none`` (the ablation), else a :class:`MutationController` initialised from ``seed``."""
@@ -613,7 +626,7 @@ def make_policy(genes: Sequence[Gene], controller: Any, seed: int) -> EditPolicy
             utility=utility,
             interactions=int(controller.get("interactions", 0)),
             gene_preferences=bool(controller.get("gene_preferences", True)),
-            prior=controller.get("prior", "none") == "least_squares" and controller.get("learner", "reinforce") == "reinforce",
+            prior=wants_prior(controller),
         )
 
 

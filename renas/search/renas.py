@@ -25,6 +25,7 @@ from renas.search.controller import (
     Mutation,
     make_learner,
     make_policy,
+    make_prior,
     propose,
     torch_generator,
 )
@@ -76,16 +77,13 @@ class RENAS(Evolution):
         self.generator = torch_generator(seed)
         self.policy: EditPolicy = make_policy(self.genes, controller, seed)
         self.learner = None
-        self.fitted = False  # the learner refits to the archive (least squares) instead of observing experiences
         self.prior: LeastSquares | None = None  # a fitted prior under REINFORCE's preferences
         self.replay = 0
         if not self.policy.learnable:  # controller=none: the ablation
             self.origin = "mutation"
         else:
             self.learner = make_learner(self.policy, controller, seed)
-            self.fitted = isinstance(self.learner, LeastSquares)
-            if getattr(self.policy, "prior", False):  # controller.prior=least_squares: REINFORCE on a fitted prior
-                self.prior = LeastSquares(self.policy, controller.get("temperature", 0.3), controller.get("ridge", 3.0), into="prior")
+            self.prior = make_prior(self.policy, controller)  # controller.prior=least_squares
             self.has_controller = True
             self.mask_logprob = bool(controller.get("mask_logprob", True))
             replay = controller.get("replay", 0)
@@ -95,6 +93,12 @@ class RENAS(Evolution):
         self.n_mutable = len(mutable_genes(self.genes))
         #: every evaluated genotype and its fitness, as rows of an array (hindsight replay)
         self.archive = _Archive(len(self.genes))
+
+    @property
+    def fitted(self) -> bool:
+        """The learner refits to the archive (``controller.learner=least_squares``) instead of
+        observing experiences."""
+        return isinstance(self.learner, LeastSquares)
 
     # --- mutation ------------------------------------------------------------------------
     def waiting(self) -> bool:
@@ -160,7 +164,8 @@ class RENAS(Evolution):
             masked = list(proposal.info["masked"]) if self.mask_logprob else []
             exp = Experience(reward, proposal.base, Mutation(list(proposal.edits), masked))
         replay: list[Experience] = []
-        if not self.archive.has(proposal.values):
+        new = not self.archive.has(proposal.values)
+        if new:
             if self.replay and not self.fitted:
                 replay = self._replay(proposal.values, fitness, skip=proposal.base if exp is not None else None)
             self.archive.add(proposal.values, fitness)
@@ -169,7 +174,7 @@ class RENAS(Evolution):
         # REINFORCE first: the log-probability it trains on is that of the policy the edit was drawn
         # from, the prior as it was; then the prior is refitted for the next proposal
         update = self.learner.observe(exp, replay)
-        if self.prior is not None:
+        if self.prior is not None and new:  # an archive that did not change gives the same fit
             self.prior.fit(*self.archive.rows())
         return Feedback(reward, update)
 
