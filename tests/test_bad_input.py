@@ -44,6 +44,7 @@ CASES = [
     ("search.py", ["algorithm=nope"], "algorithm/nope"),
     ("search.py", ["controller.lr=-1"], "controller.lr"),
     ("search.py", ["controller.batch=0"], "controller.batch"),
+    ("search.py", ["controller=least_squares", "controller.prior=least_squares"], "controller.prior=least_squares puts a fitted prior under REINFORCE"),
     ("search.py", ["loop.dedup=fuzzy"], "loop.dedup"),
     ("search.py", ["loop.on_failure=retry"], "loop.on_failure"),
     ("search.py", ["seed=-1"], "seed"),

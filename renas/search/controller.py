@@ -612,6 +612,9 @@ def make_policy(genes: Sequence[Gene], controller: Any, seed: int) -> EditPolicy
                         ("renas", "lstm", "least_squares", "none"))
     if kind == "none":
         return UniformEdits(genes)
+    if controller.get("learner", "reinforce") == "least_squares" and controller.get("prior", "none") != "none":
+        raise ConfigError(f"controller.prior={controller.get('prior')} puts a fitted prior under REINFORCE; with "
+                          "controller.learner=least_squares the fit is the learner: set controller.prior=none")
     encoder = controller.get("encoder", "lstm")
     utility = bool(controller.get("utility", False))
     if encoder == "none" and not utility:
