@@ -117,6 +117,9 @@ def one_line(error: BaseException) -> str:
         if text and text not in parts:
             parts.append(text)
     text = ": ".join(parts) or type(error).__name__
+    override = getattr(error, "override", None)  # Hydra's OverrideParseException: some messages omit the override
+    if type(error).__name__ == "OverrideParseException" and isinstance(override, str) and override not in text:
+        text = f"Error parsing override '{override}': {text}"
     moved = re.match(r"Could not override '(evaluator\.(?:ray\.)?\w+)'", text)
     if moved and moved_key(moved.group(1)) and "EvaluatorSchema" in text:  # a key of renas 0.1: where it lives now
         text = f"Could not override '{moved.group(1)}': it is {moved_key(moved.group(1))} since renas 0.2 (README: Changes)"
