@@ -16,6 +16,7 @@ Prints the mean best ``c10_valid_12ep`` (± SE over seeds) per budget and order:
 
     python benchmarks/ordering_bound.py                       # seeds 100..199 (the tuning seeds)
     python benchmarks/ordering_bound.py --seeds 20 --budgets 50 100
+    python benchmarks/ordering_bound.py --restart kick2 --first-seed 500 --seeds 300 --orders random learned
 """
 
 from __future__ import annotations
@@ -50,7 +51,17 @@ def features(arch: tuple[int, ...]) -> np.ndarray:
     return x
 
 
-def hill_climb(table, seed: int, budget: int, order: str, oracle: np.ndarray, population: int = 3) -> float:
+def _open(arch: tuple[int, ...], seen: dict) -> bool:
+    """Whether ``arch`` has a single-gene neighbour not evaluated yet."""
+    return any(arch[:i] + (v,) + arch[i + 1:] not in seen for i in range(N_EDGES) for v in range(len(OPS)) if v != arch[i])
+
+
+def hill_climb(table, seed: int, budget: int, order: str, oracle: np.ndarray, population: int = 3,
+               restart: str = "random") -> float:
+    """The loop; at a local optimum ``restart``: ``random`` (RENAS's: the best of ``population``
+    new random cells), ``bestfirst`` (go on from the fittest evaluated cell that still has an
+    untried neighbour) or ``kick<k>`` (iterated local search: the best cell with k random genes
+    changed)."""
     rng = np.random.default_rng(seed)
     seen: dict[tuple[int, ...], float] = {}
 
@@ -70,8 +81,21 @@ def hill_climb(table, seed: int, budget: int, order: str, oracle: np.ndarray, po
             continue
         untried = [parent[:i] + (v,) + parent[i + 1:] for i in range(N_EDGES) for v in range(len(OPS)) if v != parent[i]]
         untried = [a for a in untried if a not in seen]
-        if not untried:  # a local optimum: start again
-            parent = None
+        if not untried:  # a local optimum
+            if restart == "bestfirst":
+                parent = next((a for a in sorted(seen, key=seen.get, reverse=True) if _open(a, seen)), None)
+            elif restart.startswith("kick"):
+                best = max(seen, key=seen.get)
+                for _ in range(100):
+                    kicked = list(best)
+                    for i in rng.choice(N_EDGES, int(restart[4:]), replace=False):
+                        kicked[i] = int((kicked[i] + rng.integers(1, len(OPS))) % len(OPS))
+                    if tuple(kicked) not in seen:
+                        break
+                parent = tuple(kicked)
+                seen[parent] = table[parent]
+            else:  # start again
+                parent = None
             continue
         if order == "random":
             child = untried[rng.integers(len(untried))]
@@ -101,6 +125,8 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=100, help="number of seeds, from --first-seed")
     p.add_argument("--first-seed", type=int, default=100, help="default 100: the tuning seeds, not the reported ones")
     p.add_argument("--orders", nargs="+", default=["random", "learned", "oracle"])
+    p.add_argument("--restart", default="random", choices=["random", "bestfirst", "kick2", "kick3"],
+                   help="what the loop does at a local optimum (default: RENAS's random restart)")
     args = p.parse_args()
     table = read_table(Path(args.table), args.metric)
     archs = list(table)
@@ -114,7 +140,7 @@ def main() -> None:
         start = time.perf_counter()
         cells = []
         for b in args.budgets:
-            best = np.array([hill_climb(table, s, b, order, oracle) for s in seeds])
+            best = np.array([hill_climb(table, s, b, order, oracle, restart=args.restart) for s in seeds])
             cells.append(f"b{b} {best.mean():.3f} ± {best.std(ddof=1) / np.sqrt(len(best)):.3f}")
         print(f"{order:<8} " + "  ".join(cells) + f"  ({time.perf_counter() - start:.0f} s)", flush=True)
 
