@@ -28,7 +28,7 @@ def run_cli(script: str, *args: str, timeout: float = 600, env: dict[str, str] |
 def _copy(script: str, args: list[str], fault: str = "none", n: int = 0) -> tuple[int, Any, Path, Any]:
     """``python <script> <args>`` in a forked copy of this process: a process of its own (real
     signals, a real SIGKILL mid-write, its own exit status), without the ~6 s a new interpreter
-    spends importing torch (and ``torch._dynamo``, which ``torch.optim`` pulls in), Lightning and
+    spends importing torch (and ``torch._dynamo``, which ``torch.optim`` and torchvision's ops pull in), Lightning and
     Hydra: they are imported here once and every copy starts with them. The copy keeps only the
     forking thread, uses one torch thread (a forked OpenMP pool is not safe to reuse), has
     SIGINT and SIGTERM as a new interpreter has them, and never returns into pytest.
