@@ -133,6 +133,8 @@ def main() -> None:
     p.add_argument("--restart", default="random", choices=["random", "bestfirst", "kick2", "kick3"],
                    help="what the loop does at a local optimum (default: RENAS's random restart)")
     args = p.parse_args()
+    if not args.edge_ridge > 0:
+        p.error(f"--edge-ridge must be > 0 (inf: labels only), got {args.edge_ridge}")
     table = read_table(Path(args.table), args.metric)
     archs = list(table)
     X = np.array([features(a)[: N_EDGES * len(OPS)] for a in archs])
