@@ -13,10 +13,12 @@ from typing import Any, Callable
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
+from omegaconf import DictConfig, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
-from renas.config import check_number
+from renas.config import check_number, check_schema
 from renas.errors import RenasError, one_line
 from renas.train.quiet import quiet_lightning  # noqa: F401 (the entry points' import)
 
@@ -106,6 +108,25 @@ def _multirun() -> bool:
 _TASK_STARTED = False
 
 
+class CheckFirst(Callback):
+    """Every value against its schema's rule (ranges, choices: :func:`renas.config.check_schema`)
+    right after Hydra composes the config, before it makes the run folder (``hydra.callbacks``
+    in ``search.yaml``, ``train.yaml`` and ``benchmark.yaml``; Hydra calls ``on_run_start``
+    before ``run_job``). A bad value prints one line and exits with status 2 from here: Hydra
+    turns an exception raised by a callback into a warning and goes on. The task checks again
+    (the same function: the multirun jobs and ``resume=`` get their checks there)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        task_cfg = config.copy()  # what the task gets: the config without Hydra's own node
+        with read_write(task_cfg), open_dict(task_cfg):
+            del task_cfg["hydra"]
+        try:
+            check_schema(task_cfg)
+        except RenasError as e:
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            sys.exit(2)
+
+
 def run_hydra_main(main: Callable[[], Any]) -> Any:
     """Run a ``@hydra.main`` function so that Hydra's own errors (a bad override, an unknown
     option or key, a wrong type caught by a schema: all before the run folder exists) are one
@@ -125,6 +146,7 @@ def run_hydra_main(main: Callable[[], Any]) -> Any:
             raise
         print(f"error: {one_line(e)}", file=sys.stderr, flush=True)
         sys.exit(2)
+
     finally:
         os.environ.pop("HYDRA_FULL_ERROR", None)
 

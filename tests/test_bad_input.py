@@ -176,6 +176,22 @@ def test_bad_input_from_the_shell(tmp_path, script, args, expected):
     _check_bad_input(run_cli, tmp_path, script, args, expected)
 
 
+@pytest.mark.parametrize("script,arg,expected", [
+    ("search.py", "ga.selection=best", "ga.selection='best' is not one of: tournament, roulette"),
+    ("train.py", "optim.scheduler=bogus", "optim.scheduler='bogus' is not one of: cosine, none"),
+    ("renas.benchmark", "ga.mutation_rate=1.5", "ga.mutation_rate=1.5 is out of range"),
+])
+def test_a_bad_choice_or_range_fails_before_hydra_makes_the_run_folder(tmp_path, script, arg, expected):
+    """Ranges and choices are checked right after composition (``renas.cli.CheckFirst``, a Hydra
+    callback), before Hydra makes the run folder: with the folder's parent a regular file, a
+    later check would end in Hydra's NotADirectoryError instead of this one line."""
+    (tmp_path / "file").write_text("")
+    proc = run_entry(script, arg, "logger=none", f"hydra.run.dir={tmp_path / 'file' / 'run'}")
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0].startswith("error: ") and expected in lines[0]
+
+
 # --- resuming from damaged or foreign run folders -------------------------------------------------
 
 def _digest(folder: Path) -> dict[str, str]:
