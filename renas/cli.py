@@ -146,7 +146,6 @@ def run_hydra_main(main: Callable[[], Any]) -> Any:
             raise
         print(f"error: {one_line(e)}", file=sys.stderr, flush=True)
         sys.exit(2)
-
     finally:
         os.environ.pop("HYDRA_FULL_ERROR", None)
 

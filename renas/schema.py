@@ -16,8 +16,9 @@ folder exists::
 Ranges and choices sit next to the types (:func:`rule`: ``ga.mutation_rate`` in [0, 1],
 ``ga.selection`` one of tournament / roulette) and are checked right after composition, before
 Hydra makes the run folder (the ``renas.cli.CheckFirst`` callback), by
-:func:`renas.config.check_schema`, with one line naming the key, the value and what is allowed. Rules between keys (the sample no larger than the population, the
-budget no larger than the space) are in ``renas.search.run.validate``.
+:func:`renas.config.check_schema`, with one line naming the key, the value and what is
+allowed. Rules between keys (the sample no larger than the population, the budget no larger
+than the space) are in ``renas.search.run.validate``.
 """
 
 from __future__ import annotations

@@ -542,7 +542,6 @@ class LeastSquares:
         self.per_gene = bool(policy.slot_pref.requires_grad)
         self.slots = policy.slot_index.numpy()
         self.n_slots = int(policy.slot_pref.numel())
-        self.updates = 0
 
     def features(self, values: np.ndarray) -> np.ndarray:
         """(N, labels [+ slots]) label counts [and one-hot gene values] of architectures (N, genes)."""
@@ -573,7 +572,6 @@ class LeastSquares:
             self.targets[0].copy_(torch.as_tensor(w[: self.n_labels], dtype=torch.float32))
             if self.per_gene:
                 self.targets[1].copy_(torch.as_tensor(w[self.n_labels:], dtype=torch.float32))
-        self.updates += 1
         stats = {"loss": float((residual**2).mean() / spread**2), "fitted": float(len(values))}
         if reward is not None:
             stats["reward_mean"] = float(reward)
@@ -585,24 +583,33 @@ class LeastSquares:
         return stats
 
     def state_dict(self) -> dict[str, Any]:
-        return {"policy": self.policy.state_dict(), "updates": self.updates}
+        return {"policy": self.policy.state_dict()}  # the fit is a function of the archive: nothing else to keep
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.policy.load_state_dict(state["policy"])
-        self.updates = int(state["updates"])
+        self.policy.load_state_dict(state["policy"])  # (states of renas 0.3.0 also hold an unused "updates")
+
+
+def _fits_alone(controller: Any) -> bool:
+    """``controller.learner=least_squares``: the fit is the learner (default: REINFORCE)."""
+    return controller.get("learner", "reinforce") == "least_squares"
+
+
+def _fit_settings(controller: Any) -> dict[str, float]:
+    """The least-squares fit's settings (the code defaults are ``conf/controller/renas.yaml``'s)."""
+    return {"temperature": float(controller.get("temperature", 0.3)), "ridge": float(controller.get("ridge", 3.0))}
 
 
 def wants_prior(controller: Any) -> bool:
     """Whether the ``controller`` config asks for REINFORCE on a fitted prior
     (``controller.prior=least_squares`` with ``controller.learner=reinforce``)."""
-    return controller.get("prior", "none") == "least_squares" and controller.get("learner", "reinforce") == "reinforce"
+    return controller.get("prior", "none") == "least_squares" and not _fits_alone(controller)
 
 
 def make_prior(policy: EditPolicy, controller: Any) -> LeastSquares | None:
     """The fitted prior under REINFORCE's preferences, or ``None`` when the config has none."""
     if not getattr(policy, "prior", False):
         return None
-    return LeastSquares(policy, controller.get("temperature", 0.3), controller.get("ridge", 3.0), into="prior")
+    return LeastSquares(policy, **_fit_settings(controller), into="prior")
 
 
 def make_policy(genes: Sequence[Gene], controller: Any, seed: int) -> EditPolicy:
@@ -612,7 +619,7 @@ def make_policy(genes: Sequence[Gene], controller: Any, seed: int) -> EditPolicy
                         ("renas", "lstm", "least_squares", "none"))
     if kind == "none":
         return UniformEdits(genes)
-    if controller.get("learner", "reinforce") == "least_squares" and controller.get("prior", "none") != "none":
+    if _fits_alone(controller) and controller.get("prior", "none") != "none":
         raise ConfigError(f"controller.prior={controller.get('prior')} puts a fitted prior under REINFORCE; with "
                           "controller.learner=least_squares the fit is the learner: set controller.prior=none")
     encoder = controller.get("encoder", "lstm")
@@ -636,8 +643,8 @@ def make_policy(genes: Sequence[Gene], controller: Any, seed: int) -> EditPolicy
 def make_learner(policy: nn.Module, controller: Any, seed: int = 0) -> Reinforce | LeastSquares:
     """The ``controller`` config's learner: :class:`Reinforce` (``controller.learner=reinforce``,
     the default) or :class:`LeastSquares`, with its settings."""
-    if controller.get("learner", "reinforce") == "least_squares":
-        return LeastSquares(policy, temperature=controller.get("temperature", 0.3), ridge=controller.get("ridge", 3.0))
+    if _fits_alone(controller):
+        return LeastSquares(policy, **_fit_settings(controller))
     return Reinforce(
         policy,
         lr=controller.lr,
