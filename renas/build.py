@@ -54,7 +54,7 @@ def build_space(cfg_space: DictConfig):
         for key in SPACE_HOOKS:
             hook = cfg_space.get(key)
             if OmegaConf.is_dict(hook) and "_target_" in hook:
-                hooks[key] = resolve_hook(key, OmegaConf.to_container(hook, resolve=True))
+                hooks[key] = resolve_hook(key, OmegaConf.to_container(hook, resolve=True, enum_to_str=True))
                 with open_dict(cfg_space):
                     del cfg_space[key]
     return build(cfg_space, "search_space", **hooks)
@@ -80,7 +80,7 @@ LOOP_KEYS = ("name", "failure_fitness")
 
 def build_evaluator(cfg: DictConfig, space, run_dir: Path):
     """The evaluator of ``cfg.evaluator`` (the Lightning one also gets data, trainer, optim)."""
-    ev = OmegaConf.to_container(cfg.evaluator, resolve=True)
+    ev = OmegaConf.to_container(cfg.evaluator, resolve=True, enum_to_str=True)
     for k in LOOP_KEYS:
         ev.pop(k, None)
     extra: dict[str, Any] = {"space": space}

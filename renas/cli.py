@@ -109,7 +109,7 @@ _TASK_STARTED = False
 
 
 class CheckFirst(Callback):
-    """Every value against its schema's rule (ranges, choices: :func:`renas.config.check_schema`)
+    """Every value against its schema's rule (ranges, booleans: :func:`renas.config.check_schema`)
     right after Hydra composes the config, before it makes the run folder (``hydra.callbacks``
     in ``search.yaml``, ``train.yaml`` and ``benchmark.yaml``; Hydra calls ``on_run_start``
     before ``run_job``). A bad value prints one line and exits with status 2 from here: Hydra

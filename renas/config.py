@@ -93,9 +93,7 @@ def check_schema(cfg: Any, path: str = "") -> None:
         optional = typing.get_origin(hint) is typing.Union and type(None) in typing.get_args(hint)
         if value is None and optional:
             continue
-        if "choices" in check:
-            check_choice(key, value, check["choices"])
-        elif "boolean" in check:
+        if "boolean" in check:
             check_bool(key, value)
         else:
             integer = int in (hint, *typing.get_args(hint))

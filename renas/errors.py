@@ -103,20 +103,26 @@ def one_line(error: BaseException) -> str:
     for e in (error, error.__cause__):
         if e is None:
             continue
-        lines = []
+        lines, full_key = [], None
         for line in (x.strip() for x in str(e).splitlines()):
+            if line.startswith("full_key:"):
+                full_key = line.split(":", 1)[1].strip()
             if not line or line.startswith(("full_key:", "object_type=", "reference_type=", "provider=")):
                 continue
             if line.startswith("Config search path"):
                 break
             lines.append(line)
         text = re.sub(r"^In '\w+': ", "", " ".join(lines))
+        if full_key:  # a value outside a Choice type (renas.schema.choice): the key, the value, the choices
+            text = re.sub(r"(ValidationError raised while composing config: )?Invalid value '(.*)', expected one of \[(.*)\]",
+                          lambda m: f"{full_key}='{m.group(2)}' is not one of: {m.group(3)}", text)
         text = re.sub(r"Available options in '[^']+': (.*)$", lambda m: "(options: " + ", ".join(m.group(1).split()) + ")", text)
         text = re.sub(r"Could not override '([^']+)'\. To append to your config use (\S+)",
                       r"Could not override '\1' (to add a new key: \2)", text)
         if text and text not in parts:
             parts.append(text)
     text = ": ".join(parts) or type(error).__name__
+    text = re.sub(r"^Error merging override \S+: (\S+=\'.*\' is not one of: )", r"\1", text)
     override = getattr(error, "override", None)  # Hydra's OverrideParseException: some messages omit the override
     if type(error).__name__ == "OverrideParseException" and isinstance(override, str) and override not in text:
         text = f"Error parsing override '{override}': {text}"

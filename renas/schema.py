@@ -8,22 +8,24 @@ for ``optim.optimizer`` (any ``torch.optim`` class with its own arguments).
 Each is a dataclass registered in Hydra's ConfigStore under the ``schema`` group; the group's
 YAML files start from it (``defaults: [/schema/<name>@_here_, _self_]``). The YAML files keep
 the values and their comments (the defaults, each in one place); the schema gives each key its
-type, so a wrong type or an unknown key fails when the config is composed, before any run
-folder exists::
+type, and a setting with a fixed set of values a :class:`Choice` type (:func:`choice`), so a
+wrong type, a value that is not one of the choices or an unknown key fails when the config is
+composed, before any run folder exists (``--cfg job`` too)::
 
     python search.py ga.mutation_rate=abc --cfg job    # Value 'abc' could not be converted to Float
+    python search.py ga.selection=best --cfg job       # ga.selection='best' is not one of: tournament, roulette
 
-Ranges and choices sit next to the types (:func:`rule`: ``ga.mutation_rate`` in [0, 1],
-``ga.selection`` one of tournament / roulette) and are checked right after composition, before
-Hydra makes the run folder (the ``renas.cli.CheckFirst`` callback), by
-:func:`renas.config.check_schema`, with one line naming the key, the value and what is
-allowed. Rules between keys (the sample no larger than the population, the budget no larger
+Ranges sit next to the types (:func:`rule`: ``ga.mutation_rate`` in [0, 1]) and are checked
+right after composition, before Hydra makes the run folder (the ``renas.cli.CheckFirst``
+callback), by :func:`renas.config.check_schema`, with one line naming the key, the value and
+what is allowed. Rules between keys (the sample no larger than the population, the budget no larger
 than the space) are in ``renas.search.run.validate``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -34,20 +36,62 @@ from omegaconf import MISSING
 
 
 def rule(low: float | None = None, high: float | None = None, *, low_open: bool = False, high_open: bool = False,
-         choices: tuple[str, ...] | None = None, boolean: bool = False) -> Any:
-    """A schema field with its range or choices, checked right after composition by
+         boolean: bool = False) -> Any:
+    """A schema field with its range, checked right after composition by
     :func:`renas.config.check_schema` (one line naming the key, the value and what is allowed):
     a number in ``[low, high]`` (an open end with ``low_open`` / ``high_open``; an integer where the field
-    is typed ``int``), one of ``choices``, or true / false (``boolean``). ``None`` passes where
-    the field is ``Optional``. The value comes from the group's YAML file (the default, in one
-    place); the field has none."""
-    if choices is not None:
-        check: dict[str, Any] = {"choices": tuple(choices)}
-    elif boolean:
-        check = {"boolean": True}
-    else:
-        check = {"low": low, "high": high, "low_open": low_open, "high_open": high_open}
+    is typed ``int``), or true / false (``boolean``). ``None`` passes where the field is
+    ``Optional``. The value comes from the group's YAML file (the default, in one place); the
+    field has none. (Choices are types: :func:`choice`.)"""
+    check: dict[str, Any] = {"boolean": True} if boolean else {"low": low, "high": high, "low_open": low_open,
+                                                                 "high_open": high_open}
     return field(default=MISSING, metadata={"check": check})
+
+
+class Choice(str, Enum):
+    """A setting with a fixed set of values (:func:`choice`): OmegaConf refuses any other value
+    when the config is composed (``--cfg job`` too). A member *is* its value as far as the code
+    can tell: a ``str`` that compares, hashes, prints and serialises (JSON, YAML, ``str()``) as
+    the plain string, so ``cfg.ga.selection == "tournament"`` and ``{"worst": ...}[cfg.loop.on_failure]``
+    work as they did with ``str`` fields. Where a value leaves the config for a file that is
+    loaded with ``weights_only=True`` it goes through ``str()`` or
+    ``OmegaConf.to_container(..., enum_to_str=True)``."""
+
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    def __repr__(self) -> str:
+        return str.__repr__(self)
+
+    def __format__(self, spec: str) -> str:
+        return str.__format__(self, spec)
+
+    __hash__ = str.__hash__
+
+
+def choice(name: str, *values: str) -> Any:
+    """A :class:`Choice` type whose members are ``values`` (each named as its value)."""
+    return Choice(name, {v: v for v in values}, module=__name__, qualname=name)
+
+
+Selection = choice("Selection", "tournament", "roulette")
+Removal = choice("Removal", "worst", "oldest")
+Encoder = choice("Encoder", "lstm", "none")
+Learner = choice("Learner", "reinforce", "least_squares")
+Prior = choice("Prior", "none", "least_squares")
+WandbMode = choice("WandbMode", "offline", "online", "disabled")
+Console = choice("Console", "off", "wrap", "redirect", "auto", "wrap_raw", "wrap_emu")
+Move = choice("Move", "first", "best")
+Scheduler = choice("Scheduler", "cosine", "none")
+Stem = choice("Stem", "cifar", "imagenet")
+Direction = choice("Direction", "max", "min")
+Duplicates = choice("Duplicates", "error", "mean", "first")
+ExtraRows = choice("ExtraRows", "error", "skip")
+Dedup = choice("Dedup", "exact", "isomorphic")
+OnFailure = choice("OnFailure", "worst", "skip")
+LocalExecutorName = choice("LocalExecutorName", "local")
+RayExecutorName = choice("RayExecutorName", "ray")
+Progress = choice("Progress", "eval", "generation", "none")
 
 
 @dataclass
@@ -56,8 +100,8 @@ class GASchema:
 
     population_size: int = rule(1)
     sample_size: int = rule(1)
-    selection: str = rule(choices=("tournament", "roulette"))
-    removal: str = rule(choices=("worst", "oldest"))
+    selection: Selection = MISSING
+    removal: Removal = MISSING
     mutation_rate: float = rule(0.0, 1.0)
     crossover_rate: float = rule(0.0, 1.0)
     budget: int = rule(1)
@@ -90,7 +134,7 @@ class EditControllerSchema(SamplerControllerSchema):
     sampler's settings plus its own (what it scores, hindsight replay, the masked
     log-probability, how it learns)."""
 
-    encoder: str = rule(choices=("lstm", "none"))
+    encoder: Encoder = MISSING
     utility: Any = rule(boolean=True)  # bool
     gene_preferences: Any = rule(boolean=True)  # bool
     interactions: int = rule(0, 1024)
@@ -101,8 +145,8 @@ class EditControllerSchema(SamplerControllerSchema):
     memory_sample: int = rule(0)
     steps: int = rule(1, 1000)
     mask_logprob: Any = rule(boolean=True)  # bool
-    learner: str = rule(choices=("reinforce", "least_squares"))
-    prior: str = rule(choices=("none", "least_squares"))
+    learner: Learner = MISSING
+    prior: Prior = MISSING
     temperature: float = rule(0.0, 100.0, low_open=True)
     ridge: float = rule(0.0, 1e6, low_open=True)
 
@@ -120,8 +164,8 @@ class WandbLoggerSchema(SinkSchema):
 
     project: str = MISSING
     entity: Optional[str] = MISSING
-    mode: Optional[str] = rule(choices=("offline", "online", "disabled"))
-    console: str = rule(choices=("off", "wrap", "redirect", "auto", "wrap_raw", "wrap_emu"))
+    mode: Optional[WandbMode] = MISSING
+    console: Console = MISSING
     system_metrics: Any = rule(boolean=True)  # bool
     artifacts: Any = rule(boolean=True)  # bool
     group: Optional[str] = MISSING
@@ -150,7 +194,7 @@ class LocalAlgorithmSchema(AlgorithmSchema):
     """``algorithm=local``."""
 
     n_init: int = rule(1)
-    move: str = rule(choices=("first", "best"))
+    move: Move = MISSING
 
 
 @dataclass
@@ -168,7 +212,7 @@ class OptimSchema:
     left open) and the settings around it."""
 
     optimizer: Any = MISSING
-    scheduler: str = rule(choices=("cosine", "none"))
+    scheduler: Scheduler = MISSING
     label_smoothing: float = rule(0.0, 1.0)
     aux_weight: float = rule(0.0)
 
@@ -182,7 +226,7 @@ class RenasCellSpaceSchema:
     shared_reduction: Any = rule(boolean=True)  # bool
     cells_per_stage: int = rule(1, 100)
     channels: int = rule(1, 4096)
-    stem: str = rule(choices=("cifar", "imagenet"))
+    stem: Stem = MISSING
     stem_channels: Optional[int] = rule(1, 4096)
     auxiliary: Any = rule(boolean=True)  # bool
     drop_path: float = rule(0.0, 0.99)
@@ -285,9 +329,9 @@ class TableEvaluatorSchema:
     key_columns: Any = MISSING  # null, a list of columns in gene order, or "genes"
     metric: str = MISSING
     report: List[str] = MISSING
-    direction: str = rule(choices=("max", "min"))
-    duplicates: str = rule(choices=("error", "mean", "first"))
-    extra_rows: str = rule(choices=("error", "skip"))
+    direction: Direction = MISSING
+    duplicates: Duplicates = MISSING
+    extra_rows: ExtraRows = MISSING
     failure_fitness: Optional[float] = rule()
 
 
@@ -295,8 +339,8 @@ class TableEvaluatorSchema:
 class LoopSchema:
     """``loop``: how the search loop treats repeats and failures."""
 
-    dedup: str = rule(choices=("exact", "isomorphic"))
-    on_failure: str = rule(choices=("worst", "skip"))
+    dedup: Dedup = MISSING
+    on_failure: OnFailure = MISSING
     max_failures: int = rule(1)
 
 
@@ -304,7 +348,7 @@ class LoopSchema:
 class LocalExecutorSchema:
     """``executor=local``."""
 
-    name: str = rule(choices=("local",))
+    name: LocalExecutorName = MISSING
     workers: int = rule(1, 4096)
     threads_per_worker: Optional[int] = rule(1, 1024)
 
@@ -313,7 +357,7 @@ class LocalExecutorSchema:
 class RayExecutorSchema:
     """``executor=ray``."""
 
-    name: str = rule(choices=("ray",))
+    name: RayExecutorName = MISSING
     workers: int = rule(1, 4096)
     address: Optional[str] = MISSING
     num_cpus: float = rule(0.0)
@@ -358,7 +402,7 @@ class SearchSchema(SearchGroups):
     algorithm: Any = MISSING
     seed: int = rule(0, 2**31 - 1)
     threads: Optional[int] = rule(1, 1024)
-    progress: str = rule(choices=("eval", "generation", "none"))
+    progress: Progress = MISSING
     resume: Optional[str] = MISSING
     snapshot: SnapshotSchema = MISSING
 
@@ -389,7 +433,7 @@ class BenchmarkSchema(SearchGroups):
     budget: Any = MISSING
     max_duplicates: Optional[int] = rule(1)
     threads: Optional[int] = rule(1, 1024)
-    progress: str = rule(choices=("eval", "generation", "none"))
+    progress: Progress = MISSING
     seed: Optional[int] = MISSING
 
 

@@ -79,3 +79,52 @@ def test_an_option_file_without_a_schema_is_checked_against_its_targets():
     assert "Value 'x' of type 'str' could not be converted to Integer" in error({"batch_size": "x"})
     assert "Key 'bogus' not in 'DigitsDataSchema'" in error({"bogus": 1})
     check_schema(OmegaConf.create({"dataset": {"_target_": "renas.data.DigitsDataModule", "batch_size": 3}}))
+
+
+def test_a_value_outside_a_settings_choices_fails_while_composing_also_with_cfg_job(tmp_path):
+    """Choices are types (``renas.schema.choice``): OmegaConf refuses another value while Hydra
+    composes, so ``--cfg job`` (which runs no callback) refuses it too, in the same one line as a
+    range; a user's option file with a bad choice is named."""
+    from helpers import run_entry
+
+    proc = run_entry("search.py", "ga.selection=best", "--cfg", "job")
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: ga.selection='best' is not one of: tournament, roulette"
+    assert proc.stdout == ""
+    proc = run_entry("train.py", "optim.scheduler=step", "--cfg", "job")
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: optim.scheduler='step' is not one of: cosine, none"
+    (tmp_path / "ga").mkdir()
+    (tmp_path / "ga" / "mine.yaml").write_text("defaults:\n  - default\n  - _self_\nremoval: youngest\n")
+    proc = run_entry("search.py", f"hydra.searchpath=[file://{tmp_path}]", "ga=mine", "--cfg", "job")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: In 'ga/mine': ga.removal='youngest' is not one of: worst, oldest"
+    proc = run_entry("search.py", "ga.selection=roulette", "--cfg", "job")
+    assert proc.returncode == 0 and "selection: roulette" in proc.stdout, proc.stderr
+
+
+def test_a_choice_is_its_plain_string_to_the_code():
+    """A Choice member compares, hashes, prints and serialises as its string, and leaves the
+    config as a plain ``str`` (``enum_to_str=True``, ``str()``): state files and checkpoints are
+    read with ``weights_only=True``, which would refuse an enum."""
+    import io
+    import json
+    import pickle
+
+    import torch
+
+    import renas.schema
+    from renas.schema import Choice
+
+    cfg = compose("search", ["ga.selection=roulette", "loop.on_failure=skip"])
+    value = cfg.ga.selection
+    assert isinstance(value, Choice) and value == "roulette" and value != "tournament"
+    assert {"roulette": 1}[value] == 1 and value in ("roulette",)
+    assert (str(value), f"{value}", repr(value), json.dumps(value)) == ("roulette", "roulette", "'roulette'", '"roulette"')
+    assert type(str(value)) is str and pickle.loads(pickle.dumps(value)) is value
+    plain = OmegaConf.to_container(cfg.loop, resolve=True, enum_to_str=True)
+    assert plain["on_failure"] == "skip" and type(plain["on_failure"]) is str
+    buf = io.BytesIO()
+    torch.save({"selection": str(value), **plain}, buf)
+    buf.seek(0)
+    assert torch.load(buf, weights_only=True)["on_failure"] == "skip"
+    choices = [t for t in vars(renas.schema).values() if isinstance(t, type) and issubclass(t, Choice) and t is not Choice]
+    assert len(choices) >= 15 and all(m.name == m.value for t in choices for m in t)  # the YAML's string is the member's name

@@ -32,7 +32,7 @@ def known_algorithms(conf_dir: str | Path = CONF_DIR) -> list[str]:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, (ListConfig, DictConfig)):
-        return OmegaConf.to_container(value, resolve=True)
+        return OmegaConf.to_container(value, resolve=True, enum_to_str=True)
     return value
 
 

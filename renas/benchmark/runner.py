@@ -165,7 +165,7 @@ def _make_sink(cfg: DictConfig, run_dir: Path, name: str, group: str):
     sink = instantiate(cfg.logger)
     folder = run_dir / "runs" / name
     folder.mkdir(parents=True, exist_ok=True)
-    sink.start(folder, OmegaConf.to_container(cfg, resolve=True), name=name, job_type="benchmark", group=group)
+    sink.start(folder, OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), name=name, job_type="benchmark", group=group)
     return sink
 
 
@@ -256,8 +256,8 @@ def run_benchmark(
         "max_duplicates": plan_.max_duplicates,
         "threads": cfg.get("threads"),
         "optuna": optuna_version() if "tpe" in [c.algorithm.name for c in plan_.configs.values()] else None,
-        "settings": {a: OmegaConf.to_container(c.algorithm, resolve=True) | {"ga": OmegaConf.to_container(c.ga, resolve=True),
-                                                                               "controller": OmegaConf.to_container(c.controller, resolve=True)}
+        "settings": {a: OmegaConf.to_container(c.algorithm, resolve=True, enum_to_str=True) | {"ga": OmegaConf.to_container(c.ga, resolve=True, enum_to_str=True),
+                                                                               "controller": OmegaConf.to_container(c.controller, resolve=True, enum_to_str=True)}
                      for a, c in plan_.configs.items()},
     }
 

@@ -42,7 +42,7 @@ _WORKER: dict[str, Any] = {}
 def evaluator_spec(cfg, run_dir: Path) -> dict[str, Any]:
     """What a worker needs to build the same evaluator: plain config containers."""
     keys = ("search_space", "evaluator", "dataset", "trainer", "optim")
-    return {"cfg": {k: OmegaConf.to_container(cfg[k], resolve=True) for k in keys if k in cfg}, "run_dir": str(run_dir)}
+    return {"cfg": {k: OmegaConf.to_container(cfg[k], resolve=True, enum_to_str=True) for k in keys if k in cfg}, "run_dir": str(run_dir)}
 
 
 def _build(spec: dict[str, Any]):
@@ -223,7 +223,7 @@ def _runtime_env(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
     if isinstance(value, DictConfig):
-        value = OmegaConf.to_container(value, resolve=True)
+        value = OmegaConf.to_container(value, resolve=True, enum_to_str=True)
     if not isinstance(value, dict):
         raise ConfigError(f"executor.runtime_env must be a mapping (e.g. {{working_dir: .}}), got {value!r}")
     return value

@@ -119,9 +119,9 @@ def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[s
             f"resume: {' '.join(changed) or key} would change the search ({key}: {diff[1]!r} -> {diff[2]!r}); "
             f"only {', '.join(k for k in SAFE_KEYS if k != 'resume')} may change on resume"
         )
-    saved = OmegaConf.to_container(OmegaConf.load(saved_config), resolve=False)
-    if first_difference(_drop(saved), _drop(OmegaConf.to_container(original, resolve=False))):
-        key, a, b = first_difference(_drop(saved), _drop(OmegaConf.to_container(original, resolve=False)))
+    saved = OmegaConf.to_container(OmegaConf.load(saved_config), resolve=False, enum_to_str=True)
+    if first_difference(_drop(saved), _drop(OmegaConf.to_container(original, resolve=False, enum_to_str=True))):
+        key, a, b = first_difference(_drop(saved), _drop(OmegaConf.to_container(original, resolve=False, enum_to_str=True)))
         raise ConfigError(
             f"resume: the config files changed since this search started ({key}: {a!r} then, {b!r} now); "
             f"resume it with the renas version that started it"

@@ -176,7 +176,7 @@ SAFE_KEYS = ("logger", "progress", "threads", "resume", "snapshot")
 
 def search_identity(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config without the keys a resume may change."""
-    data = OmegaConf.to_container(cfg, resolve=True)
+    data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     return {k: v for k, v in data.items() if k not in SAFE_KEYS}
 
 
@@ -209,7 +209,7 @@ def run_search(
     history = HistoryWriter(run_dir / "history.jsonl")
     generations_file = HistoryWriter(run_dir / "generations.jsonl")
     sink = build(cfg.logger, "logger")
-    sink.start(run_dir, OmegaConf.to_container(cfg, resolve=True), job_type="search", group=group,
+    sink.start(run_dir, OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), job_type="search", group=group,
                resume_id=resume["state"].get("run_id") if resume else None)
 
     earlier = 0.0

@@ -112,7 +112,7 @@ def _as_plain(value: Any) -> Any:
     except ImportError:  # pragma: no cover - omegaconf is a dependency
         return value
     if isinstance(value, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(value, resolve=True)
+        return OmegaConf.to_container(value, resolve=True, enum_to_str=True)
     return value
 
 

@@ -123,8 +123,8 @@ class WandbSink(Sink):
     ) -> None:
         self.project = project
         self.entity = entity
-        self.mode = mode
-        self.console = console
+        self.mode = None if mode is None else str(mode)  # plain strings for W&B (the config gives Choice members)
+        self.console = str(console)
         self.system_metrics = bool(system_metrics)
         self.artifacts = bool(artifacts)
         self.group = group

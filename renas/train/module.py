@@ -112,7 +112,7 @@ def build_module(net: nn.Module, num_classes: int, cfg_optim: Any, meta: dict[st
         net,
         num_classes,
         optimizer=instantiate(cfg_optim.optimizer),
-        scheduler=cfg_optim.get("scheduler", "cosine"),
+        scheduler=str(cfg_optim.get("scheduler", "cosine")),  # a plain str: hyper-parameters go into the checkpoint
         label_smoothing=float(cfg_optim.get("label_smoothing", 0.0)),
         aux_weight=float(cfg_optim.get("aux_weight", 0.4)),
         meta=meta,
