@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from renas.errors import ConfigError, one_line
-from renas.schema import SCHEMAS, TARGETS
+from renas.schema import SCHEMAS, TARGETS, Choice
 
 
 def check_number(
@@ -64,8 +64,10 @@ def check_bool(key: str, value: Any) -> bool:
 
 
 def check_schema(cfg: Any, path: str = "") -> None:
-    """Check every value whose schema field declares a rule (:func:`renas.schema.rule`) in
-    ``cfg`` and the groups below it; the first bad one raises :class:`ConfigError` naming its key.
+    """Check every value whose schema field declares a rule (:func:`renas.schema.rule`) or is a
+    choice (:func:`renas.schema.choice`: its value read, so an interpolation is resolved and
+    typed) in ``cfg`` and the groups below it; the first bad one raises :class:`ConfigError`
+    naming its key.
 
     A group written without a schema (a user's option file) is checked against the schema of
     its ``_target_`` when renas has one (:data:`renas.schema.TARGETS`). A schema without
@@ -76,7 +78,8 @@ def check_schema(cfg: Any, path: str = "") -> None:
         try:
             typed = OmegaConf.merge(OmegaConf.structured(SCHEMAS[TARGETS[cfg._target_]]), cfg)
         except OmegaConfBaseException as e:
-            raise ConfigError(f"{path.rstrip('.') or 'config'}: {one_line(e)}") from None
+            text = one_line(e, prefix=path)  # a choice's line names its key from the root
+            raise ConfigError(text if text.startswith(path) else f"{path.rstrip('.') or 'config'}: {text}") from None
         return check_schema(typed, path)
     hints = typing.get_type_hints(node_type) if dataclasses.is_dataclass(node_type) else {}
     if hints and "_target_" not in hints:
@@ -85,11 +88,17 @@ def check_schema(cfg: Any, path: str = "") -> None:
             raise ConfigError(f"{path}{unknown[0]} is not a setting of {path.rstrip('.') or 'this config'} "
                               f"(settings: {', '.join(hints)})")
     for f in dataclasses.fields(node_type) if hints else ():
-        check = f.metadata.get("check")
-        if check is None or OmegaConf.is_missing(cfg, f.name):
+        check, hint = f.metadata.get("check"), hints[f.name]
+        choice = any(isinstance(t, type) and issubclass(t, Choice) for t in (hint, *typing.get_args(hint)))
+        if (check is None and not choice) or OmegaConf.is_missing(cfg, f.name):
             continue
-        key, value = f"{path}{f.name}", cfg[f.name]
-        hint = hints[f.name]
+        key = f"{path}{f.name}"
+        try:
+            value = cfg[f.name]  # resolves an interpolation (ga.selection=${oc.env:SEL}): its type is checked here
+        except OmegaConfBaseException as e:
+            raise ConfigError(one_line(e, key=key)) from None
+        if check is None:  # a Choice: the type was the check
+            continue
         optional = typing.get_origin(hint) is typing.Union and type(None) in typing.get_args(hint)
         if value is None and optional:
             continue

@@ -97,8 +97,11 @@ def was_terminated() -> bool:
     return _terminated
 
 
-def one_line(error: BaseException) -> str:
-    """Hydra's and OmegaConf's multi-line messages (and their cause) as one line."""
+def one_line(error: BaseException, key: str | None = None, prefix: str = "") -> str:
+    """Hydra's and OmegaConf's multi-line messages (and their cause) as one line. A value
+    outside a choice (:func:`renas.schema.choice`) reads ``<key>=<value> is not one of: <choices>``,
+    with the key from OmegaConf's ``full_key`` (``prefix`` put before it: a config merged onto its
+    schema on its own) unless ``key`` names it."""
     parts = []
     for e in (error, error.__cause__):
         if e is None:
@@ -106,7 +109,7 @@ def one_line(error: BaseException) -> str:
         lines, full_key = [], None
         for line in (x.strip() for x in str(e).splitlines()):
             if line.startswith("full_key:"):
-                full_key = line.split(":", 1)[1].strip()
+                full_key = key or prefix + line.split(":", 1)[1].strip()
             if not line or line.startswith(("full_key:", "object_type=", "reference_type=", "provider=")):
                 continue
             if line.startswith("Config search path"):
@@ -116,13 +119,15 @@ def one_line(error: BaseException) -> str:
         if full_key:  # a value outside a Choice type (renas.schema.choice): the key, the value, the choices
             text = re.sub(r"(ValidationError raised while composing config: )?Invalid value '(.*)', expected one of \[(.*)\]",
                           lambda m: f"{full_key}='{m.group(2)}' is not one of: {m.group(3)}", text)
+            text = re.sub(r"(ValidationError raised while composing config: )?Value (.*) \((\w+)\) is not a valid input for "
+                          r"<enum '(\w+)'>", lambda m: f"{full_key}={m.group(2)} is not one of: {_choices(m.group(4))}", text)
         text = re.sub(r"Available options in '[^']+': (.*)$", lambda m: "(options: " + ", ".join(m.group(1).split()) + ")", text)
         text = re.sub(r"Could not override '([^']+)'\. To append to your config use (\S+)",
                       r"Could not override '\1' (to add a new key: \2)", text)
         if text and text not in parts:
             parts.append(text)
     text = ": ".join(parts) or type(error).__name__
-    text = re.sub(r"^Error merging override \S+: (\S+=\'.*\' is not one of: )", r"\1", text)
+    text = re.sub(r"^Error merging override \S+: (\S+=.* is not one of: )", r"\1", text)
     override = getattr(error, "override", None)  # Hydra's OverrideParseException: some messages omit the override
     if type(error).__name__ == "OverrideParseException" and isinstance(override, str) and override not in text:
         text = f"Error parsing override '{override}': {text}"
@@ -130,6 +135,13 @@ def one_line(error: BaseException) -> str:
     if moved and moved_key(moved.group(1)) and "EvaluatorSchema" in text:  # a key of renas 0.1: where it lives now
         text = f"Could not override '{moved.group(1)}': it is {moved_key(moved.group(1))} since renas 0.2 (README: Changes)"
     return text
+
+
+def _choices(enum_name: str) -> str:
+    """A Choice type's values, by its name (``renas.schema`` defines it; it is imported when
+    the config that refused the value was made)."""
+    choice = getattr(sys.modules.get("renas.schema"), enum_name, None)
+    return ", ".join(m.value for m in choice) if choice is not None else f"the values of {enum_name}"
 
 
 #: evaluator keys that became keys of their own groups in renas 0.2 (loop and executor settings)

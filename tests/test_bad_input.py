@@ -180,11 +180,14 @@ def test_bad_input_from_the_shell(tmp_path, script, args, expected):
     ("search.py", "ga.selection=best", "ga.selection='best' is not one of: tournament, roulette"),
     ("train.py", "optim.scheduler=bogus", "optim.scheduler='bogus' is not one of: cosine, none"),
     ("renas.benchmark", "ga.mutation_rate=1.5", "ga.mutation_rate=1.5 is out of range"),
+    # a choice that an interpolation fills in: resolved, and so typed, only when read
+    ("search.py", "ga.selection=${ga.removal}", "ga.selection='worst' is not one of: tournament, roulette"),
 ])
 def test_a_bad_choice_or_range_fails_before_hydra_makes_the_run_folder(tmp_path, script, arg, expected):
-    """Ranges and choices are checked right after composition (``renas.cli.CheckFirst``, a Hydra
-    callback), before Hydra makes the run folder: with the folder's parent a regular file, a
-    later check would end in Hydra's NotADirectoryError instead of this one line."""
+    """Ranges are checked right after composition (``renas.cli.CheckFirst``, a Hydra callback),
+    before Hydra makes the run folder, and choices while Hydra composes, or, where an
+    interpolation gives the value, by the same callback: with the folder's parent a regular
+    file, a later check would end in Hydra's NotADirectoryError instead of this one line."""
     (tmp_path / "file").write_text("")
     proc = run_entry(script, arg, "logger=none", f"hydra.run.dir={tmp_path / 'file' / 'run'}")
     lines = [line for line in proc.stderr.splitlines() if line.strip()]

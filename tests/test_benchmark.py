@@ -132,6 +132,7 @@ def _bench(tmp_path, *overrides: str):
         (["ga.budget=50"], "use budget="),
         (["ga.mutation_rate=1.5"], "ga.mutation_rate=1.5 is out of range"),
         (["executor.workers=2"], "executor=local executor.workers=2: the benchmark evaluates one child at a time"),
+        (["algorithms=[local]", "++algorithm.move=steepest"], "algorithm.move='steepest' is not one of: first, best"),
     ],
 )
 def test_benchmark_input_errors(tmp_path, overrides, message):

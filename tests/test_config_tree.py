@@ -78,6 +78,8 @@ def test_an_option_file_without_a_schema_is_checked_against_its_targets():
     assert error({"batch_size": 0}) == "dataset.batch_size=0 is out of range: must be an integer >= 1"
     assert "Value 'x' of type 'str' could not be converted to Integer" in error({"batch_size": "x"})
     assert "Key 'bogus' not in 'DigitsDataSchema'" in error({"bogus": 1})
+    with pytest.raises(ConfigError, match=r"^search_space\.stem='bogus' is not one of: cifar, imagenet$"):
+        check_schema(OmegaConf.create({"search_space": {"_target_": "renas.space.renas_cell.RenasCellSpace", "stem": "bogus"}}))
     check_schema(OmegaConf.create({"dataset": {"_target_": "renas.data.DigitsDataModule", "batch_size": 3}}))
 
 
@@ -97,6 +99,8 @@ def test_a_value_outside_a_settings_choices_fails_while_composing_also_with_cfg_
     proc = run_entry("search.py", f"hydra.searchpath=[file://{tmp_path}]", "ga=mine", "--cfg", "job")
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: In 'ga/mine': ga.removal='youngest' is not one of: worst, oldest"
+    proc = run_entry("search.py", "ga.selection=1.5", "--cfg", "job")  # not a string: the same line
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: ga.selection=1.5 is not one of: tournament, roulette"
     proc = run_entry("search.py", "ga.selection=roulette", "--cfg", "job")
     assert proc.returncode == 0 and "selection: roulette" in proc.stdout, proc.stderr
 

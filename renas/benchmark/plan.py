@@ -16,7 +16,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from renas.build import build_evaluator, build_space, build_strategy
 from renas.config import check_schema
-from renas.errors import ConfigError, RenasError
+from renas.errors import ConfigError, RenasError, one_line
 
 #: the config tree shipped in the package (``conf/`` at the project root links to it)
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
@@ -125,7 +125,7 @@ def compose_algorithm(name: str, overrides: Sequence[str]) -> DictConfig:
     except RenasError:
         raise
     except Exception as e:
-        msg = " ".join(str(e).split()) or type(e).__name__
+        msg = one_line(e)  # with its cause: OmegaConf's reason (a wrong type, a value outside the choices)
         raise ConfigError(f"algorithm={name} with overrides {list(overrides)}: {msg}") from None
 
 
