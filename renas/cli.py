@@ -58,7 +58,10 @@ def _only_hydra_files(run_dir: Path) -> bool:
 
 
 def remove_empty_run_dir(run_dir: Path) -> None:
-    """Remove a run folder that holds only Hydra's own files (a job that failed to start)."""
+    """Remove a run folder that holds only Hydra's own files (a job that failed to start, or
+    the folder a resumed search left for its own), and the folders above it that this leaves
+    empty: Hydra's ``<date>`` folder anywhere, and any below the working folder (the default
+    ``outputs/search/<date>/<time>``: a bad command leaves the working folder as it was)."""
     try:
         if run_dir.is_dir() and _only_hydra_files(run_dir):
             for handler in logging.getLogger().handlers[:]:
@@ -66,9 +69,11 @@ def remove_empty_run_dir(run_dir: Path) -> None:
                     handler.close()
                     logging.getLogger().removeHandler(handler)
             shutil.rmtree(run_dir)
-            parent = run_dir.parent  # Hydra's <date> folder, if this run was its only one
-            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", parent.name) and parent.is_dir() and not any(parent.iterdir()):
+            cwd, parent = Path.cwd().resolve(), run_dir.resolve().parent
+            while (parent.is_dir() and not any(parent.iterdir())
+                   and (re.fullmatch(r"\d{4}-\d{2}-\d{2}", parent.name) or cwd in parent.parents)):
                 parent.rmdir()
+                parent = parent.parent
     except OSError:
         pass
 

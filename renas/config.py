@@ -10,7 +10,7 @@ from typing import Any, Iterable
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from renas.errors import ConfigError, one_line
+from renas.errors import ConfigError, one_line, unknown_setting
 from renas.schema import SCHEMAS, TARGETS, Choice
 
 
@@ -85,8 +85,7 @@ def check_schema(cfg: Any, path: str = "") -> None:
     if hints and "_target_" not in hints:
         unknown = [k for k in cfg if k not in hints]
         if unknown:
-            raise ConfigError(f"{path}{unknown[0]} is not a setting of {path.rstrip('.') or 'this config'} "
-                              f"(settings: {', '.join(hints)})")
+            raise ConfigError(unknown_setting(f"{path}{unknown[0]}", list(hints)))
     for f in dataclasses.fields(node_type) if hints else ():
         check, hint = f.metadata.get("check"), hints[f.name]
         choice = any(isinstance(t, type) and issubclass(t, Choice) for t in (hint, *typing.get_args(hint)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import errno
 import os
 import re
@@ -133,8 +134,26 @@ def one_line(error: BaseException, key: str | None = None, prefix: str = "") -> 
         text = f"Error parsing override '{override}': {text}"
     moved = re.match(r"Could not override '(evaluator\.(?:ray\.)?\w+)'", text)
     if moved and moved_key(moved.group(1)) and "EvaluatorSchema" in text:  # a key of renas 0.1: where it lives now
-        text = f"Could not override '{moved.group(1)}': it is {moved_key(moved.group(1))} since renas 0.2 (README: Changes)"
+        return f"Could not override '{moved.group(1)}': it is {moved_key(moved.group(1))} since renas 0.2 (README: Changes)"
+    unknown = re.match(r"Could not override '([^']+)' \(to add a new key: [^)]*\): Key '[^']+' not in '(\w+)'", text)
+    schema = getattr(sys.modules.get("renas.schema"), unknown.group(2), None) if unknown else None
+    if schema is not None:
+        settings = [f for f in schema.__dataclass_fields__ if f != "_target_"]
+        if len(settings) == len(schema.__dataclass_fields__):  # a closed schema: "+key" would not help
+            return unknown_setting(unknown.group(1), settings)
+        group, _, name = unknown.group(1).rpartition(".")  # a class's own settings: a new key may be meant
+        close = difflib.get_close_matches(name, settings, n=1)
+        if close:
+            text = text.replace(" (to add a new key:", f" (did you mean {group}.{close[0]}? to add a new key:", 1)
     return text
+
+
+def unknown_setting(key: str, settings: list[str]) -> str:
+    """``key`` is not one of ``settings`` (its group's): the closest one suggested."""
+    group, _, name = key.rpartition(".")
+    close = difflib.get_close_matches(name, settings, n=1)
+    hint = f"did you mean {group + '.' if group else ''}{close[0]}? " if close else ""
+    return f"{key} is not a setting of {group or 'this config'} ({hint}settings: {', '.join(settings)})"
 
 
 def _choices(enum_name: str) -> str:

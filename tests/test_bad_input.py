@@ -58,7 +58,12 @@ CASES = [
     ("search.py", ["snapshot.seconds=soon"], "snapshot.seconds"),
     ("search.py", ["executor=slurm"], "executor/slurm"),
     ("search.py", ["executor.name=slurm"], "executor.name"),
-    ("search.py", ["+loop.max_failure=3"], "loop.max_failure is not a setting of loop (settings: dedup, on_failure, max_failures)"),
+    ("search.py", ["+loop.max_failure=3"],
+     "loop.max_failure is not a setting of loop (did you mean loop.max_failures? settings: dedup, on_failure, max_failures)"),
+    # a typo in a key: the closest setting named (Hydra's "+key" advice only where a class takes new keys)
+    ("search.py", ["ga.mutaton_rate=0.2"], "ga.mutaton_rate is not a setting of ga (did you mean ga.mutation_rate? settings:"),
+    ("search.py", ["algoritm=rea"], "algoritm is not a setting of this config (did you mean algorithm? settings:"),
+    ("train.py", ["dataset.batchsize=8"], "Could not override 'dataset.batchsize' (did you mean dataset.batch_size? to add"),
     ("search.py", ["evaluator.workers=2"], "'evaluator.workers': it is executor.workers since renas 0.2"),  # a key of 0.1
     ("search.py", ["executor=ray", "executor.num_gpus=-1"], "executor.num_gpus"),
     ("train.py", ["threads=-1"], "threads"),
@@ -193,6 +198,21 @@ def test_a_bad_choice_or_range_fails_before_hydra_makes_the_run_folder(tmp_path,
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
     assert lines[0].startswith("error: ") and expected in lines[0]
+
+
+def test_a_failed_command_leaves_the_working_folder_as_it_was(tmp_path, monkeypatch):
+    """With Hydra's default run folder (``outputs/search/<date>/<time>`` below the working
+    folder), a command that fails after Hydra made it removes it and the folders above it that
+    it made; a folder that holds anything else stays."""
+    monkeypatch.chdir(tmp_path)
+    proc = run_entry("search.py", "ga.sample_size=50", "logger=none")  # a rule between keys: checked in the task
+    assert proc.returncode == 2 and "ga.sample_size=50 is larger than" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "outputs" / "search").mkdir(parents=True)
+    (tmp_path / "outputs" / "search" / "notes.txt").write_text("mine")
+    proc = run_entry("search.py", "ga.sample_size=50", "logger=none")
+    assert proc.returncode == 2
+    assert [p.name for p in (tmp_path / "outputs" / "search").iterdir()] == ["notes.txt"]
 
 
 # --- resuming from damaged or foreign run folders -------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -151,6 +153,36 @@ def test_missing_idx_files_say_where_to_put_them(tmp_path, cls, folder, stage):
     msg = str(info.value)
     assert str(tmp_path) in msg and f"{folder}/raw" in msg
     assert "-ubyte.gz" in msg and "put them there" in msg and "dataset.download=true" in msg
+
+
+OFFLINE = ("Error downloading train-images-idx3-ubyte.gz:\nTried https://a.example/, got:\n"
+           "<urlopen error [Errno -3] Temporary failure in name resolution>\n")
+
+
+@pytest.mark.parametrize("kind", ["mnist", "cifar10"])
+def test_a_failed_download_is_one_line_and_leaves_no_empty_folders(tmp_path, monkeypatch, kind):
+    """torchvision's message lists every mirror on several lines; renas gives the reason on one
+    line, and removes the empty folders the attempt made (a checkout stays clean)."""
+    from renas.data import CIFARDataModule, sets
+
+    def offline(root, train=True, download=False):
+        (Path(root) / "raw").mkdir(parents=True)
+        raise RuntimeError(OFFLINE)
+
+    root = tmp_path / "data" / kind
+    if kind == "mnist":
+        dm = MNISTDataModule(root=str(root), download=True, mean=[0.5], std=[0.5])
+        monkeypatch.setattr(dm, "_torchvision_class", lambda: offline)
+        what = "MNIST"
+    else:
+        dm = CIFARDataModule(root=str(root), download=True)
+        monkeypatch.setattr(sets.tvd, "CIFAR10", offline)
+        what = "cifar10"
+    with pytest.raises(DataError) as info:
+        dm.prepare_data()
+    assert str(info.value) == (f"could not download {what} to {root} (<urlopen error [Errno -3] Temporary failure in "
+                               "name resolution>): put the files there yourself, or try again with a network")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.needs_shared("data/mnist")

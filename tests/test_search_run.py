@@ -96,7 +96,8 @@ def test_real_training_search_is_reproducible_and_writes_the_run_folder(tmp_path
 
 @pytest.mark.needs_shared("data/nasbench201")
 def test_table_search_history_and_summary_agree(tmp_path):
-    run_dir, _ = _search(tmp_path, *TABLE, "algorithm=rea", "ga.population_size=10", "ga.sample_size=3", "ga.budget=50", "logger=none")
+    run_dir, proc = _search(tmp_path, *TABLE, "algorithm=rea", "ga.population_size=10", "ga.sample_size=3", "ga.budget=50",
+                            "logger=none")
     history = read_jsonl(run_dir / "history.jsonl")
     summary = json.loads((run_dir / "summary.json").read_text())
     assert len(history) == 50 and len({r["arch"] for r in history}) == 50
@@ -106,6 +107,8 @@ def test_table_search_history_and_summary_agree(tmp_path):
     gens = read_jsonl(run_dir / "generations.jsonl")
     assert [g["evaluations"] for g in gens] == [10, 20, 30, 40, 50]
     assert gens[-1]["fitness/best_so_far"] == best["fitness"]
+    # the last line: the best architecture and where the results are
+    assert proc.stdout.strip().splitlines()[-1].endswith(f"{best['fitness']:.4f}: {best['arch']}; results in {run_dir}")
 
 
 @pytest.mark.slow

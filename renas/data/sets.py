@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,27 @@ from renas.data.base import HoldoutDataModule, ImageDataModule, Split, as_split
 from renas.errors import ConfigError, DataError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+@contextlib.contextmanager
+def downloading(what: str, root: Path):
+    """torchvision's download of ``what`` into ``root``: a failure (no network, a server
+    down) is one line with the underlying reason (torchvision's message lists every mirror
+    tried), and the empty folders the attempt made are removed."""
+    missing = [p for p in (root, *root.parents) if not p.exists()]  # deepest first
+    before = set(root.rglob("*")) if root.exists() else set()
+    try:
+        yield
+    except Exception as e:
+        if isinstance(e, DataError):
+            raise
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        made = [p for p in root.rglob("*") if p.is_dir() and p not in before] if root.exists() else []
+        for folder in [*sorted(made, key=lambda p: len(p.parts), reverse=True), *missing]:
+            with contextlib.suppress(OSError):  # only empty ones go: a partial download stays
+                folder.rmdir()
+        raise DataError(f"could not download {what} to {root} ({lines[-1] if lines else type(e).__name__}): "
+                        "put the files there yourself, or try again with a network") from None
 
 
 class DigitsDataModule(HoldoutDataModule):
@@ -84,10 +106,8 @@ class IDXDataModule(ImageDataModule):
 
     def prepare_data(self) -> None:
         if self.download and (self._find("train") is None or self._find("t10k") is None):
-            try:
+            with downloading(self.folder, self.root):
                 self._torchvision_class()(str(self.root), train=True, download=True)
-            except Exception as e:
-                raise DataError(f"could not download {self.folder} to {self.root}: {e}") from None
 
     def _load(self, prefix: str) -> Split:
         found = self._find(prefix)
@@ -134,18 +154,18 @@ class CIFARDataModule(ImageDataModule):
         self.download = bool(download)
 
     def _dataset(self, train: bool, download: bool = False):
+        if download:
+            with downloading(self.name, self.root):
+                return getattr(tvd, self.tv_name)(str(self.root), train=train, download=True)
         try:
-            return getattr(tvd, self.tv_name)(str(self.root), train=train, download=download)
-        except RuntimeError as e:
-            if download:
-                raise DataError(f"could not download {self.name} to {self.root}: {e}") from None
+            return getattr(tvd, self.tv_name)(str(self.root), train=train, download=False)
+        except RuntimeError:
             raise DataError(
                 f"{self.name} not found in {self.root / self.base_folder}; put the extracted python version there, "
                 "or set dataset.download=true"
             ) from None
         except Exception as e:
-            raise DataError(f"{'could not download' if download else 'cannot read'} {self.name} in {self.root}: "
-                            f"{e}") from None
+            raise DataError(f"cannot read {self.name} in {self.root}: {e}") from None
 
     def prepare_data(self) -> None:
         if self.download and not (self.root / self.base_folder).is_dir():

@@ -291,9 +291,9 @@ def run_search(
             log.warning("could not write plots: %s", e)
         _finish_sink(sink, search, summary, exit_code)
     log.info(
-        "done: %d evaluations in %s; best fitness %.4f: %s", search.steps, _fmt_time(seconds),
+        "done: %d evaluations in %s; best fitness %.4f: %s; results in %s", search.steps, _fmt_time(seconds),
         summary["best"]["fitness"] if summary["best"] else float("nan"),
-        summary["best"]["arch"] if summary["best"] else "-",
+        summary["best"]["arch"] if summary["best"] else "-", run_dir,
     )
     return summary
 
