@@ -75,7 +75,7 @@ def _checkpoint_callbacks(run_dir: Path) -> list[Any]:
 
         def on_exception(self, trainer, pl_module, exception) -> None:
             if isinstance(exception, KeyboardInterrupt):
-                trainer.save_checkpoint(str(Path(run_dir) / CHECKPOINTS / "last.ckpt"))
+                trainer.save_checkpoint(str(Path(run_dir) / CHECKPOINTS / "last.ckpt"), weights_only=False)  # all: resumable
 
     best = ModelCheckpoint(dirpath=str(Path(run_dir) / CHECKPOINTS), filename="best", monitor="val/acc", mode="max",
                            save_top_k=1, save_last=True, enable_version_counter=False)
@@ -204,7 +204,7 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
             "seed": int(cfg.seed),
         }
         if cfg.get("save_checkpoint", True):
-            trainer.save_checkpoint(str(run_dir / "model.ckpt"))  # collective: process 0 writes
+            trainer.save_checkpoint(str(run_dir / "model.ckpt"), weights_only=False)  # collective: process 0 writes
             result["checkpoint"] = "model.ckpt"
         if lead:
             atomic_write_json(run_dir / "result.json", result)
