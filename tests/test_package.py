@@ -67,6 +67,7 @@ def test_console_scripts_run_from_any_folder(installed):
     helps = _run(installed, str(installed["bin"] / "renas-search"), "--help")  # (the other scripts: same mechanism)
     assert helps.returncode == 0, helps.stderr[-2000:]
     assert "algorithm: evolution" in helps.stdout  # the packaged config groups
+    assert "python search.py resume=<run folder>" in helps.stdout  # under renas's own header (hydra.help.header)
 
     table = write_csv(installed["work"] / "results.csv", ["arch", "acc"],
                       [[f"a:{a}|b:{b}", 10 * i + j] for i, a in enumerate("xyz") for j, b in enumerate((1, 2))])
