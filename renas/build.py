@@ -14,6 +14,7 @@ from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from renas.config import plain
 from renas.errors import ConfigError, RenasError, moved_key
 
 
@@ -54,7 +55,7 @@ def build_space(cfg_space: DictConfig):
         for key in SPACE_HOOKS:
             hook = cfg_space.get(key)
             if OmegaConf.is_dict(hook) and "_target_" in hook:
-                hooks[key] = resolve_hook(key, OmegaConf.to_container(hook, resolve=True, enum_to_str=True))
+                hooks[key] = resolve_hook(key, plain(hook))
                 with open_dict(cfg_space):
                     del cfg_space[key]
     return build(cfg_space, "search_space", **hooks)
@@ -80,7 +81,7 @@ LOOP_KEYS = ("name", "failure_fitness")
 
 def build_evaluator(cfg: DictConfig, space, run_dir: Path):
     """The evaluator of ``cfg.evaluator`` (the Lightning one also gets data, trainer, optim)."""
-    ev = OmegaConf.to_container(cfg.evaluator, resolve=True, enum_to_str=True)
+    ev = plain(cfg.evaluator)
     for k in LOOP_KEYS:
         ev.pop(k, None)
     extra: dict[str, Any] = {"space": space}

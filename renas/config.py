@@ -14,6 +14,13 @@ from renas.errors import ConfigError, one_line, unknown_setting
 from renas.schema import SCHEMAS, TARGETS, Choice
 
 
+def plain(node: Any) -> Any:
+    """A config node as plain Python, resolved: dicts, lists and ``str`` for a choice's value
+    (a :class:`renas.schema.Choice` member would not load from a ``weights_only=True`` file).
+    What leaves the config for files, worker processes and W&B goes through here."""
+    return OmegaConf.to_container(node, resolve=True, enum_to_str=True)
+
+
 def check_number(
     key: str,
     value: Any,

@@ -141,19 +141,22 @@ def one_line(error: BaseException, key: str | None = None, prefix: str = "") -> 
         settings = [f for f in schema.__dataclass_fields__ if f != "_target_"]
         if len(settings) == len(schema.__dataclass_fields__):  # a closed schema: "+key" would not help
             return unknown_setting(unknown.group(1), settings)
-        group, _, name = unknown.group(1).rpartition(".")  # a class's own settings: a new key may be meant
-        close = difflib.get_close_matches(name, settings, n=1)
-        if close:
-            text = text.replace(" (to add a new key:", f" (did you mean {group}.{close[0]}? to add a new key:", 1)
+        # a class's own settings: a new key may be meant, so Hydra's advice stays
+        text = text.replace(" (to add a new key:", f" ({_did_you_mean(unknown.group(1), settings)}to add a new key:", 1)
     return text
+
+
+def _did_you_mean(key: str, settings: list[str]) -> str:
+    """``"did you mean <group>.<closest setting>? "``, or ``""`` when none is close."""
+    group, _, name = key.rpartition(".")
+    close = difflib.get_close_matches(name, settings, n=1)
+    return f"did you mean {group + '.' if group else ''}{close[0]}? " if close else ""
 
 
 def unknown_setting(key: str, settings: list[str]) -> str:
     """``key`` is not one of ``settings`` (its group's): the closest one suggested."""
-    group, _, name = key.rpartition(".")
-    close = difflib.get_close_matches(name, settings, n=1)
-    hint = f"did you mean {group + '.' if group else ''}{close[0]}? " if close else ""
-    return f"{key} is not a setting of {group or 'this config'} ({hint}settings: {', '.join(settings)})"
+    group = key.rpartition(".")[0]
+    return f"{key} is not a setting of {group or 'this config'} ({_did_you_mean(key, settings)}settings: {', '.join(settings)})"
 
 
 def _choices(enum_name: str) -> str:

@@ -51,11 +51,12 @@ def rule(low: float | None = None, high: float | None = None, *, low_open: bool 
 class Choice(str, Enum):
     """A setting with a fixed set of values (:func:`choice`): OmegaConf refuses any other value
     when the config is composed (``--cfg job`` too). A member *is* its value as far as the code
-    can tell: a ``str`` that compares, hashes, prints and serialises (``str()``, JSON, YAML through
-    ``OmegaConf.to_yaml``; not ``yaml.safe_dump``, which refuses a ``str`` subclass) as the plain string, so ``cfg.ga.selection == "tournament"`` and ``{"worst": ...}[cfg.loop.on_failure]``
-    work as they did with ``str`` fields. Where a value leaves the config for a file that is
-    loaded with ``weights_only=True`` it goes through ``str()`` or
-    ``OmegaConf.to_container(..., enum_to_str=True)``."""
+    can tell: a ``str`` that compares, hashes, prints and serialises (``str()``, JSON, YAML
+    through ``OmegaConf.to_yaml``; not ``yaml.safe_dump``, which refuses a ``str`` subclass) as
+    the plain string, so ``cfg.ga.selection == "tournament"`` and
+    ``{"worst": ...}[cfg.loop.on_failure]`` work as they did with ``str`` fields. Where a value
+    leaves the config for a file that is loaded with ``weights_only=True`` it goes through
+    ``str()`` or :func:`renas.config.plain`."""
 
     def __str__(self) -> str:
         return str.__str__(self)

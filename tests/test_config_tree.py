@@ -107,7 +107,7 @@ def test_a_value_outside_a_settings_choices_fails_while_composing_also_with_cfg_
 
 def test_a_choice_is_its_plain_string_to_the_code():
     """A Choice member compares, hashes, prints and serialises as its string, and leaves the
-    config as a plain ``str`` (``enum_to_str=True``, ``str()``): state files and checkpoints are
+    config as a plain ``str`` (``renas.config.plain``, ``str()``): state files and checkpoints are
     read with ``weights_only=True``, which would refuse an enum."""
     import io
     import json
@@ -115,6 +115,7 @@ def test_a_choice_is_its_plain_string_to_the_code():
 
     import torch
 
+    import renas.config
     import renas.schema
     from renas.schema import Choice
 
@@ -124,7 +125,7 @@ def test_a_choice_is_its_plain_string_to_the_code():
     assert {"roulette": 1}[value] == 1 and value in ("roulette",)
     assert (str(value), f"{value}", repr(value), json.dumps(value)) == ("roulette", "roulette", "'roulette'", '"roulette"')
     assert type(str(value)) is str and pickle.loads(pickle.dumps(value)) is value
-    plain = OmegaConf.to_container(cfg.loop, resolve=True, enum_to_str=True)
+    plain = renas.config.plain(cfg.loop)
     assert plain["on_failure"] == "skip" and type(plain["on_failure"]) is str
     buf = io.BytesIO()
     torch.save({"selection": str(value), **plain}, buf)

@@ -15,7 +15,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from renas.build import build_evaluator, build_space, build_strategy
-from renas.config import check_schema
+from renas.config import check_schema, plain
 from renas.errors import ConfigError, RenasError, one_line
 
 #: the config tree shipped in the package (``conf/`` at the project root links to it)
@@ -32,7 +32,7 @@ def known_algorithms(conf_dir: str | Path = CONF_DIR) -> list[str]:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, (ListConfig, DictConfig)):
-        return OmegaConf.to_container(value, resolve=True, enum_to_str=True)
+        return plain(value)
     return value
 
 

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 from renas.benchmark.plan import Plan, check, plan, table_parts
 from renas.benchmark.report import jsonable, markdown, plot_regret
 from renas.benchmark.stats import mean, paired_against, summarize_runs
 from renas.build import build_strategy
+from renas.config import plain
 from renas.errors import ConfigError
 from renas.evaluate.base import InlineExecutor
 from renas.tracking.files import atomic_write_bytes, atomic_write_json
@@ -165,7 +166,7 @@ def _make_sink(cfg: DictConfig, run_dir: Path, name: str, group: str):
     sink = instantiate(cfg.logger)
     folder = run_dir / "runs" / name
     folder.mkdir(parents=True, exist_ok=True)
-    sink.start(folder, OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), name=name, job_type="benchmark", group=group)
+    sink.start(folder, plain(cfg), name=name, job_type="benchmark", group=group)
     return sink
 
 
@@ -256,8 +257,7 @@ def run_benchmark(
         "max_duplicates": plan_.max_duplicates,
         "threads": cfg.get("threads"),
         "optuna": optuna_version() if "tpe" in [c.algorithm.name for c in plan_.configs.values()] else None,
-        "settings": {a: OmegaConf.to_container(c.algorithm, resolve=True, enum_to_str=True) | {"ga": OmegaConf.to_container(c.ga, resolve=True, enum_to_str=True),
-                                                                               "controller": OmegaConf.to_container(c.controller, resolve=True, enum_to_str=True)}
+        "settings": {a: plain(c.algorithm) | {"ga": plain(c.ga), "controller": plain(c.controller)}
                      for a, c in plan_.configs.items()},
     }
 

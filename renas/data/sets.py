@@ -29,9 +29,9 @@ def downloading(what: str, root: Path):
     before = set(root.rglob("*")) if root.exists() else set()
     try:
         yield
+    except DataError:
+        raise
     except Exception as e:
-        if isinstance(e, DataError):
-            raise
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]
         made = [p for p in root.rglob("*") if p.is_dir() and p not in before] if root.exists() else []
         for folder in [*sorted(made, key=lambda p: len(p.parts), reverse=True), *missing]:

@@ -29,6 +29,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from renas.build import build_evaluator, build_space
+from renas.config import plain
 from renas.errors import ConfigError
 from renas.evaluate.base import InlineExecutor, Outcome, Task, safe_evaluate
 from renas.tracking.files import atomic_write_bytes
@@ -42,7 +43,7 @@ _WORKER: dict[str, Any] = {}
 def evaluator_spec(cfg, run_dir: Path) -> dict[str, Any]:
     """What a worker needs to build the same evaluator: plain config containers."""
     keys = ("search_space", "evaluator", "dataset", "trainer", "optim")
-    return {"cfg": {k: OmegaConf.to_container(cfg[k], resolve=True, enum_to_str=True) for k in keys if k in cfg}, "run_dir": str(run_dir)}
+    return {"cfg": {k: plain(cfg[k]) for k in keys if k in cfg}, "run_dir": str(run_dir)}
 
 
 def _build(spec: dict[str, Any]):
@@ -223,7 +224,7 @@ def _runtime_env(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
     if isinstance(value, DictConfig):
-        value = OmegaConf.to_container(value, resolve=True, enum_to_str=True)
+        value = plain(value)
     if not isinstance(value, dict):
         raise ConfigError(f"executor.runtime_env must be a mapping (e.g. {{working_dir: .}}), got {value!r}")
     return value

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from renas.build import build, build_evaluator, build_space, build_strategy
-from renas.config import check_schema
+from renas.config import check_schema, plain
 from renas.errors import ConfigError, DiskFullError, command, was_terminated
 from renas.evaluate.executors import executor_settings
 from renas.search.loop import LoopSettings, Search, SearchCallback, SearchStopped
@@ -176,7 +176,7 @@ SAFE_KEYS = ("logger", "progress", "threads", "resume", "snapshot")
 
 def search_identity(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config without the keys a resume may change."""
-    data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    data = plain(cfg)
     return {k: v for k, v in data.items() if k not in SAFE_KEYS}
 
 
@@ -209,7 +209,7 @@ def run_search(
     history = HistoryWriter(run_dir / "history.jsonl")
     generations_file = HistoryWriter(run_dir / "generations.jsonl")
     sink = build(cfg.logger, "logger")
-    sink.start(run_dir, OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), job_type="search", group=group,
+    sink.start(run_dir, plain(cfg), job_type="search", group=group,
                resume_id=resume["state"].get("run_id") if resume else None)
 
     earlier = 0.0

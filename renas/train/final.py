@@ -16,7 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from renas.build import build, build_datamodule, build_space, sweep_group
-from renas.config import check_schema
+from renas.config import check_schema, plain
 from renas.errors import ConfigError
 from renas.space import SPACES
 from renas.tracking.files import atomic_write_json
@@ -152,7 +152,7 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
     log.info("training %s (%s): %s params, %.1fM FLOPs on %s", arch, source, f"{params:,}", flops / 1e6, dataset_name)
     meta = {"arch": arch, "search_space": space.name, "dataset": dataset_name,
             # what load_trained needs to build the same network again
-            "space_config": OmegaConf.to_container(cfg.search_space, resolve=True, enum_to_str=True),
+            "space_config": plain(cfg.search_space),
             "in_channels": int(dm.in_channels), "num_classes": int(dm.num_classes)}
     module = build_module(net, dm.num_classes, cfg.optim, meta=meta)
 
@@ -165,7 +165,7 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
     sink = build(cfg.logger, "logger") if lead else Sink()
     state_file = Path(run_dir) / TRAIN_STATE
     run_id = json.loads(state_file.read_text()).get("run_id") if resume_from and state_file.is_file() else None
-    sink.start(run_dir, OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), job_type="train", group=sweep_group(),
+    sink.start(run_dir, plain(cfg), job_type="train", group=sweep_group(),
                resume_id=run_id)
     search_artifact = _search_artifact(cfg)
     if search_artifact:
