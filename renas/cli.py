@@ -61,19 +61,30 @@ def remove_empty_run_dir(run_dir: Path) -> None:
     """Remove a run folder that holds only Hydra's own files (a job that failed to start, or
     the folder a resumed search left for its own), and the folders above it that this leaves
     empty: Hydra's ``<date>`` folder anywhere, and any below the working folder (the default
-    ``outputs/search/<date>/<time>``: a bad command leaves the working folder as it was)."""
+    ``outputs/search/<date>/<time>``: a bad command leaves the working folder as it was). A run
+    folder that is the working folder or above it (``hydra.run.dir=.``) is never removed: only
+    the files Hydra wrote into it (``.hydra/`` and its log file) are."""
     try:
-        if run_dir.is_dir() and _only_hydra_files(run_dir):
-            for handler in logging.getLogger().handlers[:]:
-                if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent == run_dir:
-                    handler.close()
-                    logging.getLogger().removeHandler(handler)
-            shutil.rmtree(run_dir)
-            cwd, parent = Path.cwd().resolve(), run_dir.resolve().parent
-            while (parent.is_dir() and not any(parent.iterdir())
-                   and (re.fullmatch(r"\d{4}-\d{2}-\d{2}", parent.name) or cwd in parent.parents)):
-                parent.rmdir()
-                parent = parent.parent
+        if not (run_dir.is_dir() and _only_hydra_files(run_dir)):
+            return
+        logs = []
+        for handler in logging.getLogger().handlers[:]:
+            if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent == run_dir:
+                handler.close()
+                logging.getLogger().removeHandler(handler)
+                logs.append(Path(handler.baseFilename))
+        cwd, run = Path.cwd().resolve(), run_dir.resolve()
+        if run == cwd or run in cwd.parents:
+            shutil.rmtree(run / ".hydra", ignore_errors=True)
+            for path in logs:
+                path.unlink(missing_ok=True)
+            return
+        shutil.rmtree(run_dir)
+        parent = run.parent
+        while (parent.is_dir() and not any(parent.iterdir())
+               and (re.fullmatch(r"\d{4}-\d{2}-\d{2}", parent.name) or cwd in parent.parents)):
+            parent.rmdir()
+            parent = parent.parent
     except OSError:
         pass
 

@@ -213,6 +213,13 @@ def test_a_failed_command_leaves_the_working_folder_as_it_was(tmp_path, monkeypa
     proc = run_entry("search.py", "ga.sample_size=50", "logger=none")
     assert proc.returncode == 2
     assert [p.name for p in (tmp_path / "outputs" / "search").iterdir()] == ["notes.txt"]
+    # the working folder as the run folder: only what Hydra wrote into it goes, never the folder
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    proc = run_entry("search.py", "ga.sample_size=50", "logger=none", "hydra.run.dir=.")
+    assert proc.returncode == 2 and "ga.sample_size=50 is larger than" in proc.stderr
+    assert here.is_dir() and list(here.iterdir()) == []
 
 
 # --- resuming from damaged or foreign run folders -------------------------------------------------

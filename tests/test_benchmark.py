@@ -97,6 +97,9 @@ def test_benchmark_cli_writes_json_markdown_and_plot(tmp_path):
     assert "| rea | 30 | 3 |" in md and "| random | 30 | 3 |" in md and "hit rate" in md
     assert (out / "regret.png").stat().st_size > 5000
     assert "random" in proc.stdout and "3/3 seeds" in proc.stdout  # progress and the final table on stdout
+    assert "\n  random     budget 30: 3/3 seeds" in proc.stdout  # plain lines on the console
+    log = (out / "benchmark.log").read_text()  # the same lines, timed, in the run folder's log
+    assert "[renas.benchmark][INFO] -   random     budget 30: 3/3 seeds" in log and "| rea | 30 | 3 |" in log
     assert not (out / "history.jsonl").exists() and not (out / "wandb").exists()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import hydra
@@ -19,7 +20,8 @@ def main(cfg: DictConfig) -> float:
     quiet_lightning()  # children trained with evaluator=train: no banners per child
     set_threads(cfg.get("threads"))
     overrides = list(HydraConfig.get().overrides.task)
-    data = run_benchmark(cfg, hydra_run_dir(), overrides)
+    # progress and the table go to the console and to benchmark.log (Hydra's job logging)
+    data = run_benchmark(cfg, hydra_run_dir(), overrides, out=logging.getLogger("renas.benchmark").info)
     return float(data["seconds"])
 
 

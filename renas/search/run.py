@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from renas.build import build, build_evaluator, build_space, build_strategy
 from renas.config import check_schema, plain
-from renas.errors import ConfigError, DiskFullError, command, was_terminated
+from renas.errors import ConfigError, DiskFullError, was_terminated
 from renas.evaluate.executors import executor_settings
 from renas.search.loop import LoopSettings, Search, SearchCallback, SearchStopped
 from renas.tracking.files import atomic_write_json
@@ -259,8 +259,8 @@ def run_search(
         raise
     except KeyboardInterrupt:
         stopped = "terminated" if was_terminated() else "interrupted"
-        log.warning("%s after %d evaluations; nothing is lost. Continue with:\n  %s resume=%s",
-                    stopped, search.steps, command("search"), run_dir)
+        # the resume command is the entry point's last line (stderr), printed once
+        log.warning("%s after %d evaluation%s; nothing is lost", stopped, search.steps, "" if search.steps == 1 else "s")
         raise
     except DiskFullError:
         stopped, failed = "disk full", True
