@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 import torch
 
 from renas.errors import ConfigError
+from renas.search import run as run_module
 from renas.search.controller import (
     Experience,
     LeastSquares,
@@ -340,12 +343,11 @@ def test_reinforce_state_round_trips(nb201):
 
 def test_paper_cifar10_experiment_composes_and_validates():
     """conf/experiment/paper_cifar10.yaml: a valid search config (not run: it needs CIFAR-10 and GPUs)."""
+    from helpers import compose
     from hydra.utils import instantiate
 
-    from helpers import compose
-    from renas.build import build_space
+    from renas.build import build_space, build_strategy
     from renas.data import CIFARDataModule
-    from renas.build import build_strategy
     from renas.search.run import validate
 
     cfg = compose("search", ["experiment=paper_cifar10"])
@@ -377,3 +379,19 @@ def test_a_collapsed_sampler_still_samples_an_unknown_architecture(nb201):
     for _ in range(20):
         values = sampler.sample(generator, blocked)
         assert values[0] != 0 and values[1:] == (0,) * (len(nb201.genes) - 1)
+
+
+def test_the_remaining_time_leaves_out_the_first_evaluations_start_up(monkeypatch, caplog):
+    """The first child pays the start-up (data, the first fit): 10 s, then 1 s per child. After
+    the first, the estimate is the later rate (8 left at 1 s), not the mean with the start-up."""
+    clock = iter([0.0, 10.0, 11.0, 12.0])
+    monkeypatch.setattr(run_module.time, "perf_counter", lambda: next(clock))
+    progress = run_module.Progress(budget=10, mode="eval")
+    search = types.SimpleNamespace(steps=0, best={"fitness": 0.5})
+    record = {"fitness": 0.5, "status": "ok", "generation": 0, "origin": "random"}
+    with caplog.at_level("INFO", logger="renas.search"):
+        for steps in (1, 2, 3):
+            search.steps = steps
+            progress.step(search, record)
+    remaining = [m.split("remaining ~")[1] for m in caplog.messages]
+    assert remaining == ["1:30", "0:08", "0:07"]  # 10 s x 9 at the first; then 1 s x 8, 1 s x 7

@@ -141,13 +141,18 @@ class Progress:
         self.budget, self.mode = budget, mode
         self.start = time.perf_counter()
         self.start_steps = 0
+        self.first: tuple[float, int] | None = None  # (elapsed, steps) at the first evaluation
 
     def step(self, search: Search, record: dict[str, Any]) -> None:
         if self.mode != "eval":
             return
         done = search.steps
         elapsed = time.perf_counter() - self.start
-        rate = elapsed / max(1, done - self.start_steps)
+        if self.first is None or done <= self.first[1]:
+            self.first = self.first or (elapsed, done)
+            rate = elapsed / max(1, done - self.start_steps)
+        else:  # the first evaluation also paid the start-up (data, the first fit): the rate leaves it out
+            rate = (elapsed - self.first[0]) / (done - self.first[1])
         fit = record["fitness"]
         status = f"{fit:.4f}" if record["status"] == "ok" else f"FAILED ({record.get('error', '')[:80]})"
         best = search.best["fitness"] if search.best else float("nan")
