@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import is_dataclass
 
 import pytest
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
 from omegaconf import OmegaConf
 
 from helpers import REPO, compose
@@ -53,6 +55,21 @@ def test_the_other_entry_points_compose(config_name):
     cfg = compose(config_name, [])
     assert cfg.search_space is not None
     assert is_dataclass(OmegaConf.get_type(cfg))  # the primary config's own keys are typed too
+
+
+@pytest.mark.parametrize("config_name", ["search", "train", "benchmark"])
+def test_the_hydra_settings_of_each_entry_point_are_where_hydra_reads_them(config_name):
+    """``hydra.job_logging`` is handed to ``logging.config.dictConfig`` as it is, so a key that
+    slipped into it (``chdir`` under ``job_logging`` instead of ``job``) would pass unnoticed."""
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        hydra = hydra_compose(config_name=config_name, return_hydra_config=True).hydra
+    allowed = {"version", "formatters", "filters", "handlers", "loggers", "root", "incremental",
+               "disable_existing_loggers"}
+    assert set(hydra.job_logging) <= allowed and set(hydra.hydra_logging) <= allowed
+    assert hydra.job.chdir is False and hydra.job.name == config_name
+    if config_name == "benchmark":  # plain progress lines on the console, timed ones in benchmark.log
+        assert hydra.job_logging.handlers.console.formatter == "plain"
+        assert hydra.job_logging.handlers.file.formatter == "simple"
 
 
 def test_the_loops_code_defaults_are_the_configs():
