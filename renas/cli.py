@@ -75,6 +75,10 @@ def remove_empty_run_dir(run_dir: Path) -> None:
                 logs.append(Path(handler.baseFilename))
         cwd, run = Path.cwd().resolve(), run_dir.resolve()
         if run == cwd or run in cwd.parents:
+            try:  # the job's log, also when move_logging already moved its handler (resume=)
+                logs.append(run / f"{HydraConfig.get().job.name}.log")
+            except ValueError:  # not in a Hydra job
+                pass
             shutil.rmtree(run / ".hydra", ignore_errors=True)
             for path in logs:
                 path.unlink(missing_ok=True)

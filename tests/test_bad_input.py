@@ -289,13 +289,20 @@ def test_bad_resume_leaves_the_run_folder_untouched(finished_runs, tmp_path, how
     assert not new_dir.exists()
 
 
-def test_resuming_a_finished_search_says_so(finished_runs, tmp_path):
+def test_resuming_a_finished_search_says_so(finished_runs, tmp_path, monkeypatch):
     run = _damaged(finished_runs, tmp_path, "intact")
     before = _digest(run)
     proc = run_entry("search.py", f"resume={run}", "progress=none", f"hydra.run.dir={tmp_path / 'new'}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "finished" in proc.stdout and "nothing to resume" in proc.stdout
     assert _digest(run) == before and not (tmp_path / "new").exists()
+    # with the working folder as Hydra's run folder: Hydra's files there go too, the folder stays
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    proc = run_entry("search.py", f"resume={run}", "progress=none", "hydra.run.dir=.")
+    assert proc.returncode == 0 and "nothing to resume" in proc.stdout, proc.stderr[-2000:]
+    assert list(here.iterdir()) == [] and _digest(run) == before
 
 
 def test_a_new_search_in_a_folder_that_holds_one_is_refused(finished_runs, tmp_path):

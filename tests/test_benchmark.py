@@ -99,7 +99,19 @@ def test_benchmark_cli_writes_json_markdown_and_plot(tmp_path):
     assert "random" in proc.stdout and "3/3 seeds" in proc.stdout  # progress and the final table on stdout
     assert "\n  random     budget 30: 3/3 seeds" in proc.stdout  # plain lines on the console
     log = (out / "benchmark.log").read_text()  # the same lines, timed, in the run folder's log
-    assert "[renas.benchmark][INFO] -   random     budget 30: 3/3 seeds" in log and "| rea | 30 | 3 |" in log
+    assert "[renas.benchmark.out][INFO] -   random     budget 30: 3/3 seeds" in log and "| rea | 30 | 3 |" in log
+    assert "renas.benchmark.out" not in proc.stdout  # printed once, as they are
+
+
+def test_the_benchmark_runs_with_hydras_logging_off(tmp_path):
+    """``hydra/job_logging=disabled`` (no console handler, no log file): the progress lines and
+    the table are printed all the same."""
+    out = tmp_path / "bench"
+    proc = run_entry("renas.benchmark", "algorithms=[random]", "seeds=2", "budget=10", *SMALL,
+                     "hydra/job_logging=disabled", f"hydra.run.dir={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2/2 seeds" in proc.stdout and "| random | 10 | 2 |" in proc.stdout
+    assert not (out / "benchmark.log").exists() and (out / "benchmark.json").is_file()
     assert not (out / "history.jsonl").exists() and not (out / "wandb").exists()
 
 

@@ -67,9 +67,6 @@ def test_the_hydra_settings_of_each_entry_point_are_where_hydra_reads_them(confi
                "disable_existing_loggers"}
     assert set(hydra.job_logging) <= allowed and set(hydra.hydra_logging) <= allowed
     assert hydra.job.chdir is False and hydra.job.name == config_name
-    if config_name == "benchmark":  # plain progress lines on the console, timed ones in benchmark.log
-        assert hydra.job_logging.handlers.console.formatter == "plain"
-        assert hydra.job_logging.handlers.file.formatter == "simple"
 
 
 def test_the_loops_code_defaults_are_the_configs():

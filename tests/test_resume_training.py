@@ -5,6 +5,7 @@ it beside ``test_resume.py``: ``--dist loadfile`` keeps a module on one worker.)
 from __future__ import annotations
 
 import json
+import re
 import signal
 
 import pytest
@@ -48,7 +49,8 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, sig=signal.SIGINT
     assert proc.returncode == status, err[-2000:]
     assert f"resume={run_dir}" in err and "Traceback" not in err
     assert (proc.stdout + err).count(f"resume={run_dir}") == 1  # the command once, on stderr
-    assert f"{stopped} after 1 evaluation; nothing is lost" in proc.stdout  # the log's record
+    assert re.search(rf"{stopped} after \d+ evaluations?; nothing is lost \(run folder {re.escape(str(run_dir))}\)",
+                     proc.stdout)  # the log's record
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["finished"] is False and summary["stopped"] == stopped
     proc = run_entry("search.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")

@@ -381,17 +381,22 @@ def test_a_collapsed_sampler_still_samples_an_unknown_architecture(nb201):
         assert values[0] != 0 and values[1:] == (0,) * (len(nb201.genes) - 1)
 
 
-def test_the_remaining_time_leaves_out_the_first_evaluations_start_up(monkeypatch, caplog):
-    """The first child pays the start-up (data, the first fit): 10 s, then 1 s per child. After
-    the first, the estimate is the later rate (8 left at 1 s), not the mean with the start-up."""
-    clock = iter([0.0, 10.0, 11.0, 12.0])
-    monkeypatch.setattr(run_module.time, "perf_counter", lambda: next(clock))
-    progress = run_module.Progress(budget=10, mode="eval")
+@pytest.mark.parametrize("workers, clock, expected", [
+    # one worker: the first child pays the start-up (10 s), then 1 s per child; after the first,
+    # the estimate is the later rate (8 left at 1 s), not the mean with the start-up
+    (1, [10.0, 11.0, 12.0], ["1:30", "0:08", "0:07"]),
+    # two workers pay the start-up side by side (20 s), then 10 s per child each: the estimate
+    # leaves out the first wave once both have finished one (not the 0.5 s gap between them)
+    (2, [20.0, 20.5, 30.0, 30.5], ["3:00", "1:22", "1:06", "0:30"]),
+])
+def test_the_remaining_time_leaves_out_the_first_evaluations_start_up(monkeypatch, caplog, workers, clock, expected):
+    times = iter([0.0, *clock])
+    monkeypatch.setattr(run_module.time, "perf_counter", lambda: next(times))
+    progress = run_module.Progress(budget=10, mode="eval", workers=workers)
     search = types.SimpleNamespace(steps=0, best={"fitness": 0.5})
     record = {"fitness": 0.5, "status": "ok", "generation": 0, "origin": "random"}
     with caplog.at_level("INFO", logger="renas.search"):
-        for steps in (1, 2, 3):
+        for steps in range(1, len(clock) + 1):
             search.steps = steps
             progress.step(search, record)
-    remaining = [m.split("remaining ~")[1] for m in caplog.messages]
-    assert remaining == ["1:30", "0:08", "0:07"]  # 10 s x 9 at the first; then 1 s x 8, 1 s x 7
+    assert [m.split("remaining ~")[1] for m in caplog.messages] == expected

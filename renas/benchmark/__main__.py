@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Callable
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -14,14 +15,28 @@ from renas.benchmark.runner import run_benchmark
 from renas.cli import hydra_run_dir, quiet_lightning, report_errors, set_threads
 
 
+def _console_and_log_file() -> Callable[[str], None]:
+    """Progress lines and the final table: printed as they are, and also written, timed, into
+    the log files Hydra's job logging opened (``benchmark.log``), through a logger that does not
+    pass them on to the console (whatever ``hydra/job_logging`` is chosen; none: printed only)."""
+    files = logging.getLogger("renas.benchmark.out")
+    files.propagate, files.handlers = False, [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+    files.setLevel(logging.INFO)
+
+    def out(line: str) -> None:
+        print(line, flush=True)
+        files.info(line)
+
+    return out
+
+
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="benchmark")
 @report_errors
 def main(cfg: DictConfig) -> float:
     quiet_lightning()  # children trained with evaluator=train: no banners per child
     set_threads(cfg.get("threads"))
     overrides = list(HydraConfig.get().overrides.task)
-    # progress and the table go to the console and to benchmark.log (Hydra's job logging)
-    data = run_benchmark(cfg, hydra_run_dir(), overrides, out=logging.getLogger("renas.benchmark").info)
+    data = run_benchmark(cfg, hydra_run_dir(), overrides, out=_console_and_log_file())
     return float(data["seconds"])
 
 

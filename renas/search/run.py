@@ -137,21 +137,24 @@ def _fmt_time(seconds: float) -> str:
 class Progress:
     """Prints generation, evaluations, fitness, best so far, elapsed and remaining time."""
 
-    def __init__(self, budget: int, mode: str) -> None:
-        self.budget, self.mode = budget, mode
+    def __init__(self, budget: int, mode: str, workers: int = 1) -> None:
+        self.budget, self.mode, self.workers = budget, mode, max(1, int(workers))
         self.start = time.perf_counter()
         self.start_steps = 0
-        self.first: tuple[float, int] | None = None  # (elapsed, steps) at the first evaluation
+        self.first: tuple[float, int] | None = None  # (elapsed, steps) when the first wave ended
 
     def step(self, search: Search, record: dict[str, Any]) -> None:
         if self.mode != "eval":
             return
         done = search.steps
         elapsed = time.perf_counter() - self.start
+        # the first evaluation of each worker also paid the start-up (data, the first fit): once
+        # every worker has finished one, the rate leaves that first wave out
         if self.first is None or done <= self.first[1]:
-            self.first = self.first or (elapsed, done)
+            if self.first is None and done - self.start_steps >= self.workers:
+                self.first = (elapsed, done)
             rate = elapsed / max(1, done - self.start_steps)
-        else:  # the first evaluation also paid the start-up (data, the first fit): the rate leaves it out
+        else:
             rate = (elapsed - self.first[0]) / (done - self.first[1])
         fit = record["fitness"]
         status = f"{fit:.4f}" if record["status"] == "ok" else f"FAILED ({record.get('error', '')[:80]})"
@@ -203,7 +206,7 @@ def run_search(
     choices = choices or {}
     space, strategy, evaluator = prepare_search(cfg, run_dir)
     budget = int(cfg.ga.budget)
-    progress = Progress(budget, cfg.get("progress", "eval"))
+    progress = Progress(budget, cfg.get("progress", "eval"), executor_settings(cfg.executor)["workers"])
     identity = search_identity(cfg)
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -265,7 +268,8 @@ def run_search(
     except KeyboardInterrupt:
         stopped = "terminated" if was_terminated() else "interrupted"
         # the resume command is the entry point's last line (stderr), printed once
-        log.warning("%s after %d evaluation%s; nothing is lost", stopped, search.steps, "" if search.steps == 1 else "s")
+        log.warning("%s after %d evaluation%s; nothing is lost (run folder %s)", stopped, search.steps,
+                    "" if search.steps == 1 else "s", run_dir)
         raise
     except DiskFullError:
         stopped, failed = "disk full", True
