@@ -153,6 +153,14 @@ class EditControllerSchema(SamplerControllerSchema):
 
 
 @dataclass
+class LstmControllerSchema(EditControllerSchema):
+    """``controller=lstm``: RENAS's mutation controller with a bidirectional LSTM over the
+    parent, whose scores are bounded (``bound * tanh(score / bound)``)."""
+
+    encoder_bound: float = rule(0.0, 1000.0, low_open=True)
+
+
+@dataclass
 class SinkSchema:
     """``logger=csv`` / ``none``: a sink without settings."""
 
@@ -456,6 +464,7 @@ SCHEMAS = {
     "executor_ray": RayExecutorSchema,
     "ga": GASchema,
     "controller_edits": EditControllerSchema,
+    "controller_lstm": LstmControllerSchema,
     "controller_sampler": SamplerControllerSchema,
     "controller_none": NoControllerSchema,
     "logger_wandb": WandbLoggerSchema,

@@ -173,6 +173,24 @@ def test_controller_proposals_never_repeat_known_children(nb201, kw):
     assert propose(controller, parent, 1, gen, known=lambda v: v in known) is None
 
 
+def test_the_lstm_encoders_scores_stay_within_its_bound(nb201):
+    """``controller.encoder_bound``: however large the encoder's weights grow (as REINFORCE drove
+    them without a bound: the policy's entropy fell to ~1e-25 within a few generations), its
+    scores stay within +-bound, so every legal edit keeps a probability of at least
+    ``exp(-2 bound) / (number of edits)``."""
+    parents = torch.tensor([[0, 1, 2, 3, 4, 0], [4, 4, 4, 4, 4, 4]])
+    for bound in (None, 3.0):
+        controller = _controller(nb201, encoder="lstm", utility=False, encoder_bound=bound)
+        with torch.no_grad():
+            controller.val_bias.add_(torch.linspace(-500.0, 500.0, controller.val_bias.numel()))
+        raw = controller.raw_scores(parents)
+        spread = (raw.amax(dim=(1, 2)) - raw.amin(dim=(1, 2))).max().item()
+        if bound is None:
+            assert spread > 100
+        else:
+            assert raw.abs().max().item() <= bound and spread <= 2 * bound
+
+
 def test_a_multi_edit_proposal_changes_distinct_genes_and_masks_only_its_last_edit(cells):
     controller = _controller(cells)
     gen = torch.Generator().manual_seed(1)

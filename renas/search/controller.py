@@ -110,10 +110,12 @@ class MutationController(EditPolicy):
     """
 
     def __init__(self, genes: Sequence[Gene], embed: int = 32, hidden: int = 64, encoder: str = "lstm",
-                 utility: bool = True, interactions: int = 0, gene_preferences: bool = True, prior: bool = False) -> None:
+                 utility: bool = True, interactions: int = 0, gene_preferences: bool = True, prior: bool = False,
+                 encoder_bound: float | None = None) -> None:
         super().__init__(genes)
         slots = int(self.arity.sum())
         self.encoder, self.utility, self.interactions = encoder, utility, interactions
+        self.encoder_bound = None if encoder_bound is None else float(encoder_bound)
         if encoder == "lstm":
             self.pos_embed = nn.Embedding(len(genes), embed)
             self.val_embed = nn.Embedding(slots, embed)
@@ -150,7 +152,10 @@ class MutationController(EditPolicy):
             h, _ = self.lstm(tokens)
             q = self.val_query(h)  # (B, n, embed)
             emb = self.val_embed(self.slot_index)  # (n, A, embed)
-            s = s + self.pos_head(h) + torch.einsum("bne,nae->bna", q, emb) + self.val_bias[self.slot_index][None]
+            enc = self.pos_head(h) + torch.einsum("bne,nae->bna", q, emb) + self.val_bias[self.slot_index][None]
+            if self.encoder_bound is not None:  # the encoder's scores stay within +-bound
+                enc = self.encoder_bound * torch.tanh(enc / self.encoder_bound)
+            s = s + enc
         if self.utility:
             pref = self.slot_pref[self.slot_index] + self.label_pref[self.label_index]  # (n, A)
             if self.prior:
@@ -637,6 +642,7 @@ def make_policy(genes: Sequence[Gene], controller: Any, seed: int) -> EditPolicy
             interactions=int(controller.get("interactions", 0)),
             gene_preferences=bool(controller.get("gene_preferences", True)),
             prior=wants_prior(controller),
+            encoder_bound=controller.get("encoder_bound"),
         )
 
 
