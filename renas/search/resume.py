@@ -120,8 +120,9 @@ def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[s
             f"only {', '.join(k for k in SAFE_KEYS if k != 'resume')} may change on resume"
         )
     saved = OmegaConf.to_container(OmegaConf.load(saved_config), resolve=False, enum_to_str=True)
-    if first_difference(_drop(saved), _drop(OmegaConf.to_container(original, resolve=False, enum_to_str=True))):
-        key, a, b = first_difference(_drop(saved), _drop(OmegaConf.to_container(original, resolve=False, enum_to_str=True)))
+    files_changed = first_difference(_drop(saved), _drop(OmegaConf.to_container(original, resolve=False, enum_to_str=True)))
+    if files_changed:
+        key, a, b = files_changed
         raise ConfigError(
             f"resume: the config files changed since this search started ({key}: {a!r} then, {b!r} now); "
             f"resume it with the renas version that started it"
