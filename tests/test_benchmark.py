@@ -163,6 +163,18 @@ def test_benchmark_input_errors(tmp_path, overrides, message):
     assert not (tmp_path / "benchmark.json").exists()
 
 
+def test_a_budget_below_an_algorithms_population_names_the_way_out(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        _bench(tmp_path, "algorithms=[rea,rea_tuned,random]", "seeds=2", "budget=[50,15]")
+    assert str(e.value) == (
+        "budget=15 is smaller than ga.population_size=20 (algorithm rea_tuned): the initial population alone needs 20"
+        " evaluations; use budget>=20, or leave rea_tuned out: algorithms=[rea,random]"
+    )
+    with pytest.raises(ConfigError, match=r"use budget>=20$"):
+        _bench(tmp_path, "algorithms=[rea_tuned]", "seeds=2", "budget=15")
+    assert not (tmp_path / "benchmark.json").exists()
+
+
 def test_benchmark_with_a_list_of_budgets_runs_each_budget_separately(tmp_path):
     data = _bench(tmp_path, "algorithms=[rea,random]", "seeds=2", "budget=[12,20]", *SMALL, "ga.mutation_rate=0.5")
     assert data["budget"] == [12, 20]

@@ -154,14 +154,18 @@ def plan(cfg: DictConfig, task_overrides: Sequence[str]) -> Plan:
         reference = None  # the default reference (renas) is not run: no paired statistics
     overrides = search_overrides(task_overrides)
     configs = {a: compose_algorithm(a, overrides) for a in algorithms}
-    for a, c in configs.items():
+    for c in configs.values():
         check_schema(c)  # every value, before any space, table or evaluator is built
-        p = c.ga.population_size
-        for b in budgets:
-            if is_int(p) and b < p:
-                raise ConfigError(
-                    f"budget={b} is smaller than ga.population_size={p} (algorithm {a}): the initial population alone needs {p} evaluations"
-                )
+    b = min(budgets)
+    too_big = {a: c.ga.population_size for a, c in configs.items() if is_int(c.ga.population_size) and b < c.ga.population_size}
+    if too_big:
+        a, p = max(too_big.items(), key=lambda item: item[1])
+        rest = [x for x in algorithms if x not in too_big]
+        way_out = f", or leave {', '.join(too_big)} out: algorithms=[{','.join(rest)}]" if rest else ""
+        raise ConfigError(
+            f"budget={b} is smaller than ga.population_size={p} (algorithm {a}): the initial population alone needs {p} evaluations;"
+            f" use budget>={p}{way_out}"
+        )
     return Plan(algorithms, configs, seeds, budgets, is_list, max_dup, overrides, reference)
 
 
