@@ -12,11 +12,18 @@ without renas (plain numpy), with three orders of the parent's untried neighbour
 - ``oracle``: an additive model (one value per edge and op) fitted to all 15,625 cells, which
   no search has: the best any policy that scores an edit by "this op on this edge" can do.
 
+Two variants of the loop ask whether the same learned model would do better steering more than
+the order of single-gene edits: ``--restart model`` (at a local optimum, go on from a cell the
+model picks among all unevaluated ones) and ``--edits 2`` (children may change two genes, the
+model ordering all of them). ``--orders global`` drops the loop: after 10 random cells every
+evaluation is the model's pick among all unevaluated cells (model-based search, no mutation).
+
 Prints the mean best ``c10_valid_12ep`` (± SE over seeds) per budget and order::
 
     python benchmarks/ordering_bound.py                       # seeds 100..199 (the tuning seeds)
     python benchmarks/ordering_bound.py --seeds 20 --budgets 50 100
     python benchmarks/ordering_bound.py --restart kick2 --first-seed 500 --seeds 300 --orders random learned
+    python benchmarks/ordering_bound.py --edits 2 --edge-ridge inf --first-seed 500 --seeds 300 --orders learned
 """
 
 from __future__ import annotations
@@ -51,17 +58,83 @@ def features(arch: tuple[int, ...]) -> np.ndarray:
     return x
 
 
+def fit(seen: dict, edge_ridge: float) -> np.ndarray:
+    """The learned model: ridge regression of the (lower-quartile-clipped) fitness on the shared op
+    labels (ridge 3) and, unless ``edge_ridge`` is inf, one term per edge and op (ridge
+    ``edge_ridge``). Returns weights over the last ``len(w)`` feature columns, in units of the
+    fitness spread."""
+    archs = list(seen)
+    per_edge = N_EDGES * len(OPS) if np.isfinite(edge_ridge) else 0  # columns kept: [per-edge,] labels
+    X = np.array([features(a) for a in archs])[:, N_EDGES * len(OPS) - per_edge:]
+    y = np.array([seen[a] for a in archs])
+    y = np.maximum(y, np.quantile(y, 0.25))
+    penalty = np.r_[np.full(per_edge, edge_ridge), np.full(len(OPS), 3.0)]
+    w = np.linalg.solve(X.T @ X + np.diag(penalty), X.T @ (y - y.mean()))
+    return w / (y.std() + 1e-9)
+
+
+def softmax_pick(rng, scores: np.ndarray, temperature: float) -> int:
+    p = np.exp((scores - scores.max()) / temperature)
+    return int(rng.choice(len(scores), p=p / p.sum()))
+
+
+_ALL_FEATURES: dict[int, tuple[list, np.ndarray]] = {}  # id(table) -> (its cells, their features)
+
+
+def model_pick(rng, table, seen: dict, edge_ridge: float, temperature: float) -> tuple[int, ...]:
+    """An unevaluated cell of the whole table drawn from a softmax of the learned model."""
+    if id(table) not in _ALL_FEATURES:
+        _ALL_FEATURES[id(table)] = (list(table), np.array([features(a) for a in table]))
+    archs, X = _ALL_FEATURES[id(table)]
+    w = fit(seen, edge_ridge)
+    keep = np.array([a not in seen for a in archs])
+    scores = X[keep][:, -len(w):] @ w
+    return [a for a, k in zip(archs, keep) if k][softmax_pick(rng, scores, temperature)]
+
+
+def global_search(table, seed: int, budget: int, edge_ridge: float = 3.0, n_init: int = 10,
+                  temperature: float = 0.1) -> float:
+    """Model-based search without mutation: ``n_init`` random cells, then each evaluation the
+    learned model's pick among all unevaluated cells (softmax at ``temperature``)."""
+    rng = np.random.default_rng(seed)
+    seen: dict[tuple[int, ...], float] = {}
+    while len(seen) < min(n_init, budget):
+        a = tuple(int(v) for v in rng.integers(0, len(OPS), N_EDGES))
+        seen[a] = table[a]
+    while len(seen) < budget:
+        a = model_pick(rng, table, seen, edge_ridge, temperature)
+        seen[a] = table[a]
+    return max(seen.values())
+
+
+def _two_gene(arch: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Every cell that differs from ``arch`` in exactly two genes."""
+    out = []
+    for i in range(N_EDGES):
+        for j in range(i + 1, N_EDGES):
+            for u in range(len(OPS)):
+                for v in range(len(OPS)):
+                    if u != arch[i] and v != arch[j]:
+                        a = list(arch)
+                        a[i], a[j] = u, v
+                        out.append(tuple(a))
+    return out
+
+
 def _open(arch: tuple[int, ...], seen: dict) -> bool:
     """Whether ``arch`` has a single-gene neighbour not evaluated yet."""
     return any(arch[:i] + (v,) + arch[i + 1:] not in seen for i in range(N_EDGES) for v in range(len(OPS)) if v != arch[i])
 
 
 def hill_climb(table, seed: int, budget: int, order: str, oracle: np.ndarray, population: int = 3,
-               restart: str = "random", edge_ridge: float = 3.0) -> float:
+               restart: str = "random", edge_ridge: float = 3.0, edits: int = 1) -> float:
     """The loop; at a local optimum ``restart``: ``random`` (RENAS's: the best of ``population``
     new random cells), ``bestfirst`` (go on from the fittest evaluated cell that still has an
-    untried neighbour) or ``kick<k>`` (iterated local search: the best cell with k random genes
-    changed). ``edge_ridge``: the ridge penalty of the learned model's per-edge terms (its label
+    untried neighbour), ``kick<k>`` (iterated local search: the best cell with k random genes
+    changed) or ``model`` (once 10 cells are known, a cell the learned model picks among all
+    unevaluated ones, softmax τ 0.3; before that, random). ``edits``: 1 (RENAS's) or 2 (children
+    may also change two genes; a local optimum is still a parent without untried single-gene
+    neighbours). ``edge_ridge``: the ridge penalty of the learned model's per-edge terms (its label
     terms have 3; ``inf`` leaves the per-edge terms out: labels only, as RENAS's prior)."""
     rng = np.random.default_rng(seed)
     seen: dict[tuple[int, ...], float] = {}
@@ -74,6 +147,10 @@ def hill_climb(table, seed: int, budget: int, order: str, oracle: np.ndarray, po
 
     parent = None
     while len(seen) < budget:
+        if parent is None and restart == "model" and len(seen) >= 10:  # the model's pick
+            parent = model_pick(rng, table, seen, edge_ridge, 0.3)
+            seen[parent] = table[parent]
+            continue
         if parent is None:  # a (re)start: the best of `population` random cells
             starts = [random_arch() for _ in range(population)]
             for a in starts[: budget - len(seen)]:
@@ -82,6 +159,8 @@ def hill_climb(table, seed: int, budget: int, order: str, oracle: np.ndarray, po
             continue
         untried = [parent[:i] + (v,) + parent[i + 1:] for i in range(N_EDGES) for v in range(len(OPS)) if v != parent[i]]
         untried = [a for a in untried if a not in seen]
+        if edits == 2 and untried:
+            untried += [a for a in _two_gene(parent) if a not in seen]
         if not untried:  # a local optimum
             if restart == "bestfirst":
                 parent = next((a for a in sorted(seen, key=seen.get, reverse=True) if _open(a, seen)), None)
@@ -103,16 +182,8 @@ def hill_climb(table, seed: int, budget: int, order: str, oracle: np.ndarray, po
         elif order == "oracle":
             child = max(untried, key=lambda a: float(features(a)[: N_EDGES * len(OPS)] @ oracle))
         else:
-            archs = list(seen)
-            per_edge = N_EDGES * len(OPS) if np.isfinite(edge_ridge) else 0  # columns kept: [per-edge,] labels
-            X = np.array([features(a) for a in archs])[:, N_EDGES * len(OPS) - per_edge:]
-            y = np.array([seen[a] for a in archs])
-            y = np.maximum(y, np.quantile(y, 0.25))
-            penalty = np.r_[np.full(per_edge, edge_ridge), np.full(len(OPS), 3.0)]
-            w = np.linalg.solve(X.T @ X + np.diag(penalty), X.T @ (y - y.mean()))
-            gain = np.array([features(a)[-len(w):] @ w for a in untried]) / (y.std() + 1e-9)
-            p = np.exp((gain - gain.max()) / 0.3)
-            child = untried[rng.choice(len(untried), p=p / p.sum())]
+            w = fit(seen, edge_ridge)
+            child = untried[softmax_pick(rng, np.array([features(a)[-len(w):] @ w for a in untried]), 0.3)]
         seen[child] = table[child]
         if seen[child] > seen[parent]:
             parent = child
@@ -127,10 +198,14 @@ def main() -> None:
     p.add_argument("--budgets", type=int, nargs="+", default=[50, 100, 200])
     p.add_argument("--seeds", type=int, default=100, help="number of seeds, from --first-seed")
     p.add_argument("--first-seed", type=int, default=100, help="default 100: the tuning seeds, not the reported ones")
-    p.add_argument("--orders", nargs="+", default=["random", "learned", "oracle"])
+    p.add_argument("--orders", nargs="+", default=["random", "learned", "oracle"],
+                   choices=["random", "learned", "oracle", "global"],
+                   help="global: model-based search over the whole table, no mutation (see above)")
+    p.add_argument("--edits", type=int, default=1, choices=[1, 2],
+                   help="genes a child may change (2: single- and two-gene edits, all ordered)")
     p.add_argument("--edge-ridge", type=float, default=3.0,
                    help="ridge penalty of the learned model's per-edge terms (inf: labels only, as RENAS's prior)")
-    p.add_argument("--restart", default="random", choices=["random", "bestfirst", "kick2", "kick3"],
+    p.add_argument("--restart", default="random", choices=["random", "bestfirst", "kick2", "kick3", "model"],
                    help="what the loop does at a local optimum (default: RENAS's random restart)")
     args = p.parse_args()
     if not args.edge_ridge > 0:
@@ -147,7 +222,11 @@ def main() -> None:
         start = time.perf_counter()
         cells = []
         for b in args.budgets:
-            best = np.array([hill_climb(table, s, b, order, oracle, restart=args.restart, edge_ridge=args.edge_ridge) for s in seeds])
+            if order == "global":
+                best = np.array([global_search(table, s, b, edge_ridge=args.edge_ridge) for s in seeds])
+            else:
+                best = np.array([hill_climb(table, s, b, order, oracle, restart=args.restart,
+                                            edge_ridge=args.edge_ridge, edits=args.edits) for s in seeds])
             cells.append(f"b{b} {best.mean():.3f} ± {best.std(ddof=1) / np.sqrt(len(best)):.3f}")
         print(f"{order:<8} " + "  ".join(cells) + f"  ({time.perf_counter() - start:.0f} s)", flush=True)
 
