@@ -17,6 +17,7 @@ the order of single-gene edits: ``--restart model`` (at a local optimum, go on f
 model picks among all unevaluated ones) and ``--edits 2`` (children may change two genes, the
 model ordering all of them). ``--orders global`` drops the loop: after 10 random cells every
 evaluation is the model's pick among all unevaluated cells (model-based search, no mutation).
+``--nodes in|out`` adds terms per op and the node its edge reads from / writes to.
 
 Prints the mean best ``c10_valid_12ep`` (± SE over seeds) per budget and order::
 
@@ -32,6 +33,7 @@ import argparse
 import csv
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,18 +60,47 @@ def features(arch: tuple[int, ...]) -> np.ndarray:
     return x
 
 
-def fit(seen: dict, edge_ridge: float) -> np.ndarray:
-    """The learned model: ridge regression of the (lower-quartile-clipped) fitness on the shared op
-    labels (ridge 3) and, unless ``edge_ridge`` is inf, one term per edge and op (ridge
-    ``edge_ridge``). Returns weights over the last ``len(w)`` feature columns, in units of the
-    fitness spread."""
+# The cell's nodes each edge reads from and writes to (NAS-Bench-201's edge order in `arch_str`).
+EDGE_IN = (0, 0, 1, 0, 1, 2)
+EDGE_OUT = (1, 2, 2, 3, 3, 3)
+
+
+@dataclass(frozen=True)
+class Model:
+    """The learned model's terms: the shared op labels (ridge 3), unless ``edge_ridge`` is inf one
+    term per edge and op (ridge ``edge_ridge``), and with ``nodes`` ``in`` / ``out`` one term per
+    op and the node its edge reads from / writes to (ridge ``node_ridge``): "which ops help on
+    which inputs", shared by the edges of a node."""
+
+    edge_ridge: float = 3.0
+    nodes: str = "none"
+    node_ridge: float = 10.0
+
+    def x(self, arch: tuple[int, ...]) -> np.ndarray:
+        f = features(arch)
+        parts = [f[: N_EDGES * len(OPS)]] if np.isfinite(self.edge_ridge) else []
+        if self.nodes != "none":
+            node = EDGE_IN if self.nodes == "in" else [n - 1 for n in EDGE_OUT]
+            g = np.zeros(3 * len(OPS))
+            for e, v in enumerate(arch):
+                g[node[e] * len(OPS) + v] += 1.0
+            parts.append(g)
+        return np.concatenate(parts + [f[N_EDGES * len(OPS):]])
+
+    def penalty(self) -> np.ndarray:
+        per_edge = N_EDGES * len(OPS) if np.isfinite(self.edge_ridge) else 0
+        per_node = 3 * len(OPS) if self.nodes != "none" else 0
+        return np.r_[np.full(per_edge, self.edge_ridge), np.full(per_node, self.node_ridge), np.full(len(OPS), 3.0)]
+
+
+def fit(seen: dict, model: Model) -> np.ndarray:
+    """Ridge regression of the (lower-quartile-clipped) fitness on ``model``'s terms; weights in
+    units of the fitness spread."""
     archs = list(seen)
-    per_edge = N_EDGES * len(OPS) if np.isfinite(edge_ridge) else 0  # columns kept: [per-edge,] labels
-    X = np.array([features(a) for a in archs])[:, N_EDGES * len(OPS) - per_edge:]
+    X = np.array([model.x(a) for a in archs])
     y = np.array([seen[a] for a in archs])
     y = np.maximum(y, np.quantile(y, 0.25))
-    penalty = np.r_[np.full(per_edge, edge_ridge), np.full(len(OPS), 3.0)]
-    w = np.linalg.solve(X.T @ X + np.diag(penalty), X.T @ (y - y.mean()))
+    w = np.linalg.solve(X.T @ X + np.diag(model.penalty()), X.T @ (y - y.mean()))
     return w / (y.std() + 1e-9)
 
 
@@ -78,21 +109,21 @@ def softmax_pick(rng, scores: np.ndarray, temperature: float) -> int:
     return int(rng.choice(len(scores), p=p / p.sum()))
 
 
-_ALL_FEATURES: dict[int, tuple[list, np.ndarray]] = {}  # id(table) -> (its cells, their features)
+_ALL_FEATURES: dict[tuple[int, Model], tuple[list, np.ndarray]] = {}  # (id(table), model) -> (its cells, their terms)
 
 
-def model_pick(rng, table, seen: dict, edge_ridge: float, temperature: float) -> tuple[int, ...]:
+def model_pick(rng, table, seen: dict, model: Model, temperature: float) -> tuple[int, ...]:
     """An unevaluated cell of the whole table drawn from a softmax of the learned model."""
-    if id(table) not in _ALL_FEATURES:
-        _ALL_FEATURES[id(table)] = (list(table), np.array([features(a) for a in table]))
-    archs, X = _ALL_FEATURES[id(table)]
-    w = fit(seen, edge_ridge)
+    if (id(table), model) not in _ALL_FEATURES:
+        _ALL_FEATURES[id(table), model] = (list(table), np.array([model.x(a) for a in table]))
+    archs, X = _ALL_FEATURES[id(table), model]
+    w = fit(seen, model)
     keep = np.array([a not in seen for a in archs])
-    scores = X[keep][:, -len(w):] @ w
+    scores = X[keep] @ w
     return [a for a, k in zip(archs, keep) if k][softmax_pick(rng, scores, temperature)]
 
 
-def global_search(table, seed: int, budget: int, edge_ridge: float = 3.0, n_init: int = 10,
+def global_search(table, seed: int, budget: int, model: Model = Model(), n_init: int = 10,
                   temperature: float = 0.1) -> float:
     """Model-based search without mutation: ``n_init`` random cells, then each evaluation the
     learned model's pick among all unevaluated cells (softmax at ``temperature``)."""
@@ -102,7 +133,7 @@ def global_search(table, seed: int, budget: int, edge_ridge: float = 3.0, n_init
         a = tuple(int(v) for v in rng.integers(0, len(OPS), N_EDGES))
         seen[a] = table[a]
     while len(seen) < budget:
-        a = model_pick(rng, table, seen, edge_ridge, temperature)
+        a = model_pick(rng, table, seen, model, temperature)
         seen[a] = table[a]
     return max(seen.values())
 
@@ -127,15 +158,15 @@ def _open(arch: tuple[int, ...], seen: dict) -> bool:
 
 
 def hill_climb(table, seed: int, budget: int, order: str, oracle: np.ndarray, population: int = 3,
-               restart: str = "random", edge_ridge: float = 3.0, edits: int = 1) -> float:
+               restart: str = "random", model: Model = Model(), edits: int = 1) -> float:
     """The loop; at a local optimum ``restart``: ``random`` (RENAS's: the best of ``population``
     new random cells), ``bestfirst`` (go on from the fittest evaluated cell that still has an
     untried neighbour), ``kick<k>`` (iterated local search: the best cell with k random genes
     changed) or ``model`` (once 10 cells are known, a cell the learned model picks among all
     unevaluated ones, softmax τ 0.3; before that, random). ``edits``: 1 (RENAS's) or 2 (children
     may also change two genes; a local optimum is still a parent without untried single-gene
-    neighbours). ``edge_ridge``: the ridge penalty of the learned model's per-edge terms (its label
-    terms have 3; ``inf`` leaves the per-edge terms out: labels only, as RENAS's prior)."""
+    neighbours). ``model``: the learned order's terms (``Model()``: per-edge terms with ridge 3
+    and labels; ``Model(edge_ridge=inf)``: labels only, as RENAS's prior)."""
     rng = np.random.default_rng(seed)
     seen: dict[tuple[int, ...], float] = {}
 
@@ -148,7 +179,7 @@ def hill_climb(table, seed: int, budget: int, order: str, oracle: np.ndarray, po
     parent = None
     while len(seen) < budget:
         if parent is None and restart == "model" and len(seen) >= 10:  # the model's pick
-            parent = model_pick(rng, table, seen, edge_ridge, 0.3)
+            parent = model_pick(rng, table, seen, model, 0.3)
             seen[parent] = table[parent]
             continue
         if parent is None:  # a (re)start: the best of `population` random cells
@@ -182,8 +213,8 @@ def hill_climb(table, seed: int, budget: int, order: str, oracle: np.ndarray, po
         elif order == "oracle":
             child = max(untried, key=lambda a: float(features(a)[: N_EDGES * len(OPS)] @ oracle))
         else:
-            w = fit(seen, edge_ridge)
-            child = untried[softmax_pick(rng, np.array([features(a)[-len(w):] @ w for a in untried]), 0.3)]
+            w = fit(seen, model)
+            child = untried[softmax_pick(rng, np.array([model.x(a) @ w for a in untried]), 0.3)]
         seen[child] = table[child]
         if seen[child] > seen[parent]:
             parent = child
@@ -205,11 +236,17 @@ def main() -> None:
                    help="genes a child may change (2: single- and two-gene edits, all ordered)")
     p.add_argument("--edge-ridge", type=float, default=3.0,
                    help="ridge penalty of the learned model's per-edge terms (inf: labels only, as RENAS's prior)")
+    p.add_argument("--nodes", default="none", choices=["none", "in", "out"],
+                   help="the learned model's terms per op and the node its edge reads from (in) or writes to (out)")
+    p.add_argument("--node-ridge", type=float, default=10.0, help="their ridge penalty (default 10)")
     p.add_argument("--restart", default="random", choices=["random", "bestfirst", "kick2", "kick3", "model"],
                    help="what the loop does at a local optimum (default: RENAS's random restart)")
     args = p.parse_args()
     if not args.edge_ridge > 0:
         p.error(f"--edge-ridge must be > 0 (inf: labels only), got {args.edge_ridge}")
+    if not 0 < args.node_ridge < np.inf:
+        p.error(f"--node-ridge must be > 0 and finite, got {args.node_ridge}")
+    model = Model(args.edge_ridge, args.nodes, args.node_ridge)
     table = read_table(Path(args.table), args.metric)
     archs = list(table)
     X = np.array([features(a)[: N_EDGES * len(OPS)] for a in archs])
@@ -223,10 +260,10 @@ def main() -> None:
         cells = []
         for b in args.budgets:
             if order == "global":
-                best = np.array([global_search(table, s, b, edge_ridge=args.edge_ridge) for s in seeds])
+                best = np.array([global_search(table, s, b, model) for s in seeds])
             else:
                 best = np.array([hill_climb(table, s, b, order, oracle, restart=args.restart,
-                                            edge_ridge=args.edge_ridge, edits=args.edits) for s in seeds])
+                                            model=model, edits=args.edits) for s in seeds])
             cells.append(f"b{b} {best.mean():.3f} ± {best.std(ddof=1) / np.sqrt(len(best)):.3f}")
         print(f"{order:<8} " + "  ".join(cells) + f"  ({time.perf_counter() - start:.0f} s)", flush=True)
 
