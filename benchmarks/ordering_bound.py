@@ -43,11 +43,26 @@ N_EDGES = 6
 
 
 def read_table(path: Path, metric: str) -> dict[tuple[int, ...], float]:
+    """``arch_str`` -> ``metric`` for every cell; ValueError (one line) on a file the loop cannot use."""
+    if not path.is_file():
+        raise ValueError(f"--table {path}: no such file (set RENAS_SHARED or --table)")
     table = {}
     with open(path, newline="") as f:
-        for row in csv.DictReader(f):
+        reader = csv.DictReader(f)
+        missing = [c for c in ("arch_str", metric) if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"--table {path}: no column {', '.join(missing)} (columns: {', '.join(reader.fieldnames or [])})")
+        for line, row in enumerate(reader, start=2):
             tokens = [t for t in row["arch_str"].replace("+", "").strip("|").split("|") if t]
-            table[tuple(OPS.index(t.split("~")[0]) for t in tokens)] = float(row[metric])
+            ops = [t.split("~")[0] for t in tokens]
+            if len(ops) != N_EDGES or any(o not in OPS for o in ops):
+                raise ValueError(f"--table {path}, line {line}: {row['arch_str']!r} is not a NAS-Bench-201 cell")
+            try:
+                table[tuple(OPS.index(o) for o in ops)] = float(row[metric])
+            except ValueError:
+                raise ValueError(f"--table {path}, line {line}: {metric}={row[metric]!r} is not a number") from None
+    if len(table) != len(OPS) ** N_EDGES:
+        raise ValueError(f"--table {path}: {len(table)} cells; the loop needs all {len(OPS) ** N_EDGES}")
     return table
 
 
@@ -246,8 +261,18 @@ def main() -> None:
         p.error(f"--edge-ridge must be > 0 (inf: labels only), got {args.edge_ridge}")
     if not 0 < args.node_ridge < np.inf:
         p.error(f"--node-ridge must be > 0 and finite, got {args.node_ridge}")
+    if args.seeds < 2:
+        p.error(f"--seeds={args.seeds}: need at least 2 (the standard error)")
+    if args.first_seed < 0:
+        p.error(f"--first-seed={args.first_seed} must be >= 0")
+    bad = [b for b in args.budgets if not 1 <= b <= len(OPS) ** N_EDGES]
+    if bad:
+        p.error(f"--budgets {bad[0]}: each budget must be in 1..{len(OPS) ** N_EDGES} (the table's cells)")
     model = Model(args.edge_ridge, args.nodes, args.node_ridge)
-    table = read_table(Path(args.table), args.metric)
+    try:
+        table = read_table(Path(args.table), args.metric)
+    except ValueError as e:
+        p.error(str(e))
     archs = list(table)
     X = np.array([features(a)[: N_EDGES * len(OPS)] for a in archs])
     y = np.array([table[a] for a in archs])
