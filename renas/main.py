@@ -132,8 +132,9 @@ def benchmark() -> None:
     """``renas-benchmark`` / ``python -m renas.benchmark``."""
     # deferred: numpy and the benchmark modules stay off search/train start-up
     from renas.benchmark.__main__ import main
+    from renas.benchmark.plan import algorithm_overrides
 
-    sys.argv = quote_arch_overrides(sys.argv)
+    sys.argv = algorithm_overrides(quote_arch_overrides(sys.argv))
     run_hydra_main(main)
 
 

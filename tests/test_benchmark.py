@@ -115,6 +115,27 @@ def test_the_benchmark_runs_with_hydras_logging_off(tmp_path):
     assert not (out / "history.jsonl").exists() and not (out / "wandb").exists()
 
 
+def test_algorithm_keys_reach_each_bundle_from_the_command_line(tmp_path):
+    """``algorithm.restart=false`` as README's tables write it (Hydra alone refused it: the
+    benchmark's own config has no ``algorithm``); a bundle without the key refuses it in one line."""
+    from renas.benchmark.plan import algorithm_overrides
+
+    argv = ["x", "algorithm.patience=5", "++algorithm.move=best", "+algorithm.a=1", "algorithms=[renas]", "ga.algorithm.x=1"]
+    assert algorithm_overrides(argv) == ["x", "++algorithm.patience=5", *argv[2:]]
+    out = tmp_path / "bench"
+    proc = run_entry("renas.benchmark", "algorithms=[renas]", "seeds=2", "budget=12", "algorithm.restart=false",
+                     "algorithm.patience=5", f"hydra.run.dir={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    settings = json.loads((out / "benchmark.json").read_text())["settings"]["renas"]
+    assert settings["restart"] is False and settings["patience"] == 5
+    out = tmp_path / "bench2"
+    proc = run_entry("renas.benchmark", "algorithms=[renas,local]", "seeds=2", "budget=12", "algorithm.patience=5",
+                     f"hydra.run.dir={out}")
+    assert proc.returncode == 2 and not out.exists()
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: algorithm local: ") and "'patience'" in lines[0], proc.stderr
+
+
 def test_benchmark_cli_rejects_an_unknown_algorithm_in_one_line(tmp_path):
     out = tmp_path / "bench"
     proc = run_entry("renas.benchmark", "algorithms=[rea,nope]", "seeds=2", "budget=20", f"hydra.run.dir={out}")

@@ -41,7 +41,8 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    from renas.benchmark.plan import algorithm_overrides
     from renas.cli import quote_arch_overrides, run_hydra_main
 
-    sys.argv = quote_arch_overrides(sys.argv)
+    sys.argv = algorithm_overrides(quote_arch_overrides(sys.argv))
     run_hydra_main(main)

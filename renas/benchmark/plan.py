@@ -5,6 +5,7 @@ any search starts."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -95,6 +96,16 @@ def parse_budgets(value: Any) -> tuple[list[int], bool]:
 def _override_key(override: str) -> str:
     key = override.split("=", 1)[0].strip()
     return key.lstrip("~+")
+
+
+def algorithm_overrides(argv: Sequence[str]) -> list[str]:
+    """``algorithm.<key>=<value>`` on the command line as ``++algorithm.<key>=<value>``.
+
+    The benchmark's own config has no ``algorithm`` (each entry of ``algorithms`` brings its
+    bundle), so Hydra would refuse the plain form there and its advice (``+``) would then clash
+    with the bundle's key; ``++`` adds it to the benchmark's config and overrides it in every
+    bundle. An algorithm without that setting refuses it in one line when it is built."""
+    return [f"++{a}" if i and re.match(r"algorithm\.[A-Za-z_]", a) else a for i, a in enumerate(argv)]
 
 
 def search_overrides(task_overrides: Sequence[str]) -> list[str]:
