@@ -134,6 +134,30 @@ def child_seconds(evaluator, space, values, seed: int, limit: int = 0) -> tuple[
     return time.perf_counter() - start, float(out.fitness)
 
 
+def checked_configs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
+    """The configs the run composes (with the ``--set`` overrides), a bad override refused with
+    one line (``parser.error``) before anything runs: ``{"search": ..., "classic": ...}``."""
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from renas.errors import RenasError, one_line
+
+    overrides = {"search": ["logger=none", *args.set]}
+    if "classic" in args.variants:
+        overrides["classic"] = ["logger=none", *args.set, *CLASSIC]
+    configs = {}
+    for name, over in overrides.items():
+        try:
+            configs[name] = compose(over)
+        except (RenasError, HydraException, OmegaConfBaseException) as e:
+            parser.error(f"--set {' '.join(args.set)}: {one_line(e)}" if args.set else one_line(e))
+        missing = sorted(OmegaConf.missing_keys(configs[name]))
+        if missing:
+            parser.error(f"--set: the config needs {missing[0]} (--set {missing[0]}=...)")
+    return configs
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--children", type=int, default=6, help="architectures (default 6)")
@@ -144,9 +168,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=300,
                         help="seconds after which a variant's child is abandoned and the variant dropped (default 300)")
     args = parser.parse_args(argv)
-    if args.children < 1 or args.rounds < 1:
-        parser.error("--children and --rounds must be at least 1")
+    for option, value in (("--children", args.children), ("--rounds", args.rounds)):
+        if value < 1:
+            parser.error(f"{option}={value} must be at least 1")
+    if args.seed < 0:
+        parser.error(f"--seed={args.seed} must be at least 0")
+    if args.limit < 0:
+        parser.error(f"--limit={args.limit} must be at least 0 (seconds; 0: no limit)")
+    if len(set(args.variants)) < len(args.variants):
+        parser.error(f"--variants {' '.join(map(repr, args.variants))}: a variant is named twice")
+    for item in args.set:
+        if "=" not in item and not item.startswith("~"):
+            parser.error(f"--set {item!r} must be KEY=VALUE (a Hydra override, e.g. search_space.channels=16)")
     sys.path.insert(0, str(REPO))
+    configs = checked_configs(parser, args)
     import contextlib
 
     import numpy as np
@@ -156,13 +191,13 @@ def main(argv: list[str] | None = None) -> int:
     from renas.cli import quiet_lightning
 
     quiet_lightning()
-    cfg = compose(["logger=none", *args.set])
+    cfg = configs["search"]
     space = build_space(cfg.search_space)
     with tempfile.TemporaryDirectory() as tmp:
         evaluator = build_evaluator(cfg, space, Path(tmp))
         classic = None
         if "classic" in args.variants:  # its own network size: the same genotypes, built by its own space
-            classic_cfg = compose(["logger=none", *args.set, *CLASSIC])
+            classic_cfg = configs["classic"]
             classic = build_evaluator(classic_cfg, build_space(classic_cfg.search_space), Path(tmp))
         rng = np.random.default_rng(args.seed)
         archs = [space.sample(rng).values for _ in range(args.children)]

@@ -125,6 +125,51 @@ def bench(dataset: str, args: argparse.Namespace) -> dict:
     }
 
 
+def conf_names(group: str) -> list[str]:
+    """The options of a config group: ``conf/<group>/*.yaml``."""
+    return sorted(p.stem for p in (REPO / "conf" / group).glob("*.yaml"))
+
+
+#: the config keys these options set (a value the schema refuses is reported as its option)
+OPTION_OF_KEY = {"trainer.max_epochs": "--epochs", "search_space.channels": "--channels",
+                 "search_space.cells_per_stage": "--cells-per-stage", "seed": "--seed"}
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse a bad option with one line (``parser.error``: exit status 2) before anything runs."""
+    for option, value in (("--threads", args.threads), ("--epochs", args.epochs)):
+        if value < 1:
+            parser.error(f"{option}={value} must be at least 1")
+    datasets, trainers = conf_names("dataset"), conf_names("trainer")
+    for name in args.datasets:
+        if name not in datasets:
+            parser.error(f"--datasets: unknown data set {name!r}; choose from {', '.join(datasets)} (conf/dataset)")
+    if len(set(args.datasets)) < len(args.datasets):
+        parser.error(f"--datasets {' '.join(args.datasets)}: a data set is named twice")
+    if args.trainer not in trainers:
+        parser.error(f"--trainer={args.trainer!r} is not one of {', '.join(trainers)} (conf/trainer)")
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from renas.errors import RenasError, one_line
+
+    for name in args.datasets:  # the configs bench() composes, checked as the search checks them
+        try:
+            cfg = compose_config(name, args)
+        except (RenasError, HydraException, OmegaConfBaseException) as e:
+            text = one_line(e)
+            option = next((o for k, o in OPTION_OF_KEY.items() if text.startswith(f"{k}=")), f"--datasets {name}")
+            parser.error(f"{option}: {text}")
+        missing = OmegaConf.missing_keys(cfg.dataset)
+        if missing:
+            parser.error(f"--datasets {name}: needs {min(missing)}, which this script does not set")
+        path = cfg.dataset.get("path")
+        if path and not Path(path).is_file():
+            parser.error(f"--datasets {name}: its data {path} is not there "
+                         f"(set RENAS_SHARED to the folder that holds data/)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=["digits", "cifar10_subset"],
@@ -136,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trainer", default="proxy", help="conf/trainer name (default proxy, as in a search)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    os.environ.setdefault("RENAS_SHARED", str(REPO.parent / "shared"))
+    check_args(parser, args)
 
     import tempfile
 
@@ -143,7 +190,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from renas.cli import quiet_lightning
 
-    os.environ.setdefault("RENAS_SHARED", str(REPO.parent / "shared"))
     torch.set_num_threads(args.threads)
     quiet_lightning()
 

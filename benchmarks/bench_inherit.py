@@ -60,18 +60,32 @@ def main() -> None:
     parser.add_argument("--op", default="conv_3x3", help="the child's op at block 0, first position "
                         "(the parent's is sep_conv_5x5; default conv_3x3)")
     args = parser.parse_args()
+    for option, value in (("--parent-epochs", args.parent_epochs), ("--epochs", args.epochs), ("--threads", args.threads)):
+        if value < 1:
+            parser.error(f"{option}={value} must be at least 1")
+    for seed in args.seeds:  # seed and seed + 1 seed the trainings (Lightning takes 0 .. 2**32 - 1)
+        if not 0 <= seed <= 2**32 - 2:
+            parser.error(f"--seeds: {seed} is out of range: each seed must be in [0, {2**32 - 2}]")
+    if len(set(args.seeds)) < len(args.seeds):
+        parser.error(f"--seeds {' '.join(map(str, args.seeds))}: a seed is named twice")
+    from renas.space.renas_cell import OP_NAMES
+
+    if args.op not in OP_NAMES or args.op == "sep_conv_5x5":
+        parser.error(f"--op={args.op!r} must be another op than sep_conv_5x5: one of {', '.join(OP_NAMES)}")
+    from renas.errors import ConfigError
+
+    try:
+        cfg = compose([f"search_space.channels={args.channels}"])
+    except ConfigError as e:
+        parser.error(f"--channels: {e}")
     import torch
 
     from renas.build import build_datamodule, build_space
     from renas.cli import quiet_lightning
-    from renas.space.renas_cell import OP_NAMES
     from renas.train.inherit import inherit, module_signatures
 
-    if args.op not in OP_NAMES or args.op == "sep_conv_5x5":
-        raise SystemExit(f"error: --op={args.op!r} must be another op than sep_conv_5x5: one of {', '.join(OP_NAMES)}")
     quiet_lightning()
     torch.set_num_threads(args.threads)
-    cfg = compose([f"search_space.channels={args.channels}"])
     space = build_space(cfg.search_space)
     dm = build_datamodule(cfg.dataset)
     dm.prepare_data()

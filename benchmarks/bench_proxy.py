@@ -331,7 +331,83 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = [p for p in args.proxies if p not in PROXIES]
     if unknown:
         parser.error(f"--proxies: unknown {', '.join(unknown)}; choose from {', '.join(PROXIES)}")
+    if len(set(args.proxies)) < len(args.proxies):  # its figures would be appended twice per architecture
+        parser.error(f"--proxies {' '.join(args.proxies)}: a proxy is named twice")
+    if args.table:
+        check_tables(parser, args.table)
+        return args
+    # the trainings' seeds are seed * 100003 + index (+ 700000 for the reference's second seed):
+    # Lightning takes 0 .. 2**32 - 1
+    top = (2**32 - 1 - 700_000 - (args.n - 1)) // 100_003
+    if not 0 <= args.seed <= top:
+        parser.error(f"--seed={args.seed} is out of range: must be in [0, {top}] with --n={args.n}")
+    datasets = sorted(p.stem for p in (REPO / "conf" / "dataset").glob("*.yaml"))
+    if args.dataset not in datasets:
+        parser.error(f"--dataset={args.dataset!r} is not one of {', '.join(datasets)} (conf/dataset)")
+    for item in args.set:
+        if "=" not in item and not item.startswith("~"):
+            parser.error(f"--set {item!r} must be KEY=VALUE (a Hydra override, e.g. search_space.channels=16)")
+    check_config(parser, args)
+    if args.json:
+        path = Path(args.json)
+        if path.is_dir() or not path.parent.is_dir():
+            parser.error(f"--json {args.json}: {'is a folder' if path.is_dir() else 'its folder does not exist'}; "
+                         f"it must name a file")
+        if args.resume and path.is_file():
+            saved = read_json(parser, "--json", args.json)
+            if not isinstance(saved.get("config"), dict):
+                parser.error(f"--json {args.json}: not a saved run of this script (no config); cannot --resume it")
     return args
+
+
+def read_json(parser: argparse.ArgumentParser, option: str, path: str) -> dict[str, Any]:
+    """The JSON object in ``path``; a missing file or other content is refused (``parser.error``)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as e:
+        parser.error(f"{option} {path}: cannot be read ({e.strerror or e})")
+    except ValueError as e:
+        parser.error(f"{option} {path}: not JSON ({e})")
+    if not isinstance(data, dict):
+        parser.error(f"{option} {path}: not a saved run of this script (not a JSON object)")
+    return data
+
+
+def check_tables(parser: argparse.ArgumentParser, paths: list[str]) -> None:
+    """``--table`` files: each a saved ``--json`` of this script, with at least 3 architectures
+    measured in all (rank correlations)."""
+    measured = 0
+    for path in paths:
+        saved = read_json(parser, "--table", path)
+        missing = [k for k in ("config", "fitness", "seconds", "network") if not isinstance(saved.get(k), dict)]
+        if not missing and not isinstance(saved["fitness"].get(REFERENCE), list):
+            missing = [f"fitness.{REFERENCE}"]
+        if missing:
+            parser.error(f"--table {path}: not a saved run of this script (no {', '.join(missing)})")
+        measured += len(saved["fitness"][REFERENCE])
+    if measured < 3:
+        parser.error(f"--table {' '.join(paths)}: {measured} architecture(s) measured; "
+                     f"rank correlations need at least 3")
+
+
+def check_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The run's config (``--dataset``, ``--set``), composed and checked as the search checks it;
+    a bad one is refused with one line before anything is built."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from renas.errors import RenasError, one_line
+
+    try:
+        cfg = compose([f"dataset={args.dataset}", "logger=none", *args.set])
+    except (RenasError, HydraException, OmegaConfBaseException) as e:
+        parser.error(f"--set {' '.join(args.set)}: {one_line(e)}" if args.set else f"--dataset={args.dataset}: {one_line(e)}")
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        parser.error(f"--dataset={args.dataset}: needs {missing[0]} (--set {missing[0]}=...)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -215,9 +215,61 @@ PARTS = {"default": part_default, "workers": part_workers, "ray": part_ray, "per
          "overhead": part_overhead}
 
 
+def _check_table_search(parser: argparse.ArgumentParser, option: str, overrides: list[str]) -> None:
+    """A table search's config, checked as ``run_search`` checks it before it runs (the schema's
+    rules, then those between keys: the budget against the population and the space's size); a
+    bad one is refused naming ``option``."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from renas.build import build_space
+    from renas.config import check_schema
+    from renas.errors import RenasError, one_line
+    from renas.search.run import check_between
+
+    try:
+        cfg = compose(overrides)
+        check_schema(cfg)
+        check_between(cfg, build_space(cfg.search_space))
+    except (RenasError, HydraException, OmegaConfBaseException) as e:
+        parser.error(f"{option}: {one_line(e)}")
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse a bad option with one line (``parser.error``: exit status 2) before any part runs."""
+    parts = args.parts or list(PARTS)
+    if len(set(parts)) < len(parts):
+        parser.error(f"parts {' '.join(parts)}: a part is named twice")
+    if args.threads < 1:
+        parser.error(f"--threads={args.threads} must be at least 1")
+    if args.budget < 3:  # the worker comparison's tournament samples 3 of min(8, budget)
+        parser.error(f"--budget={args.budget} must be at least 3 (the worker comparison's ga.sample_size)")
+    if args.snapshot_every < 0:
+        parser.error(f"--snapshot-every={args.snapshot_every} must be at least 0 (0: the default snapshots)")
+    algorithms = sorted(p.stem for p in (REPO / "conf" / "algorithm").glob("*.yaml"))
+    for name in args.algorithms:
+        if name not in algorithms:
+            parser.error(f"--algorithms: unknown algorithm {name!r}; choose from {', '.join(algorithms)} (conf/algorithm)")
+    for option, values in (("--algorithms", args.algorithms), ("--budgets", args.budgets)):
+        if len(set(values)) < len(values):
+            parser.error(f"{option} {' '.join(map(str, values))}: a value is named twice")
+    if "ray" in parts:
+        _check_table_search(parser, f"--table-budget={args.table_budget}",
+                            [*TABLE, "ga.population_size=10", "ga.sample_size=3", f"ga.budget={args.table_budget}",
+                             "algorithm=rea"])
+    if {"persistence", "overhead"} & set(parts):
+        snap = [f"snapshot.every={args.snapshot_every}"] if args.snapshot_every else []
+        for algorithm in args.algorithms:
+            _check_table_search(parser, f"--algorithms {algorithm} (its warm-up search, P = 10)",
+                                [*TABLE, "ga.budget=20", f"algorithm={algorithm}", "ga.population_size=10"])
+            for budget in args.budgets:
+                _check_table_search(parser, f"--budgets {budget} (--algorithms {algorithm})",
+                                    [*TABLE, f"ga.budget={budget}", f"algorithm={algorithm}", *snap])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("parts", nargs="*", choices=[*PARTS, []], default=list(PARTS))
+    parser.add_argument("parts", nargs="*", choices=[*PARTS, []], default=[])  # none: all parts
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the default search")
     parser.add_argument("--budget", type=int, default=16, help="budget of the digits worker comparison")
     parser.add_argument("--table-budget", type=int, default=500, help="budget of the Ray table search")
@@ -228,6 +280,7 @@ def main() -> None:
                         help="persistence: snapshot.every for the search (0: the default; 1: state.pt after every evaluation)")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
+    check_args(parser, args)
     os.environ.setdefault("WANDB_MODE", "disabled")
     from renas.cli import quiet_lightning
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import math
 import os
 import time
@@ -32,6 +33,29 @@ def arch_str(ops: list[str]) -> str:
     return f"|{e[0]}|+|{e[1]}|{e[2]}|+|{e[3]}|{e[4]}|{e[5]}|"
 
 
+def read_table(p: argparse.ArgumentParser, path: str) -> dict[str, tuple[float, float]]:
+    """``arch_str -> (c10_valid_12ep, c10_test_200ep)`` of every cell; a table without those
+    columns, with a value that is not a number or without some cell is refused (``p.error``)."""
+    need = ("arch_str", "c10_valid_12ep", "c10_test_200ep")
+    with open(path) as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in need if c not in (reader.fieldnames or [])]
+        if missing:
+            p.error(f"--table {path}: no column {', '.join(missing)} (it needs {', '.join(need)})")
+        rows = {}
+        for line, r in enumerate(reader, start=2):
+            try:
+                rows[r["arch_str"]] = (float(r["c10_valid_12ep"]), float(r["c10_test_200ep"]))
+            except (TypeError, ValueError):
+                p.error(f"--table {path}, line {line}: c10_valid_12ep={r['c10_valid_12ep']!r}, "
+                        f"c10_test_200ep={r['c10_test_200ep']!r}: both must be numbers")
+    absent = [a for a in map(arch_str, itertools.product(OPS, repeat=len(EDGES))) if a not in rows]
+    if absent:
+        p.error(f"--table {path}: {len(absent)} of the {len(OPS) ** len(EDGES)} cells are not in it "
+                f"(e.g. {absent[0]}); TPE may ask for any of them")
+    return rows
+
+
 def main() -> None:
     shared = Path(os.environ.get("RENAS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -40,13 +64,23 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=100, help="seeds 0..n-1 (with --first-seed)")
     p.add_argument("--first-seed", type=int, default=0)
     args = p.parse_args()
+    cells = len(OPS) ** len(EDGES)
+    for budget in args.budgets:  # distinct cells: more than the space holds would never end
+        if not 1 <= budget <= cells:
+            p.error(f"--budgets: {budget} is out of range: each budget must be in [1, {cells}] (distinct cells)")
+    if len(set(args.budgets)) < len(args.budgets):
+        p.error(f"--budgets {' '.join(map(str, args.budgets))}: a budget is named twice")
+    if args.seeds < 2:
+        p.error(f"--seeds={args.seeds} must be at least 2 (the standard error of the mean needs two)")
+    if args.first_seed < 0 or args.first_seed + args.seeds - 1 > 2**32 - 1:
+        p.error(f"--first-seed={args.first_seed} --seeds={args.seeds}: the seeds must lie in [0, {2**32 - 1}] (TPESampler)")
     if not Path(args.table).is_file():
-        raise SystemExit(f"error: table {args.table} not found (set RENAS_SHARED or --table)")
+        p.error(f"--table {args.table} not found (set RENAS_SHARED or --table)")
+    rows = read_table(p, args.table)
 
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    rows = {r["arch_str"]: (float(r["c10_valid_12ep"]), float(r["c10_test_200ep"])) for r in csv.DictReader(open(args.table))}
     dists = {e: optuna.distributions.CategoricalDistribution(list(OPS)) for e in EDGES}
     for budget in args.budgets:
         best_valid, best_test, start = [], [], time.perf_counter()

@@ -1,0 +1,181 @@
+"""The scripts in ``benchmarks/`` refuse a bad command-line input before they start any work:
+``parser.error`` (exit status 2), one ``error:`` line that names the option and the value, no
+traceback. Each case loads the script as a module and calls its ``main()`` in this process with
+``sys.argv`` set, so a case costs the argument checks only (some compose the config, as the
+script's run would: a fraction of a second)."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@functools.cache
+def load(script: str):
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{script}", REPO / "benchmarks" / f"{script}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def refused(monkeypatch, capsys, script: str, args: list[str]) -> str:
+    """Run ``script``'s ``main()`` with ``args``; assert the refusal (exit 2, one error line, no
+    traceback) and return that line."""
+    monkeypatch.setattr(sys, "argv", [f"{script}.py", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        load(script).main()
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"{script}.py: error: "), err
+    return lines[0]
+
+
+# (script, arguments, text the error line must contain: the option and its value)
+CASES = [
+    ("bench_epoch", ["--threads", "0"], "--threads=0"),
+    ("bench_epoch", ["--epochs", "0"], "--epochs=0"),
+    ("bench_epoch", ["--epochs", "-1"], "--epochs=-1"),  # Lightning: max_epochs=-1 trains for ever
+    ("bench_epoch", ["--datasets", "digits", "--channels", "0"], "--channels: search_space.channels=0"),
+    ("bench_epoch", ["--datasets", "digits", "--cells-per-stage", "101"],
+     "--cells-per-stage: search_space.cells_per_stage=101"),
+    ("bench_epoch", ["--datasets", "digits", "--seed", "-1"], "--seed: seed=-1"),
+    ("bench_epoch", ["--datasets", "digits", "--trainer", "nope"], "--trainer='nope' is not one of final, proxy"),
+    ("bench_epoch", ["--datasets", "nope"], "--datasets: unknown data set 'nope'"),
+    ("bench_epoch", ["--datasets", "digits", "digits"], "--datasets digits digits"),
+    ("bench_epoch", ["--datasets", "image_folder"], "--datasets image_folder: needs dataset.root"),
+    ("bench_child", ["--children", "0"], "--children=0"),
+    ("bench_child", ["--rounds", "-1"], "--rounds=-1"),
+    ("bench_child", ["--seed", "-1"], "--seed=-1"),
+    ("bench_child", ["--limit", "-1"], "--limit=-1"),
+    ("bench_child", ["--variants", "compile", "compile"], "--variants 'compile' 'compile'"),
+    ("bench_child", ["--set", "foo"], "--set 'foo' must be KEY=VALUE"),
+    ("bench_child", ["--set", "search_space.channels=0"], "--set search_space.channels=0"),
+    ("bench_child", ["--set", "nope=1"], "--set nope=1: nope is not a setting"),
+    ("bench_child", ["--set", "dataset=nope"], "--set dataset=nope: Could not find 'dataset/nope'"),
+    ("bench_child", ["--set", "dataset=image_folder"], "--set: the config needs dataset.root"),
+    ("bench_inherit", ["--parent-epochs", "0"], "--parent-epochs=0"),
+    ("bench_inherit", ["--epochs", "0"], "--epochs=0"),
+    ("bench_inherit", ["--threads", "0"], "--threads=0"),
+    ("bench_inherit", ["--seeds", "-1"], "--seeds: -1 is out of range"),
+    ("bench_inherit", ["--seeds", "1", "1"], "--seeds 1 1"),
+    ("bench_inherit", ["--channels", "0"], "--channels: search_space.channels=0"),
+    ("bench_inherit", ["--op", "nope"], "--op='nope'"),
+    ("bench_inherit", ["--op", "sep_conv_5x5"], "--op='sep_conv_5x5'"),
+    ("bench_search", ["--threads", "0"], "--threads=0"),  # no parts named: all of them (once refused by argparse)
+    ("bench_search", ["ray", "ray"], "parts ray ray"),
+    ("bench_search", ["workers", "--budget", "2"], "--budget=2"),
+    ("bench_search", ["persistence", "--snapshot-every", "-1"], "--snapshot-every=-1"),
+    ("bench_search", ["persistence", "--algorithms", "nope"], "--algorithms: unknown algorithm 'nope'"),
+    ("bench_search", ["persistence", "--algorithms", "rea", "rea"], "--algorithms rea rea"),
+    ("bench_search", ["overhead", "--budgets", "500", "500"], "--budgets 500 500"),
+    ("bench_search", ["ray", "--table-budget", "5"], "--table-budget=5: ga.budget=5 is smaller"),
+    ("bench_search", ["overhead", "--algorithms", "renas", "--budgets", "20000"],
+     "--budgets 20000 (--algorithms renas): ga.budget=20000 is larger than the search space"),
+    ("bench_search", ["persistence", "--algorithms", "rea", "--budgets", "5"], "--budgets 5 (--algorithms rea)"),
+    ("bench_search", ["persistence", "--algorithms", "rea_tuned"], "--algorithms rea_tuned"),
+    ("reference_tpe", ["--budgets", "0"], "--budgets: 0 is out of range"),
+    ("reference_tpe", ["--budgets", "20000"], "--budgets: 20000 is out of range"),  # never ended: 15,625 cells
+    ("reference_tpe", ["--budgets", "5", "5"], "--budgets 5 5"),
+    ("reference_tpe", ["--seeds", "0"], "--seeds=0"),
+    ("reference_tpe", ["--seeds", "1"], "--seeds=1"),  # a standard error of nan
+    ("reference_tpe", ["--first-seed", "-1"], "--first-seed=-1"),
+    ("bench_proxy", ["--n", "2"], "--n=2"),
+    ("bench_proxy", ["--proxies", "nope"], "--proxies: unknown nope"),
+    ("bench_proxy", ["--proxies", "e1", "e1"], "--proxies e1 e1"),  # its figures were appended twice, misaligned
+    ("bench_proxy", ["--seed", "-1"], "--seed=-1"),
+    ("bench_proxy", ["--seed", "50000"], "--seed=50000"),  # seed * 100003 + index past 2**32
+    ("bench_proxy", ["--dataset", "nope"], "--dataset='nope'"),
+    ("bench_proxy", ["--dataset", "image_folder"], "--dataset=image_folder: needs dataset.root"),
+    ("bench_proxy", ["--set", "foo"], "--set 'foo' must be KEY=VALUE"),
+    ("bench_proxy", ["--set", "nope=1"], "--set nope=1: nope is not a setting"),
+    ("bench_proxy", ["--set", "dataset=nope"], "--set dataset=nope"),
+]
+
+
+@pytest.mark.parametrize("script, args, expected", CASES, ids=[f"{c[0]} {' '.join(c[1])}" for c in CASES])
+def test_bad_option_is_refused(monkeypatch, capsys, script, args, expected):
+    assert expected in refused(monkeypatch, capsys, script, args)
+
+
+def test_bench_epoch_refuses_a_data_set_whose_data_is_absent(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("RENAS_SHARED", str(tmp_path))
+    line = refused(monkeypatch, capsys, "bench_epoch", ["--datasets", "cifar10_subset"])
+    assert f"--datasets cifar10_subset: its data {tmp_path}/data/cifar10_subset/cifar10_subset.npz is not there" in line
+
+
+def _table(path: str, header: list[str], rows: list[list[str]]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+CELL = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+
+
+@pytest.mark.parametrize("kind", ["absent", "column", "number", "cells"])
+def test_reference_tpe_refuses_a_bad_table(monkeypatch, capsys, tmp_path, kind):
+    header = ["arch_str", "c10_valid_12ep", "c10_test_200ep"]
+    path = str(tmp_path / "table.csv")
+    if kind == "column":
+        _table(path, ["arch_str", "c10_valid_200ep"], [[CELL, "1.0"]])
+    elif kind == "number":
+        _table(path, header, [[CELL, "abc", "1.0"]])
+    elif kind == "cells":
+        _table(path, header, [[CELL, "1.0", "2.0"]])
+    expected = {
+        "absent": f"--table {path} not found",
+        "column": f"--table {path}: no column c10_valid_12ep, c10_test_200ep",
+        "number": f"--table {path}, line 2: c10_valid_12ep='abc'",
+        "cells": f"--table {path}: 15624 of the 15625 cells are not in it",
+    }[kind]
+    assert expected in refused(monkeypatch, capsys, "reference_tpe", ["--budgets", "5", "--seeds", "2", "--table", path])
+
+
+def _saved_run(archs: int) -> dict:
+    return {"config": {"reference_epochs": 10}, "fitness": {"reference": [0.5] * archs},
+            "seconds": {"reference": [1.0] * archs}, "network": {"params": [1] * archs, "input_size": 8}}
+
+
+@pytest.mark.parametrize("kind", ["absent", "text", "list", "keys", "few"])
+def test_bench_proxy_refuses_a_bad_table(monkeypatch, capsys, tmp_path, kind):
+    path = tmp_path / "run.json"
+    content = {"text": "nope", "list": "[1]", "keys": json.dumps({"a": 1}), "few": json.dumps(_saved_run(2))}
+    if kind in content:
+        path.write_text(content[kind])
+    expected = {
+        "absent": f"--table {path}: cannot be read",
+        "text": f"--table {path}: not JSON",
+        "list": f"--table {path}: not a saved run of this script (not a JSON object)",
+        "keys": f"--table {path}: not a saved run of this script (no config, fitness, seconds, network)",
+        "few": f"--table {path}: 2 architecture(s) measured",
+    }[kind]
+    assert expected in refused(monkeypatch, capsys, "bench_proxy", ["--table", str(path)])
+
+
+@pytest.mark.parametrize("kind", ["folder", "no folder", "resume text", "resume other"])
+def test_bench_proxy_refuses_a_bad_json(monkeypatch, capsys, tmp_path, kind):
+    path = {"folder": tmp_path, "no folder": tmp_path / "nope" / "run.json"}.get(kind, tmp_path / "run.json")
+    if kind == "resume text":
+        path.write_text("nope")
+    if kind == "resume other":
+        path.write_text(json.dumps({"a": 1}))
+    expected = {
+        "folder": f"--json {path}: is a folder",
+        "no folder": f"--json {path}: its folder does not exist",
+        "resume text": f"--json {path}: not JSON",
+        "resume other": f"--json {path}: not a saved run of this script (no config); cannot --resume it",
+    }[kind]
+    args = ["--json", str(path)] + ["--resume"] * kind.startswith("resume")
+    assert expected in refused(monkeypatch, capsys, "bench_proxy", args)
