@@ -246,7 +246,9 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error(f"--budget={args.budget} must be at least 3 (the worker comparison's ga.sample_size)")
     if args.snapshot_every < 0:
         parser.error(f"--snapshot-every={args.snapshot_every} must be at least 0 (0: the default snapshots)")
-    algorithms = sorted(p.stem for p in (REPO / "conf" / "algorithm").glob("*.yaml"))
+    from renas.benchmark.plan import known_algorithms
+
+    algorithms = known_algorithms()
     for name in args.algorithms:
         if name not in algorithms:
             parser.error(f"--algorithms: unknown algorithm {name!r}; choose from {', '.join(algorithms)} (conf/algorithm)")
