@@ -158,6 +158,28 @@ def checked_configs(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     return configs
 
 
+def built_evaluators(parser: argparse.ArgumentParser, args: argparse.Namespace, configs: dict, tmp: Path) -> tuple:
+    """The space, the evaluator and the classic variant's (or ``None``), built before any child
+    is timed. Building an evaluator reads its data set (as the search does before its first
+    child), so data that is not there (``--set dataset=cifar10_subset`` without
+    ``$RENAS_SHARED/data``), or anything else the evaluator refuses, is one line
+    (``parser.error``) instead of a traceback."""
+    from renas.build import build_evaluator, build_space
+    from renas.errors import RenasError, one_line
+
+    try:
+        cfg = configs["search"]
+        space = build_space(cfg.search_space)
+        evaluator = build_evaluator(cfg, space, tmp)
+        classic = None
+        if "classic" in configs:  # its own network size: the same genotypes, built by its own space
+            classic_cfg = configs["classic"]
+            classic = build_evaluator(classic_cfg, build_space(classic_cfg.search_space), tmp)
+    except RenasError as e:
+        parser.error(f"--set {' '.join(args.set)}: {one_line(e)}" if args.set else one_line(e))
+    return space, evaluator, classic
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--children", type=int, default=6, help="architectures (default 6)")
@@ -187,18 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import torch
 
-    from renas.build import build_evaluator, build_space
     from renas.cli import quiet_lightning
 
     quiet_lightning()
-    cfg = configs["search"]
-    space = build_space(cfg.search_space)
     with tempfile.TemporaryDirectory() as tmp:
-        evaluator = build_evaluator(cfg, space, Path(tmp))
-        classic = None
-        if "classic" in args.variants:  # its own network size: the same genotypes, built by its own space
-            classic_cfg = configs["classic"]
-            classic = build_evaluator(classic_cfg, build_space(classic_cfg.search_space), Path(tmp))
+        space, evaluator, classic = built_evaluators(parser, args, configs, Path(tmp))
         rng = np.random.default_rng(args.seed)
         archs = [space.sample(rng).values for _ in range(args.children)]
         setups = {

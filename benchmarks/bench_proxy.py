@@ -87,6 +87,11 @@ class Skip(Exception):
     """The benchmark cannot run here (its data is missing)."""
 
 
+class Refused(Exception):
+    """A saved run (``--resume``, ``--table``) does not fit this run: :func:`main` reports it
+    as ``parser.error`` (one line, exit status 2)."""
+
+
 def compose(overrides: list[str]):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
@@ -160,7 +165,6 @@ def correlations(proxy: list[float], reference: list[float]) -> tuple[float, flo
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    import numpy as np
     import torch
 
     from renas.cli import quiet_lightning
@@ -169,26 +173,36 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     base = [f"dataset={args.dataset}", "logger=none", *args.set]
     tmp = Path(tempfile.mkdtemp(prefix="bench_proxy_"))
+    try:
+        return measure(args, base, tmp)
+    finally:  # also when a saved run is refused or the data is missing
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, base: list[str], tmp: Path) -> dict[str, Any]:
+    """:func:`run`'s work, its evaluators' files under ``tmp``."""
+    import numpy as np
+
     probe, space = make_evaluator(base, tmp / "weights")
     native = probe.datamodule.input_size
     names = [REFERENCE] + [f"{REFERENCE}-seed2"] * (args.reference_seeds > 1) + args.proxies
-    specs = {REFERENCE: {"epochs": args.reference_epochs}, f"{REFERENCE}-seed2": {"epochs": args.reference_epochs}}
-    specs.update({p: PROXIES[p] for p in args.proxies})
-    evaluators = {}
-    for name in dict.fromkeys(names):
-        evaluators[name], _ = make_evaluator([*base, *proxy_overrides(specs[name], args, native)], tmp / name / "weights")
     rng = np.random.default_rng(args.seed)
     archs = [space.sample(rng).values for _ in range(args.n)]
     parents = [one_edit_parent(space, v, rng) for v in archs]
     results: dict[str, Any] = {
-        "config": {k: v for k, v in vars(args).items() if k not in ("table", "resume", "stop")},
+        "config": run_config(args),
         "start": args.start,
         "network": {"params": [], "input_size": native},
         "archs": [space.format(space.from_values(v)) for v in archs],
         "fitness": {n: [] for n in names}, "seconds": {n: [] for n in names}, "inherited": [],
     }
-    if args.resume and Path(args.json).is_file():
+    if args.resume and Path(args.json).is_file():  # checked before the proxies' evaluators load their data
         results = resumed(json.loads(Path(args.json).read_text()), results, args.json)
+    specs = {REFERENCE: {"epochs": args.reference_epochs}, f"{REFERENCE}-seed2": {"epochs": args.reference_epochs}}
+    specs.update({p: PROXIES[p] for p in args.proxies})
+    evaluators = {}
+    for name in dict.fromkeys(names):
+        evaluators[name], _ = make_evaluator([*base, *proxy_overrides(specs[name], args, native)], tmp / name / "weights")
     first = results["start"] + len(results["fitness"][REFERENCE])  # the first architecture not yet measured
     stop = min(args.stop or args.n, args.n)
     # the reference trains from other seeds than the proxies: a shared initialisation or data
@@ -217,20 +231,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1))
     results["wall_seconds"] = time.perf_counter() - start
-    shutil.rmtree(tmp, ignore_errors=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return results
 
 
+def run_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The options a run saves as its ``config`` (what ``--resume`` and ``--table`` compare)."""
+    return {k: v for k, v in vars(args).items() if k not in ("table", "resume", "stop")}
+
+
 def resumed(saved: dict[str, Any], fresh: dict[str, Any], path: str) -> dict[str, Any]:
-    """``saved`` (a stopped run's --json), checked to measure what this run would."""
+    """``saved`` (a stopped run's --json), checked to measure what this run would; else
+    :class:`Refused`. Without ``fresh["archs"]`` (before the space is built) the sample is not
+    compared."""
     for key in MEASURE_KEYS:
         if saved["config"].get(key) != fresh["config"].get(key):
-            raise SystemExit(f"bench_proxy: --resume: {path} was made with {key}={saved['config'].get(key)!r}, "
-                             f"this run has {fresh['config'].get(key)!r}")
-    if saved.get("start", 0) != fresh["start"] or saved["archs"] != fresh["archs"]:
-        raise SystemExit(f"bench_proxy: --resume: {path} measured other architectures (start or sample differs)")
+            raise Refused(f"--resume: {path} was made with {key}={saved['config'].get(key)!r}, "
+                          f"this run has {fresh['config'].get(key)!r}")
+    if saved.get("start", 0) != fresh["start"] or ("archs" in fresh and saved.get("archs") != fresh["archs"]):
+        raise Refused(f"--resume: {path} measured other architectures (start or sample differs)")
     saved["start"] = saved.get("start", 0)  # files from before --start measured from 0
     return saved
 
@@ -242,12 +262,12 @@ def joined(parts: list[dict[str, Any]]) -> dict[str, Any]:
     for part in parts[1:]:
         bad = [k for k in MEASURE_KEYS if part["config"].get(k) != out["config"].get(k)]
         if bad:
-            raise SystemExit(f"bench_proxy: --table: the files measure different things ({', '.join(bad)} differ)")
+            raise Refused(f"--table: the files measure different things ({', '.join(bad)} differ)")
         end = out.get("start", 0) + len(out["fitness"][REFERENCE])
         if part.get("start", 0) > end:
-            raise SystemExit(f"bench_proxy: --table: architectures {end}..{part.get('start', 0) - 1} are in no file")
+            raise Refused(f"--table: architectures {end}..{part.get('start', 0) - 1} are in no file")
         if part.get("start", 0) < end:
-            raise SystemExit(f"bench_proxy: --table: two files both measured architecture {part.get('start', 0)}")
+            raise Refused(f"--table: two files both measured architecture {part.get('start', 0)}")
         for key in ("fitness", "seconds"):
             for name, values in part[key].items():
                 out[key][name].extend(values)
@@ -298,7 +318,7 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=30, help="architectures sampled (default 30)")
@@ -318,6 +338,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stop", type=int, default=None, help="measure architectures below this index (default --n)")
     parser.add_argument("--table", metavar="JSON", nargs="+",
                         help="only print the table of saved --json files (parts of one run are joined)")
+    return parser
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """The options, each checked (a bad one: ``parser.error``, one line, exit status 2)."""
     args = parser.parse_args(argv)
     for key in ("n", "reference_epochs", "parent_epochs", "threads"):
         if getattr(args, key) < 1:
@@ -353,10 +378,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if path.is_dir() or not path.parent.is_dir():
             parser.error(f"--json {args.json}: {'is a folder' if path.is_dir() else 'its folder does not exist'}; "
                          f"it must name a file")
-        if args.resume and path.is_file():
+        if args.resume and not path.is_file():  # it would start a new run and write over nothing saved
+            parser.error(f"--resume: --json {args.json} does not exist (leave out --resume to start a new run)")
+        if args.resume:
             saved = read_json(parser, "--json", args.json)
             if not isinstance(saved.get("config"), dict):
                 parser.error(f"--json {args.json}: not a saved run of this script (no config); cannot --resume it")
+            try:  # the options now, before anything is built (the sample: once the space is)
+                resumed(saved, {"config": run_config(args), "start": args.start}, args.json)
+            except Refused as e:
+                parser.error(str(e))
     return args
 
 
@@ -411,16 +442,23 @@ def check_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    parser = make_parser()
+    args = parse_args(parser, argv)
     sys.path.insert(0, str(REPO))
     os.environ.setdefault("RENAS_SHARED", str(REPO.parent / "shared"))
     if args.table:
-        print(table(joined([json.loads(Path(f).read_text()) for f in args.table])))
+        try:
+            results = joined([json.loads(Path(f).read_text()) for f in args.table])
+        except Refused as e:
+            parser.error(str(e))
+        print(table(results))
         return 0
     from renas.errors import RenasError
 
     try:
         results = run(args)
+    except Refused as e:  # the saved run of --resume measured other architectures: nothing was written
+        parser.error(str(e))
     except Skip as e:
         print(f"bench_proxy: skipped, the data is not here: {e}", file=sys.stderr)
         return 0

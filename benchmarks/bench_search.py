@@ -238,6 +238,9 @@ def _check_table_search(parser: argparse.ArgumentParser, option: str, overrides:
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse a bad option with one line (``parser.error``: exit status 2) before any part runs."""
     parts = args.parts or list(PARTS)
+    for part in parts:  # checked here, not by argparse's choices: no part named means all of them
+        if part not in PARTS:
+            parser.error(f"parts: unknown part {part!r}; choose from {', '.join(PARTS)} (none: all of them)")
     if len(set(parts)) < len(parts):
         parser.error(f"parts {' '.join(parts)}: a part is named twice")
     if args.threads < 1:
@@ -271,7 +274,8 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("parts", nargs="*", choices=[*PARTS, []], default=[])  # none: all parts
+    parser.add_argument("parts", nargs="*", default=[], metavar="PART",
+                        help=f"what to measure, some of: {', '.join(PARTS)} (default: all of them)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the default search")
     parser.add_argument("--budget", type=int, default=16, help="budget of the digits worker comparison")
     parser.add_argument("--table-budget", type=int, default=500, help="budget of the Ray table search")

@@ -11,6 +11,7 @@ import functools
 import importlib.util
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,8 @@ CASES = [
     ("bench_inherit", ["--op", "sep_conv_5x5"], "--op='sep_conv_5x5'"),
     ("bench_search", ["--threads", "0"], "--threads=0"),  # no parts named: all of them (once refused by argparse)
     ("bench_search", ["ray", "ray"], "parts ray ray"),
+    ("bench_search", ["nope"], "parts: unknown part 'nope'; choose from default, workers, ray, persistence, overhead"),
+    ("bench_search", ["workers", "nope", "--budget", "16"], "parts: unknown part 'nope'"),
     ("bench_search", ["workers", "--budget", "2"], "--budget=2"),
     ("bench_search", ["persistence", "--snapshot-every", "-1"], "--snapshot-every=-1"),
     ("bench_search", ["persistence", "--algorithms", "nope"], "--algorithms: unknown algorithm 'nope'"),
@@ -114,6 +117,33 @@ def test_bench_epoch_refuses_a_data_set_whose_data_is_absent(monkeypatch, capsys
     assert f"--datasets cifar10_subset: its data {tmp_path}/data/cifar10_subset/cifar10_subset.npz is not there" in line
 
 
+@pytest.mark.parametrize("kind", ["npz", "idx"])
+def test_bench_child_refuses_a_data_set_whose_data_is_absent(monkeypatch, capsys, tmp_path, kind):
+    """The data is read when the evaluator is built, before the warm-up child: one line, not the
+    data module's traceback."""
+    monkeypatch.setenv("RENAS_SHARED", str(tmp_path))  # conf/dataset/cifar10_subset.yaml's path
+    args, expected = {
+        "npz": (["--set", "dataset=cifar10_subset"],
+                f"--set dataset=cifar10_subset: {tmp_path}/data/cifar10_subset/cifar10_subset.npz not found"),
+        "idx": (["--set", "dataset=mnist", "--set", f"dataset.root={tmp_path}/empty", "--set", "dataset.download=false"],
+                f"MNIST files train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz not found in {tmp_path}/empty"),
+    }[kind]
+    assert expected in refused(monkeypatch, capsys, "bench_child", [*args, "--variants", "1 thread"])
+
+
+def test_bench_search_usage_names_its_parts(monkeypatch, capsys):
+    """The parts are checked after parsing (no part named: all of them), so the usage line shows
+    ``[PART ...]``, not argparse's choices with the empty one that once stood for "all"."""
+    monkeypatch.setattr(sys, "argv", ["bench_search.py", "--help"])
+    with pytest.raises(SystemExit) as exit_info:
+        load("bench_search").main()
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0
+    usage = out.split("\n\n")[0]
+    assert "[PART ...]" in usage and "{" not in usage, usage
+    assert "some of: default, workers, ray, persistence, overhead (default: all of them)" in " ".join(out.split())
+
+
 def _table(path: str, header: list[str], rows: list[list[str]]) -> None:
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
@@ -143,8 +173,8 @@ def test_reference_tpe_refuses_a_bad_table(monkeypatch, capsys, tmp_path, kind):
     assert expected in refused(monkeypatch, capsys, "reference_tpe", ["--budgets", "5", "--seeds", "2", "--table", path])
 
 
-def _saved_run(archs: int) -> dict:
-    return {"config": {"reference_epochs": 10}, "fitness": {"reference": [0.5] * archs},
+def _saved_run(archs: int, start: int = 0, **config) -> dict:
+    return {"config": {"reference_epochs": 10, **config}, "start": start, "fitness": {"reference": [0.5] * archs},
             "seconds": {"reference": [1.0] * archs}, "network": {"params": [1] * archs, "input_size": 8}}
 
 
@@ -179,3 +209,67 @@ def test_bench_proxy_refuses_a_bad_json(monkeypatch, capsys, tmp_path, kind):
     }[kind]
     args = ["--json", str(path)] + ["--resume"] * kind.startswith("resume")
     assert expected in refused(monkeypatch, capsys, "bench_proxy", args)
+
+
+@pytest.mark.parametrize("kind", ["config", "gap", "overlap"])
+def test_bench_proxy_refuses_table_parts_that_do_not_join(monkeypatch, capsys, tmp_path, kind):
+    """``--table a.json b.json`` joins the parts of one run; parts that do not fit are one line,
+    status 2 (they were ``SystemExit`` with status 1)."""
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps(_saved_run(2)))
+    second.write_text(json.dumps({"config": _saved_run(2, 2, reference_epochs=5), "gap": _saved_run(2, 3),
+                                  "overlap": _saved_run(2, 1)}[kind]))
+    expected = {
+        "config": "--table: the files measure different things (reference_epochs differ)",
+        "gap": "--table: architectures 2..2 are in no file",
+        "overlap": "--table: two files both measured architecture 1",
+    }[kind]
+    assert expected in refused(monkeypatch, capsys, "bench_proxy", ["--table", str(first), str(second)])
+
+
+def _no_run(args):
+    raise AssertionError("bench_proxy started measuring")
+
+
+def test_bench_proxy_resume_needs_the_saved_run(monkeypatch, capsys, tmp_path):
+    """``--resume`` of a ``--json`` that is not there is refused (it started a new run)."""
+    monkeypatch.setattr(load("bench_proxy"), "run", _no_run)
+    path = tmp_path / "run.json"
+    line = refused(monkeypatch, capsys, "bench_proxy", ["--json", str(path), "--resume"])
+    assert f"--resume: --json {path} does not exist (leave out --resume to start a new run)" in line
+    assert not path.exists()
+
+
+def test_bench_proxy_refuses_to_resume_another_run(monkeypatch, capsys, tmp_path):
+    """A saved run made with other options is refused before anything is built (status 2, it was
+    ``SystemExit`` with status 1), and the file is left as it was."""
+    monkeypatch.setattr(load("bench_proxy"), "run", _no_run)
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(_saved_run(1, n=30, seed=1)))
+    saved = path.read_text()
+    line = refused(monkeypatch, capsys, "bench_proxy", ["--json", str(path), "--resume"])
+    assert f"--resume: {path} was made with seed=1, this run has 0" in line
+    assert path.read_text() == saved
+
+
+def test_bench_proxy_refuses_to_resume_another_sample(monkeypatch, capsys, tmp_path):
+    """A saved run with the same options but other architectures (its sample is compared once the
+    space is built): one line, status 2, the file as it was and no temporary folder left."""
+    import torch
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # where run() makes its folder
+    (tmp_path / "tmp").mkdir()
+    path = tmp_path / "run.json"
+    config = {"n": 3, "seed": 0, "dataset": "digits", "reference_epochs": 1, "reference_seeds": 1,
+              "parent_epochs": 2, "proxies": ["e1"], "threads": 1, "set": []}
+    path.write_text(json.dumps({**_saved_run(1, **config), "archs": ["not this sample"] * 3}))
+    saved = path.read_text()
+    threads = torch.get_num_threads()
+    try:
+        line = refused(monkeypatch, capsys, "bench_proxy", ["--n", "3", "--reference-epochs", "1", "--proxies", "e1",
+                                                            "--json", str(path), "--resume"])
+    finally:
+        torch.set_num_threads(threads)
+    assert f"--resume: {path} measured other architectures (start or sample differs)" in line
+    assert path.read_text() == saved
+    assert list((tmp_path / "tmp").iterdir()) == []

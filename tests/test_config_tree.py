@@ -69,6 +69,34 @@ def test_the_hydra_settings_of_each_entry_point_are_where_hydra_reads_them(confi
     assert hydra.job.chdir is False and hydra.job.name == config_name
 
 
+def test_help_lists_the_groups_to_pick_from_but_not_the_schemas():
+    """``--help`` lists every config group with its options, as Hydra's template did, but not the
+    ``schema`` group (the settings' types in Hydra's ConfigStore, which option files start from;
+    nobody picks one): ``conf/hydra/help/renas.yaml``, ``renas.schema.config_groups``."""
+    from helpers import run_entry
+
+    proc = run_entry("search.py", "--help")
+    assert proc.returncode == 0, proc.stderr
+    head, groups = proc.stdout.split("== Config ==")[0].split("== Configuration groups ==")
+    assert "python search.py resume=<run folder>" in head  # the entry point's own header (hydra.help.header)
+    listed = dict(line.split(": ", 1) for line in groups.splitlines() if ": " in line)
+    ours = {p.name for p in (REPO / "conf").iterdir() if p.is_dir() and p.name != "hydra" and any(p.glob("*.yaml"))}
+    assert set(listed) == ours, groups
+    assert not any(line.startswith("schema") for line in groups.splitlines())
+    assert listed["algorithm"].startswith("evolution, ga, local") and "lstm, none, renas" in listed["controller"]
+
+
+@pytest.mark.parametrize("config_name", ["search", "train", "benchmark"])
+def test_every_entry_point_uses_the_help_without_the_schemas(config_name):
+    """train.py and renas.benchmark get the same ``--help`` template (each its own header); their
+    ``--help`` is search.py's code path, tested above."""
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        hydra = hydra_compose(config_name=config_name, return_hydra_config=True).hydra
+    assert hydra.runtime.choices["hydra/help"] == "renas"
+    assert "${renas.config_groups:}" in OmegaConf.to_container(hydra.help)["template"]
+    assert "$APP_CONFIG_GROUPS" not in OmegaConf.to_container(hydra.help)["template"]
+
+
 def test_the_loops_code_defaults_are_the_configs():
     """``LoopSettings`` (for code that builds a search without a config) and conf/loop/default.yaml agree."""
     from renas.search.loop import LoopSettings
