@@ -18,6 +18,8 @@ model picks among all unevaluated ones) and ``--edits 2`` (children may change t
 model ordering all of them). ``--orders global`` drops the loop: after 10 random cells every
 evaluation is the model's pick among all unevaluated cells (model-based search, no mutation).
 ``--nodes in|out`` adds terms per op and the node its edge reads from / writes to.
+``--pick thompson`` draws the learned order's edit by Thompson sampling from the ridge fit's
+posterior instead of a softmax of its predicted gain.
 
 Prints the mean best ``c10_valid_12ep`` (± SE over seeds) per budget and order::
 
@@ -25,6 +27,7 @@ Prints the mean best ``c10_valid_12ep`` (± SE over seeds) per budget and order:
     python benchmarks/ordering_bound.py --seeds 20 --budgets 50 100
     python benchmarks/ordering_bound.py --restart kick2 --first-seed 500 --seeds 300 --orders random learned
     python benchmarks/ordering_bound.py --edits 2 --edge-ridge inf --first-seed 500 --seeds 300 --orders learned
+    python benchmarks/ordering_bound.py --pick thompson --edge-ridge inf --first-seed 500 --seeds 300 --orders learned
 """
 
 from __future__ import annotations
@@ -108,15 +111,32 @@ class Model:
         return np.r_[np.full(per_edge, self.edge_ridge), np.full(per_node, self.node_ridge), np.full(len(OPS), 3.0)]
 
 
-def fit(seen: dict, model: Model) -> np.ndarray:
-    """Ridge regression of the (lower-quartile-clipped) fitness on ``model``'s terms; weights in
-    units of the fitness spread."""
+def _design(seen: dict, model: Model) -> tuple[np.ndarray, np.ndarray]:
+    """``model``'s terms of the evaluated cells and their fitness, clipped below at its lower
+    quartile, centred and in units of its spread."""
     archs = list(seen)
     X = np.array([model.x(a) for a in archs])
     y = np.array([seen[a] for a in archs])
     y = np.maximum(y, np.quantile(y, 0.25))
-    w = np.linalg.solve(X.T @ X + np.diag(model.penalty()), X.T @ (y - y.mean()))
-    return w / (y.std() + 1e-9)
+    return X, (y - y.mean()) / (y.std() + 1e-9)
+
+
+def fit(seen: dict, model: Model) -> np.ndarray:
+    """Ridge regression of the (lower-quartile-clipped) fitness on ``model``'s terms; weights in
+    units of the fitness spread."""
+    X, y = _design(seen, model)
+    return np.linalg.solve(X.T @ X + np.diag(model.penalty()), X.T @ y)
+
+
+def thompson_weights(rng, seen: dict, model: Model, scale: float) -> np.ndarray:
+    """A draw of the weights from the ridge fit's Gaussian posterior (noise variance: the
+    residuals' mean square), its covariance times ``scale``: Thompson sampling."""
+    X, y = _design(seen, model)
+    inv = np.linalg.inv(X.T @ X + np.diag(model.penalty()))
+    w = inv @ X.T @ y
+    noise = max(float(((y - X @ w) ** 2).sum()) / max(len(y) - 1, 1), 1e-3)
+    cov = scale * noise * inv
+    return w + np.linalg.cholesky(cov + 1e-9 * np.eye(len(w))) @ rng.standard_normal(len(w))
 
 
 def softmax_pick(rng, scores: np.ndarray, temperature: float) -> int:
@@ -153,6 +173,18 @@ def global_search(table, seed: int, budget: int, model: Model = Model(), n_init:
     return max(seen.values())
 
 
+def learned_pick(rng, untried: list, seen: dict, model: Model, pick: str = "softmax", scale: float = 1.0) -> tuple[int, ...]:
+    """The learned order's next edit among ``untried``: drawn from a softmax of the fitted
+    model's predicted gain (τ 0.3), or with ``pick="thompson"`` the best under one draw from the
+    fit's posterior (edits with the same terms are tied; a tie is broken at random)."""
+    if pick == "thompson":
+        w = thompson_weights(rng, seen, model, scale)
+        scores = np.array([model.x(a) @ w for a in untried])
+        return untried[int(rng.choice(np.flatnonzero(scores == scores.max())))]
+    w = fit(seen, model)
+    return untried[softmax_pick(rng, np.array([model.x(a) @ w for a in untried]), 0.3)]
+
+
 def _two_gene(arch: tuple[int, ...]) -> list[tuple[int, ...]]:
     """Every cell that differs from ``arch`` in exactly two genes."""
     out = []
@@ -173,7 +205,8 @@ def _open(arch: tuple[int, ...], seen: dict) -> bool:
 
 
 def hill_climb(table, seed: int, budget: int, order: str, oracle: np.ndarray, population: int = 3,
-               restart: str = "random", model: Model = Model(), edits: int = 1) -> float:
+               restart: str = "random", model: Model = Model(), edits: int = 1, pick: str = "softmax",
+               scale: float = 1.0) -> float:
     """The loop; at a local optimum ``restart``: ``random`` (RENAS's: the best of ``population``
     new random cells), ``bestfirst`` (go on from the fittest evaluated cell that still has an
     untried neighbour), ``kick<k>`` (iterated local search: the best cell with k random genes
@@ -181,7 +214,10 @@ def hill_climb(table, seed: int, budget: int, order: str, oracle: np.ndarray, po
     unevaluated ones, softmax τ 0.3; before that, random). ``edits``: 1 (RENAS's) or 2 (children
     may also change two genes; a local optimum is still a parent without untried single-gene
     neighbours). ``model``: the learned order's terms (``Model()``: per-edge terms with ridge 3
-    and labels; ``Model(edge_ridge=inf)``: labels only, as RENAS's prior)."""
+    and labels; ``Model(edge_ridge=inf)``: labels only, as RENAS's prior). ``pick``: how the
+    learned order draws an edit: ``softmax`` of the fitted model's predicted gain (τ 0.3) or
+    ``thompson`` (the best edit under a draw from the fit's posterior, its covariance times
+    ``scale``)."""
     rng = np.random.default_rng(seed)
     seen: dict[tuple[int, ...], float] = {}
 
@@ -228,8 +264,7 @@ def hill_climb(table, seed: int, budget: int, order: str, oracle: np.ndarray, po
         elif order == "oracle":
             child = max(untried, key=lambda a: float(features(a)[: N_EDGES * len(OPS)] @ oracle))
         else:
-            w = fit(seen, model)
-            child = untried[softmax_pick(rng, np.array([model.x(a) @ w for a in untried]), 0.3)]
+            child = learned_pick(rng, untried, seen, model, pick, scale)
         seen[child] = table[child]
         if seen[child] > seen[parent]:
             parent = child
@@ -256,7 +291,14 @@ def main() -> None:
     p.add_argument("--node-ridge", type=float, default=10.0, help="their ridge penalty (default 10)")
     p.add_argument("--restart", default="random", choices=["random", "bestfirst", "kick2", "kick3", "model"],
                    help="what the loop does at a local optimum (default: RENAS's random restart)")
+    p.add_argument("--pick", default="softmax", choices=["softmax", "thompson"],
+                   help="how the learned order draws an edit: softmax of the predicted gain (τ 0.3, RENAS's) "
+                        "or Thompson sampling from the fit's posterior")
+    p.add_argument("--posterior-scale", type=float, default=1.0,
+                   help="--pick thompson: the posterior covariance's multiplier (default 1; smaller: greedier)")
     args = p.parse_args()
+    if not 0 < args.posterior_scale < np.inf:
+        p.error(f"--posterior-scale must be > 0 and finite, got {args.posterior_scale}")
     if not args.edge_ridge > 0:
         p.error(f"--edge-ridge must be > 0 (inf: labels only), got {args.edge_ridge}")
     if not 0 < args.node_ridge < np.inf:
@@ -287,8 +329,9 @@ def main() -> None:
             if order == "global":
                 best = np.array([global_search(table, s, b, model) for s in seeds])
             else:
-                best = np.array([hill_climb(table, s, b, order, oracle, restart=args.restart,
-                                            model=model, edits=args.edits) for s in seeds])
+                best = np.array([hill_climb(table, s, b, order, oracle, restart=args.restart, model=model,
+                                            edits=args.edits, pick=args.pick, scale=args.posterior_scale)
+                                 for s in seeds])
             cells.append(f"b{b} {best.mean():.3f} ± {best.std(ddof=1) / np.sqrt(len(best)):.3f}")
         print(f"{order:<8} " + "  ".join(cells) + f"  ({time.perf_counter() - start:.0f} s)", flush=True)
 

@@ -59,6 +59,7 @@ def test_on_an_additive_table_every_order_climbs_to_the_best_cell(ob, table_csv)
         assert ob.hill_climb(table, seed, 3 + 24 * 24, "random", oracle) == best
     # the learned order (terms per op and input node) too; one seed: it refits on every evaluation
     assert ob.hill_climb(table, 0, 3 + 24 * 24, "learned", oracle, model=ob.Model(np.inf, "in")) == best
+    assert ob.hill_climb(table, 0, 3 + 24 * 24, "learned", oracle, model=ob.Model(30.0), pick="thompson") == best
     two = ob._two_gene((0, 1, 2, 3, 4, 0))
     assert len(two) == len(set(two)) == 15 * 4 * 4
     assert all(sum(x != y for x, y in zip(a, (0, 1, 2, 3, 4, 0))) == 2 for a in two)
@@ -67,6 +68,27 @@ def test_on_an_additive_table_every_order_climbs_to_the_best_cell(ob, table_csv)
     first = [tuple(int(v) for v in starts.integers(0, 5, 6)) for _ in range(3)]
     assert ob.hill_climb(table, 5, 3, "random", oracle) == max(table[a] for a in first)
     assert ob.global_search(table, 1, 12) <= best
+
+
+def test_thompson_draws_around_the_ridge_fit_and_breaks_ties_at_random(ob, table_csv):
+    table = ob.read_table(table_csv, "c10_valid_12ep")
+    rng = np.random.default_rng(0)
+    cells = [tuple(int(v) for v in rng.integers(0, 5, 6)) for _ in range(40)]
+    seen = {a: table[a] for a in cells}
+    model = ob.Model(np.inf)  # labels only: 5 terms
+    mean = ob.fit(seen, model)
+    draws = np.array([ob.thompson_weights(rng, seen, model, 1.0) for _ in range(4000)])
+    spread = draws.std(axis=0)
+    assert np.all(spread > 0)
+    assert np.allclose(draws.mean(axis=0), mean, atol=4 * spread.max() / np.sqrt(len(draws)))
+    assert np.allclose(np.array([ob.thompson_weights(rng, seen, model, 0.01) for _ in range(4000)]).std(axis=0),
+                       spread / 10, rtol=0.1)
+    # labels only: changing `none` to a conv on any of the 6 edges has the same terms; such ties are
+    # broken at random, not by edge order (a fixed order would favour some edges on every table)
+    parent = (0,) * 6
+    untried = [parent[:i] + (3,) + parent[i + 1:] for i in range(6)]
+    picks = {ob.learned_pick(rng, untried, seen, model, "thompson", 0.01) for _ in range(60)}
+    assert len(picks) >= 4
 
 
 def test_main_prints_each_order_and_budget(ob, table_csv, monkeypatch, capsys):
@@ -87,6 +109,7 @@ def test_main_prints_each_order_and_budget(ob, table_csv, monkeypatch, capsys):
         (["--budgets", "50", "0"], "--budgets 0: each budget must be in 1..15625"),
         (["--edge-ridge", "0"], "--edge-ridge must be > 0"),
         (["--node-ridge", "inf"], "--node-ridge must be > 0 and finite"),
+        (["--pick", "thompson", "--posterior-scale", "0"], "--posterior-scale must be > 0 and finite"),
         (["--table", "{tmp}/nope.csv"], "nope.csv: no such file"),
         (["--metric", "nope"], "no column nope (columns: arch_str, c10_valid_12ep)"),
         (["--table", "{tmp}/few.csv"], "few.csv: 2 cells; the loop needs all 15625"),
