@@ -18,6 +18,7 @@ model picks among all unevaluated ones) and ``--edits 2`` (children may change t
 model ordering all of them). ``--orders global`` drops the loop: after 10 random cells every
 evaluation is the model's pick among all unevaluated cells (model-based search, no mutation).
 ``--nodes in|out`` adds terms per op and the node its edge reads from / writes to.
+``--paths`` adds terms of what reaches the output (ops on the paths without a ``none``).
 ``--pick thompson`` draws the learned order's edit by Thompson sampling from the ridge fit's
 posterior instead of a softmax of its predicted gain.
 
@@ -81,6 +82,21 @@ def features(arch: tuple[int, ...]) -> np.ndarray:
 # The cell's nodes each edge reads from and writes to (NAS-Bench-201's edge order in `arch_str`).
 EDGE_IN = (0, 0, 1, 0, 1, 2)
 EDGE_OUT = (1, 2, 2, 3, 3, 3)
+# The cell's paths from its input (node 0) to its output (node 3), as edge indices.
+PATHS = ((3,), (0, 4), (1, 5), (0, 2, 5))
+
+
+def path_terms(arch: tuple[int, ...]) -> np.ndarray:
+    """What reaches the output: the count of each op on the paths without a ``none`` (an op on two
+    live paths counts twice), the most convolutions on one live path, and the number of live paths."""
+    x = np.zeros(len(OPS) + 2)
+    for path in PATHS:
+        if all(arch[e] != 0 for e in path):
+            for e in path:
+                x[arch[e]] += 1.0
+            x[len(OPS)] = max(x[len(OPS)], sum(OPS[arch[e]].startswith("nor_conv") for e in path))
+            x[len(OPS) + 1] += 1.0
+    return x
 
 
 @dataclass(frozen=True)
@@ -88,11 +104,12 @@ class Model:
     """The learned model's terms: the shared op labels (ridge 3), unless ``edge_ridge`` is inf one
     term per edge and op (ridge ``edge_ridge``), and with ``nodes`` ``in`` / ``out`` one term per
     op and the node its edge reads from / writes to (ridge ``node_ridge``): "which ops help on
-    which inputs", shared by the edges of a node."""
+    which inputs", shared by the edges of a node; with ``paths`` the :func:`path_terms` (ridge 3)."""
 
     edge_ridge: float = 3.0
     nodes: str = "none"
     node_ridge: float = 10.0
+    paths: bool = False
 
     def x(self, arch: tuple[int, ...]) -> np.ndarray:
         f = features(arch)
@@ -103,12 +120,16 @@ class Model:
             for e, v in enumerate(arch):
                 g[node[e] * len(OPS) + v] += 1.0
             parts.append(g)
+        if self.paths:
+            parts.append(path_terms(arch))
         return np.concatenate(parts + [f[N_EDGES * len(OPS):]])
 
     def penalty(self) -> np.ndarray:
         per_edge = N_EDGES * len(OPS) if np.isfinite(self.edge_ridge) else 0
         per_node = 3 * len(OPS) if self.nodes != "none" else 0
-        return np.r_[np.full(per_edge, self.edge_ridge), np.full(per_node, self.node_ridge), np.full(len(OPS), 3.0)]
+        per_path = len(OPS) + 2 if self.paths else 0
+        return np.r_[np.full(per_edge, self.edge_ridge), np.full(per_node, self.node_ridge), np.full(per_path, 3.0),
+                     np.full(len(OPS), 3.0)]
 
 
 def _design(seen: dict, model: Model) -> tuple[np.ndarray, np.ndarray]:
@@ -119,6 +140,18 @@ def _design(seen: dict, model: Model) -> tuple[np.ndarray, np.ndarray]:
     y = np.array([seen[a] for a in archs])
     y = np.maximum(y, np.quantile(y, 0.25))
     return X, (y - y.mean()) / (y.std() + 1e-9)
+
+
+def explained(table: dict, model: Model) -> tuple[float, float]:
+    """``model``'s terms fitted (least squares, with an intercept) to every cell of ``table``: the
+    R² and the Spearman correlation of the fit with the table on its top tenth."""
+    archs = list(table)
+    X = np.c_[np.array([model.x(a) for a in archs]), np.ones(len(archs))]
+    y = np.array([table[a] for a in archs])
+    pred = X @ np.linalg.lstsq(X, y, rcond=None)[0]
+    top = y > np.quantile(y, 0.9)
+    ranks = [np.argsort(np.argsort(v)) for v in (pred[top], y[top])]
+    return 1 - ((pred - y) ** 2).mean() / y.var(), float(np.corrcoef(*ranks)[0, 1])
 
 
 def fit(seen: dict, model: Model) -> np.ndarray:
@@ -291,6 +324,8 @@ def main() -> None:
     p.add_argument("--node-ridge", type=float, default=10.0, help="their ridge penalty (default 10)")
     p.add_argument("--restart", default="random", choices=["random", "bestfirst", "kick2", "kick3", "model"],
                    help="what the loop does at a local optimum (default: RENAS's random restart)")
+    p.add_argument("--paths", action="store_true",
+                   help="the learned model's terms of what reaches the output (ops on live paths, conv depth, live paths)")
     p.add_argument("--pick", default="softmax", choices=["softmax", "thompson"],
                    help="how the learned order draws an edit: softmax of the predicted gain (τ 0.3, RENAS's) "
                         "or Thompson sampling from the fit's posterior")
@@ -310,7 +345,7 @@ def main() -> None:
     bad = [b for b in args.budgets if not 1 <= b <= len(OPS) ** N_EDGES]
     if bad:
         p.error(f"--budgets {bad[0]}: each budget must be in 1..{len(OPS) ** N_EDGES} (the table's cells)")
-    model = Model(args.edge_ridge, args.nodes, args.node_ridge)
+    model = Model(args.edge_ridge, args.nodes, args.node_ridge, args.paths)
     try:
         table = read_table(Path(args.table), args.metric)
     except ValueError as e:
@@ -321,6 +356,11 @@ def main() -> None:
     oracle = np.linalg.lstsq(X, y, rcond=None)[0]
     r2 = 1 - ((X @ oracle - y) ** 2).mean() / y.var()
     print(f"{len(table)} cells; best {y.max():.3f}; the additive model explains R2 = {r2:.2f} of {args.metric}")
+    if args.paths:
+        for name, m in (("labels", Model(np.inf)), ("labels + per-edge terms", Model()),
+                        ("labels + path terms", Model(np.inf, paths=True))):
+            r2, rho = explained(table, m)
+            print(f"fitted to all cells, {name}: R2 = {r2:.2f}, Spearman on the top tenth {rho:.2f}")
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     for order in args.orders:
         start = time.perf_counter()

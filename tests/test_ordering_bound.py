@@ -70,6 +70,25 @@ def test_on_an_additive_table_every_order_climbs_to_the_best_cell(ob, table_csv)
     assert ob.global_search(table, 1, 12) <= best
 
 
+def test_path_terms_count_what_reaches_the_output(ob):
+    assert ob.path_terms((0,) * 6).tolist() == [0] * 7  # all none: nothing reaches the output
+    # skip 0->1, conv3 0->2, conv3 1->2, none 0->3, conv3 1->3, conv3 2->3: the direct path is cut,
+    # the three others live: skip on two of them, conv3 five times, at most 2 convs on one path
+    assert ob.path_terms((1, 3, 3, 0, 3, 3)).tolist() == [0, 2, 0, 5, 0, 2, 3]
+    # a live edge off every live path adds nothing: conv1x1 on 0->1 when 1->2 and 1->3 are none
+    assert ob.path_terms((2, 3, 0, 1, 0, 3)).tolist() == [0, 1, 0, 2, 0, 2, 2]
+    model = ob.Model(np.inf, paths=True)
+    assert model.x((3,) * 6).shape == model.penalty().shape == (7 + 5,)
+
+
+def test_explained_is_one_for_the_model_that_made_the_table(ob, table_csv):
+    table = ob.read_table(table_csv, "c10_valid_12ep")
+    r2, rho = ob.explained(table, ob.Model())  # the table is additive per edge and op
+    assert r2 == pytest.approx(1.0) and rho > 0.95  # (the table has ties; ranks break them arbitrarily)
+    r2, rho = ob.explained(table, ob.Model(np.inf))  # labels alone cannot tell the edges apart
+    assert 0 < r2 < 0.9 and rho < 0.9
+
+
 def test_thompson_draws_around_the_ridge_fit_and_breaks_ties_at_random(ob, table_csv):
     table = ob.read_table(table_csv, "c10_valid_12ep")
     rng = np.random.default_rng(0)
