@@ -25,15 +25,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def compose(overrides):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+    from renas.config import compose as renas_compose  # checked as search.py checks it
 
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        from renas.config import check_schema  # the values' rules, as search.py / train.py check them
-
-        cfg = hydra_compose(config_name="search", overrides=overrides)
-        check_schema(cfg)
-        return cfg
+    return renas_compose("search", overrides)
 
 
 def train(cfg, net, dm, epochs: int, seed: int) -> float:

@@ -42,11 +42,9 @@ TABLE = ["search_space=nasbench201", "evaluator=nasbench201", "logger=none", "pr
 
 
 def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+    from renas.config import compose as renas_compose  # checked as search.py checks it
 
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return hydra_compose(config_name="search", overrides=overrides)
+    return renas_compose("search", overrides)
 
 
 def timed_search(overrides: list[str]) -> tuple[float, dict]:
@@ -223,13 +221,11 @@ def _check_table_search(parser: argparse.ArgumentParser, option: str, overrides:
     from omegaconf.errors import OmegaConfBaseException
 
     from renas.build import build_space
-    from renas.config import check_schema
     from renas.errors import RenasError, one_line
     from renas.search.run import check_between
 
     try:
-        cfg = compose(overrides)
-        check_schema(cfg)
+        cfg = compose(overrides)  # the values' rules checked
         check_between(cfg, build_space(cfg.search_space))
     except (RenasError, HydraException, OmegaConfBaseException) as e:
         parser.error(f"{option}: {one_line(e)}")

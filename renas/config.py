@@ -5,13 +5,39 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
-from typing import Any, Iterable
+from pathlib import Path
+from typing import Any, Iterable, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from renas.errors import ConfigError, one_line, unknown_setting
 from renas.schema import SCHEMAS, TARGETS, Choice
+
+#: the config tree shipped in the package (``conf/`` at the project root links to it)
+CONF_DIR = str(Path(__file__).resolve().parent / "conf")
+
+
+def compose(config_name: str, overrides: Sequence[str] = (), check: bool = True) -> DictConfig:
+    """``conf/<config_name>.yaml`` composed with ``overrides`` as its command would compose it
+    (``python search.py <overrides>`` for ``search``), from a script or a test: inside a running
+    Hydra app with that app's search path, else from :data:`CONF_DIR`; with ``check``, every value
+    checked against its schema's rule (:func:`check_schema`) as the commands check them. Hydra's,
+    OmegaConf's and renas's errors propagate (:func:`renas.errors.one_line` makes each one line)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    def composed() -> DictConfig:
+        cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
+        if check:
+            check_schema(cfg)
+        return cfg
+
+    if GlobalHydra.instance().is_initialized():
+        return composed()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return composed()
 
 
 def plain(node: Any) -> Any:

@@ -175,3 +175,16 @@ def test_a_choice_is_its_plain_string_to_the_code():
     assert torch.load(buf, weights_only=True)["on_failure"] == "skip"
     choices = [t for t in vars(renas.schema).values() if isinstance(t, type) and issubclass(t, Choice) and t is not Choice]
     assert len(choices) >= 15 and all(m.name == m.value for t in choices for m in t)  # the YAML's string is the member's name
+
+
+def test_compose_outside_a_hydra_app_checks_the_values_as_the_commands_do():
+    from renas.config import compose
+    from renas.errors import ConfigError, one_line
+
+    cfg = compose("search", ["ga.mutation_rate=0.2"])
+    assert cfg.ga.mutation_rate == 0.2 and "algorithm" in cfg
+    assert compose("train", []).trainer.max_epochs >= 1
+    with pytest.raises(ConfigError) as e:
+        compose("search", ["ga.mutation_rate=2"])
+    assert one_line(e.value).startswith("ga.mutation_rate=2")
+    assert compose("search", ["ga.mutation_rate=2"], check=False).ga.mutation_rate == 2  # the caller checks later

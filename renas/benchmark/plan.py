@@ -4,23 +4,18 @@ any search starts."""
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import get_class
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from renas.build import build_evaluator, build_space, build_strategy
-from renas.config import check_schema, plain
+from renas.config import CONF_DIR, check_schema, compose, plain
 from renas.errors import ConfigError, RenasError, one_line
 
-#: the config tree shipped in the package (``conf/`` at the project root links to it)
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 #: RENAS, its ablation, and the baselines it must beat (README: "Search algorithms compared")
 DEFAULT_ALGORITHMS = ("renas", "evolution", "rea", "rea_tuned", "local", "tpe", "reinforce", "random")
 #: keys of conf/benchmark.yaml that are the benchmark's own (not passed to the searches)
@@ -128,11 +123,7 @@ def search_overrides(task_overrides: Sequence[str]) -> list[str]:
 def compose_algorithm(name: str, overrides: Sequence[str]) -> DictConfig:
     """``conf/benchmark.yaml`` composed with ``algorithm=<name>`` and the user's overrides."""
     try:
-        if GlobalHydra.instance().is_initialized():
-            return compose(config_name="benchmark", overrides=[f"algorithm={name}", *overrides])
-
-        with initialize_config_dir(config_dir=os.path.abspath(CONF_DIR), version_base="1.3"):
-            return compose(config_name="benchmark", overrides=[f"algorithm={name}", *overrides])
+        return compose("benchmark", [f"algorithm={name}", *overrides], check=False)  # checked in plan()
     except RenasError:
         raise
     except Exception as e:
