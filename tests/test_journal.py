@@ -160,6 +160,67 @@ def test_a_search_of_a_constrained_space_resumes_to_the_uninterrupted_search(alg
     assert resumed_journal == journal and resumed.best == reference.best
 
 
+class WeightStore(SearchCallback):
+    """What weight inheritance keeps on disk: every evaluated child's weights, deleted when
+    ``on_alive`` says the child is no longer a population member or a parent in flight (as
+    ``TrainEvaluator.retain``). ``stored`` outlives a crash, as the run folder does."""
+
+    needs_alive = True
+
+    def __init__(self, stored: set) -> None:
+        self.stored = stored
+
+    def on_evaluation(self, search, record) -> None:
+        self.stored.add(record["arch"])
+
+    def on_alive(self, search, alive) -> None:
+        self.stored &= alive
+
+
+class ParentsChecked(ScrambledExecutor):
+    """Records every submitted child whose parent's weights are not in ``stored``."""
+
+    def __init__(self, stored: set) -> None:
+        super().__init__()
+        self.stored, self.missing = stored, []
+
+    def submit(self, task: Task) -> None:
+        if task.parent_arch is not None and task.parent_arch not in self.stored:
+            self.missing.append(task.id)
+        super().submit(task)
+
+
+def test_a_resume_keeps_the_weights_of_children_evaluated_after_the_snapshot():
+    """With weight inheritance, a resumed search must find the weights of every parent it
+    gives a child, the children evaluated between the snapshot and the crash included (the
+    replay used to delete them: they were not alive yet at their replayed step)."""
+    def search_with(stored, journal, on_step=None):
+        search = make_search("renas", journal, on_step)
+        search.executor = ParentsChecked(stored)
+        search.callbacks.append(WeightStore(stored))
+        return search
+
+    states, on_disk = {}, {}
+
+    def on_step(search, record):
+        if search.steps == 9:
+            states[9] = snapshot(search)
+        if search.steps == 20:  # the crash: what the run folder holds then
+            on_disk[20] = set(stored)
+
+    stored: set = set()
+    journal: list = []
+    reference = search_with(stored, journal, on_step)
+    reference.run()
+    assert reference.executor.missing == []
+    resumed = search_with(on_disk[20], journal[:20])
+    resumed.load_state_dict(copy.deepcopy(states[9]))
+    resumed.expect(journal[9:20])
+    resumed.run()
+    assert resumed.steps == BUDGET and resumed.best == reference.best
+    assert resumed.executor.missing == []
+
+
 def test_the_replayed_children_came_back_out_of_order_and_are_held_until_the_journal_ends():
     reference, journal, state = run_with_snapshot("rea", 10)
     assert reference.executor.returned != sorted(reference.executor.returned)  # what the replay must cope with
@@ -237,3 +298,26 @@ def test_renas_trains_reinforce_on_the_policy_it_drew_from_then_refits_its_prior
     assert len(order) == 2 * BUDGET and order == ["observe", "fit"] * BUDGET
     prior = search.strategy.policy.prior_label
     assert float(prior.abs().sum()) > 0 and not prior.requires_grad  # fitted, not trained
+
+
+@pytest.mark.parametrize("tail, kept, error", [
+    ('{"step": 3, "ar', 3, None),  # torn by a crash: no newline at its end
+    ("\n\n", 3, None),  # blank lines at the end
+    ("this is not json\n", None, "line 4 is not valid JSON"),  # a complete line: edited or corrupt, not torn
+    ('{"step": 3}\nnot json\n{"step": 5}\n', None, "line 5 is not valid JSON"),
+])
+def test_the_history_drops_a_torn_last_line_only(tmp_path, caplog, tail, kept, error):
+    from renas.tracking.history import read_history
+
+    path = tmp_path / "history.jsonl"
+    good = "".join(f'{{"step": {i}}}\n' for i in range(3))
+    path.write_text(good + tail)
+    if error:
+        with pytest.raises(RenasError, match=error):
+            read_history(path, repair=True)
+        assert path.read_text() == good + tail  # nothing cut
+        return
+    with caplog.at_level("WARNING"):
+        assert [r["step"] for r in read_history(path, repair=True)] == list(range(kept))
+    assert path.read_text() == good
+    assert f"cut the {len(tail)} bytes after its last complete line" in caplog.text

@@ -418,3 +418,39 @@ def test_the_remaining_time_leaves_out_the_first_evaluations_start_up(monkeypatc
             search.steps = steps
             progress.step(search, record)
     assert [m.split("remaining ~")[1] for m in caplog.messages] == expected
+
+
+def test_a_search_whose_every_child_failed_stops_with_an_error_and_keeps_its_files(tmp_path, monkeypatch):
+    """Every evaluation failed within the budget (below loop.max_failures): no result, so an
+    error naming the first failure, not a finished search with best fitness nan (exit 0)."""
+    import json
+
+    from helpers import REPO, compose
+    from renas.evaluate.table import TableEvaluator
+    from renas.search.loop import SearchStopped
+    from renas.search.run import run_search
+
+    def broken(self, task):
+        raise RuntimeError("the table is broken")
+
+    monkeypatch.setattr(TableEvaluator, "evaluate", broken)
+    monkeypatch.chdir(REPO)  # the toy table's path is relative to the project
+    cfg = compose("search", ["experiment=toy_table", "ga.budget=4", "logger=none", "progress=none", "threads=1"])
+    with pytest.raises(SearchStopped, match=r"every one of the 4 children failed \(the first error: RuntimeError: the table is broken"):
+        run_search(cfg, tmp_path / "run")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["best"] is None and summary["evaluations"] == 4 and summary["stopped"].startswith("every one of the 4")
+    assert len((tmp_path / "run" / "history.jsonl").read_text().splitlines()) == 4
+
+
+@pytest.mark.parametrize("target", ["torch.optim.Nope", "torch.nn.Linear", "nope"])
+def test_an_optimizer_that_is_not_one_is_refused_before_any_child(target):
+    from omegaconf import OmegaConf
+
+    from renas.errors import one_line
+    from renas.train.checks import check_optim
+
+    with pytest.raises(ConfigError) as e:
+        check_optim(OmegaConf.create({"optimizer": {"_target_": target, "lr": 0.1}}))
+    assert one_line(e.value) == f"optim.optimizer._target_='{target}' is not an optimizer class (e.g. torch.optim.SGD, torch.optim.AdamW)"
+    check_optim(OmegaConf.create({"optimizer": {"_target_": "torch.optim.AdamW", "lr": 0.1}}))

@@ -398,7 +398,9 @@ class Search:
         if write:
             for cb in self.callbacks:
                 cb.on_evaluation(self, record)
-        if any(cb.needs_alive for cb in self.callbacks):
+        if write and any(cb.needs_alive for cb in self.callbacks):
+            # not while the journal replays: the children evaluated after the snapshot are not
+            # alive yet at their replayed step, but their weights are on disk and will be needed
             alive = {self.archs[m.step] for m in (self.strategy.population_members() or []) if m.step in self.archs}
             alive |= {self.archs[p.proposal.parent.step] for p in self.pending.values()
                       if p.proposal.parent is not None and p.proposal.parent.step in self.archs}

@@ -126,6 +126,14 @@ class KeepAlive(SearchCallback):
         self.retain(alive)
 
 
+def _first_error(run_dir: Path) -> str:
+    """The first failed evaluation's error in the run's history (what a failed search reports)."""
+    try:
+        return next((r.get("error") or "?") for r in read_history(run_dir / "history.jsonl") if r.get("status") != "ok")
+    except Exception:  # a summary line must not fail on the history it summarises
+        return "?"
+
+
 def _fmt_time(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "?"
@@ -260,6 +268,10 @@ def run_search(
         search.run()
         if snapshots.steps != search.steps:
             snapshots.now(search)  # the end (also when the space ran out): nothing to replay on resume
+        if search.best is None and search.steps:  # the budget spent on failures only: no result to report
+            raise SearchStopped(
+                f"every one of the {search.steps} children failed (the first error: {_first_error(run_dir)}); "
+                f"no result (the errors are in {run_dir / 'history.jsonl'})")
         exit_code = 0
     except SearchStopped as e:
         stopped = str(e)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 from renas.errors import DiskFullError, RenasError, disk_full
 from renas.tracking import files
+
+log = logging.getLogger(__name__)
 
 
 class HistoryWriter:
@@ -39,9 +42,10 @@ class HistoryWriter:
 def read_history(path: Path, repair: bool = False) -> list[dict[str, Any]]:
     """Read a history file.
 
-    A torn last line (a crash while it was written) is dropped, and with ``repair=True`` cut
-    from the file. A malformed line anywhere else is an error: the file was edited or is not
-    a history.
+    A torn last line (a crash while it was written: no newline at its end) is dropped, and with
+    ``repair=True`` cut from the file (a warning says so). A malformed line anywhere else, the
+    last one included when it ends with a newline (a complete line, so not torn), is an error:
+    the file was edited or is not a history.
     """
     path = Path(path)
     if not path.is_file():
@@ -59,11 +63,13 @@ def read_history(path: Path, repair: bool = False) -> list[dict[str, Any]]:
             records.append(json.loads(line))
             good_end = nl + 1
         except ValueError:
-            if nl < 0 or data[nl + 1 :].strip() == b"":
-                break  # torn last line
+            if nl < 0 or (not line.strip() and not data[nl + 1 :].strip()):
+                break  # a torn last line (or blank lines at the end)
             raise RenasError(f"{path}: line {len(records) + 1} is not valid JSON (file edited or corrupt)") from None
         pos = nl + 1
     if repair and good_end < len(data):
+        log.warning("%s: cut the %d bytes after its last complete line (a line torn by a crash while it was written)",
+                    path, len(data) - good_end)
         with open(path, "r+b") as f:
             f.truncate(good_end)
     return records
