@@ -19,7 +19,7 @@ from omegaconf import DictConfig, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
 from renas.config import check_number, check_schema
-from renas.errors import RenasError, one_line
+from renas.errors import ConfigError, RenasError, command, one_line
 from renas.train.quiet import quiet_lightning  # noqa: F401 (the entry points' import)
 
 log = logging.getLogger("renas")
@@ -112,6 +112,59 @@ def move_logging(new_run_dir: Path, run_dir: Path) -> Path:
     return Path(run_dir)
 
 
+CHECKPOINTS = "checkpoints"  # a training's <run>/checkpoints/last.ckpt and best.ckpt (renas.train.final)
+TRAIN_STATE = ".train_state.json"  # a training's W&B run id, for its resume (renas.train.final)
+#: what marks a folder as a training's run folder (train.py), and as a search's (search.py)
+TRAINING_FILES = ("result.json", "model.ckpt", TRAIN_STATE, CHECKPOINTS)
+SEARCH_FILES = ("state.pt", "history.jsonl")
+
+
+def run_folder_kind(run_dir: Path) -> str | None:
+    """``"search"`` or ``"training"`` when ``run_dir`` holds one, else ``None``."""
+    run_dir = Path(run_dir)
+    if any((run_dir / name).exists() for name in SEARCH_FILES):
+        return "search"
+    if any((run_dir / name).exists() for name in TRAINING_FILES):
+        return "training"
+    return None
+
+
+def _distributed_worker() -> bool:
+    """A process other than the first of a multi-device training (``trainer.devices=2``:
+    Lightning starts the command again for each further device, with the same run folder, which
+    the first process is already writing)."""
+    return any(os.environ.get(name, "0") != "0" for name in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+
+
+def refuse_occupied_run_dir(run_dir: Path, job: str, resume: Any = None) -> None:
+    """A new ``job`` (``search`` or ``train``) must not write into a run folder that holds a
+    training or a search (``hydra.run.dir=`` of an earlier run): a :class:`ConfigError` that says
+    what to do instead. A search in a search's folder is left to
+    :func:`renas.search.resume.refuse_existing_search` (its message, and the search's own copy of
+    Hydra's files put back). With ``resume``, the folder Hydra makes is dropped, so only a folder
+    that holds something is refused; ``train.py resume=<dir> hydra.run.dir=<dir>`` is refused
+    too: Hydra would overwrite the overrides that resume reads."""
+    kind = run_folder_kind(run_dir)
+    if kind is None or (job == "search" and kind == "search") or _distributed_worker():
+        return
+    run_dir = Path(run_dir)
+    unchanged = "nothing in it was changed"
+    if resume and Path(str(resume)).expanduser().resolve() == run_dir.resolve():
+        raise ConfigError(f"resume={resume} hydra.run.dir={run_dir}: leave hydra.run.dir out (a resumed "
+                          f"training continues in its own folder); {unchanged}")
+    if job == "search":
+        raise ConfigError(f"{run_dir} already holds a training (train.py); choose another hydra.run.dir "
+                          f"for the search; {unchanged}")
+    if kind == "search":
+        raise ConfigError(f"{run_dir} holds a search; train its best architecture with: {command('train')} "
+                          f"arch_from={run_dir} (or choose another hydra.run.dir); {unchanged}")
+    if (run_dir / "result.json").exists():
+        raise ConfigError(f"{run_dir} already holds a finished training (result.json); choose another "
+                          f"hydra.run.dir; {unchanged}")
+    raise ConfigError(f"{run_dir} already holds a training; continue it with: {command('train')} resume={run_dir} "
+                      f"(or choose another hydra.run.dir); {unchanged}")
+
+
 class JobError(RuntimeError):
     """A multirun job's bad input, already printed on one line: Hydra marks the job failed,
     runs the sweep's other jobs (an Optuna study counts a failed trial) and exits non-zero."""
@@ -142,6 +195,9 @@ class CheckFirst(Callback):
             del task_cfg["hydra"]
         try:
             check_schema(task_cfg)
+            job = {"search": "search", "train": "train"}.get(str(kwargs.get("config_name")))
+            if job is not None:  # a run folder that holds a run: refused before Hydra writes its files there
+                refuse_occupied_run_dir(Path(str(config.hydra.run.dir)), job, task_cfg.get("resume"))
         except RenasError as e:
             print(f"error: {e}", file=sys.stderr, flush=True)
             sys.exit(2)
@@ -161,6 +217,16 @@ def run_hydra_main(main: Callable[[], Any]) -> Any:
         return main()
     except JobError:  # a multirun job's bad input: its line is printed already
         sys.exit(2)
+    except KeyboardInterrupt:  # Ctrl-C before the task started (the task handles its own): nothing to resume
+        if _TASK_STARTED:
+            raise
+        try:
+            remove_empty_run_dir(hydra_run_dir())
+        except Exception:  # Hydra had not set up the job (or its run folder) yet
+            pass
+        print("interrupted before the command started; nothing to resume: run the command again",
+              file=sys.stderr, flush=True)
+        sys.exit(130)
     except (HydraException, OmegaConfBaseException) as e:
         if _TASK_STARTED:  # raised by the task itself: a bug, with its traceback
             raise

@@ -135,12 +135,15 @@ def one_line(error: BaseException, key: str | None = None, prefix: str = "") -> 
     moved = re.match(r"Could not override '(evaluator\.(?:ray\.)?\w+)'", text)
     if moved and moved_key(moved.group(1)) and "EvaluatorSchema" in text:  # a key of renas 0.1: where it lives now
         return f"Could not override '{moved.group(1)}': it is {moved_key(moved.group(1))} since renas 0.2 (README: Changes)"
-    unknown = re.match(r"Could not override '([^']+)' \(to add a new key: [^)]*\): Key '[^']+' not in '(\w+)'", text)
-    schema = getattr(sys.modules.get("renas.schema"), unknown.group(2), None) if unknown else None
+    unknown = re.match(r"Could not override '([^']+)' \(to add a new key: [^)]*\): Key '([^']+)' not in '(\w+)'", text)
+    schema = getattr(sys.modules.get("renas.schema"), unknown.group(3), None) if unknown else None
     if schema is not None:
         settings = [f for f in schema.__dataclass_fields__ if f != "_target_"]
         if len(settings) == len(schema.__dataclass_fields__):  # a closed schema: "+key" would not help
-            return unknown_setting(unknown.group(1), settings)
+            # the unknown part may be a group above the setting (train.py ga.budget=5: no `ga` at all)
+            parts, missing = unknown.group(1).split("."), unknown.group(2)
+            key = ".".join(parts[: parts.index(missing) + 1]) if missing in parts else unknown.group(1)
+            return unknown_setting(key, settings, PRIMARY_CONFIGS.get(unknown.group(3)))
         # a class's own settings: a new key may be meant, so Hydra's advice stays
         text = text.replace(" (to add a new key:", f" ({_did_you_mean(unknown.group(1), settings)}to add a new key:", 1)
     return text
@@ -153,10 +156,16 @@ def _did_you_mean(key: str, settings: list[str]) -> str:
     return f"did you mean {group + '.' if group else ''}{close[0]}? " if close else ""
 
 
-def unknown_setting(key: str, settings: list[str]) -> str:
-    """``key`` is not one of ``settings`` (its group's): the closest one suggested."""
+#: the primary configs' schemas (renas.schema) and the command each belongs to
+PRIMARY_CONFIGS = {"SearchSchema": "search.py", "TrainSchema": "train.py", "BenchmarkSchema": "renas.benchmark"}
+
+
+def unknown_setting(key: str, settings: list[str], app: str | None = None) -> str:
+    """``key`` is not one of ``settings`` (its group's, or, for a key without a group, those of
+    the config of ``app``, e.g. ``train.py``): the closest one suggested."""
     group = key.rpartition(".")[0]
-    return f"{key} is not a setting of {group or 'this config'} ({_did_you_mean(key, settings)}settings: {', '.join(settings)})"
+    where = group or (f"{app}'s config" if app else "this config")
+    return f"{key} is not a setting of {where} ({_did_you_mean(key, settings)}settings: {', '.join(settings)})"
 
 
 def _choices(enum_name: str) -> str:

@@ -9,48 +9,74 @@ works from any folder. Add your own config folders with ``hydra.searchpath``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
+from pathlib import Path
+from typing import NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from renas.build import sweep_group
-from renas.cli import hydra_run_dir, move_logging, quiet_lightning, quote_arch_overrides, report_errors, run_hydra_main, set_threads
+from renas.cli import (CHECKPOINTS, TRAIN_STATE, hydra_run_dir, move_logging, quiet_lightning, quote_arch_overrides, refuse_occupied_run_dir,
+                       remove_empty_run_dir, report_errors, run_hydra_main, set_threads)
 from renas.errors import DiskFullError, as_disk_full, command, stop_on_sigterm, was_terminated
 
 CONFIG_PATH = "pkg://renas.conf"
+
+
+class _Run:
+    """Where a command works, for its interrupt handler: ``dir``, the run folder (Hydra's, until a
+    resume moves to the folder it continues), and ``resume``, the folder a ``resume=`` continues
+    (``None``: a new run)."""
+
+    def __init__(self) -> None:
+        self.dir, self.resume = hydra_run_dir(), None
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="search")
 @report_errors
 def search_main(cfg: DictConfig) -> float:
     """Run a neural architecture search (``python search.py [overrides]``)."""
+    run = _Run()
+    try:  # from the first line: Ctrl-C at any moment ends in interrupted()
+        return _search(cfg, run)
+    except KeyboardInterrupt:
+        # a new search can resume once its state file is there (written before the first evaluation starts)
+        interrupted("search", run, run.resume is not None or (run.dir / "state.pt").is_file(),
+                    "before the search wrote its first state (state.pt)")
+
+
+def _search(cfg: DictConfig, run: _Run) -> float:
     # deferred: the search stack pulls torch (~3 s); start-up (--help, Hydra's own errors) stays light
     from renas.search.run import run_search
 
     quiet_lightning()
-    run_dir, resume, choices = hydra_run_dir(), None, dict(HydraConfig.get().runtime.choices)
+    resume, choices = None, dict(HydraConfig.get().runtime.choices)
     if cfg.get("resume"):
         # deferred: torch via renas.search, as above
         from renas.search.resume import prepare_resume
 
+        run.resume = Path(str(cfg.resume)).expanduser().resolve()
         overrides = [o for o in HydraConfig.get().overrides.task if o.split("=", 1)[0] not in ("resume", "+resume")]
         cfg, choices, resume = prepare_resume(cfg.resume, overrides)
-        run_dir = move_logging(hydra_run_dir(), resume["run_dir"])
+        run.dir = run.resume = move_logging(hydra_run_dir(), resume["run_dir"])
         done = int(resume["state"]["search"]["steps"])
         if done >= int(cfg.ga.budget):
             best = resume["state"]["search"]["best"]
-            print(f"the search in {run_dir} is finished ({done} of {cfg.ga.budget} evaluations); nothing to resume")
+            print(f"the search in {run.dir} is finished ({done} of {cfg.ga.budget} evaluations); nothing to resume")
             return float(best["fitness"]) if best else math.nan
     else:
         # deferred: torch via renas.search, as above
         from renas.search.resume import keep_hydra_files, refuse_existing_search
 
-        refuse_existing_search(run_dir)
-        keep_hydra_files(run_dir)
+        refuse_occupied_run_dir(run.dir, "search")  # a training's folder (CheckFirst: before Hydra writes there)
+        refuse_existing_search(run.dir)
+        keep_hydra_files(run.dir)
+    run_dir = run.dir
     set_threads(cfg.get("threads"))
     stop_on_sigterm()  # a scheduler's time limit stops the search as Ctrl-C does
     try:
@@ -66,10 +92,6 @@ def search_main(cfg: DictConfig) -> float:
         else:
             hint = f"nothing is lost; free space and resume with: {command('search')} resume={run_dir}"
         raise as_disk_full(e, run_dir, hint) from None
-    except KeyboardInterrupt:
-        what, status = ("terminated (SIGTERM)", 143) if was_terminated() else ("interrupted", 130)
-        print(f"{what}; continue with: {command('search')} resume={run_dir}", file=sys.stderr)
-        sys.exit(status)
     best = summary["best"]
     return float(best["fitness"]) if best else math.nan
 
@@ -78,42 +100,74 @@ def search_main(cfg: DictConfig) -> float:
 @report_errors
 def train_main(cfg: DictConfig) -> float:
     """Train one architecture fully (``python train.py arch=... [overrides]``)."""
+    run = _Run()
+    try:  # from the first line: Ctrl-C at any moment ends in interrupted()
+        return _train(cfg, run)
+    except KeyboardInterrupt:
+        keep = bool(cfg.get("save_checkpoint", True))
+        interrupted("train", run, run.resume is not None or (run.dir / CHECKPOINTS / "last.ckpt").is_file(),
+                    "before its first checkpoint" if keep else "with save_checkpoint=false (no checkpoints)")
+
+
+def _train(cfg: DictConfig, run: _Run) -> float:
     # deferred: renas.train.final pulls torch (~3 s); start-up stays light
     from renas.train.final import train_architecture
 
     quiet_lightning()
-    run_dir, resume_from = hydra_run_dir(), None
+    resume_from = None
     if cfg.get("resume"):
         # deferred: torch via renas.train.final, as above
         from renas.train.final import prepare_train_resume
 
+        run.resume = Path(str(cfg.resume)).expanduser().resolve()
         cfg, folder, resume_from = prepare_train_resume(cfg.resume)
-        run_dir = move_logging(hydra_run_dir(), folder)
+        run.dir = run.resume = move_logging(hydra_run_dir(), folder)
         if resume_from is None:
-            print(f"the training in {run_dir} is finished (result.json); nothing to resume")
-            return float(json.loads((run_dir / "result.json").read_text())["val_acc"])
+            print(f"the training in {run.dir} is finished (result.json); nothing to resume")
+            return float(json.loads((run.dir / "result.json").read_text())["val_acc"])
+    else:
+        refuse_occupied_run_dir(run.dir, "train")  # a multirun job's folder (CheckFirst: before Hydra writes there)
+    run_dir = run.dir
     set_threads(cfg.get("threads"))
     stop_on_sigterm()  # a scheduler's time limit: checkpoint, then the resume command
     try:
         result = train_architecture(cfg, run_dir, resume_from=resume_from)
     except (DiskFullError, OSError) as e:  # OSError: e.g. the checkpoint, which Lightning writes itself
-        resumable = (run_dir / "checkpoints" / "last.ckpt").is_file()
+        resumable = (run_dir / CHECKPOINTS / "last.ckpt").is_file()
         full = as_disk_full(e, run_dir, f"free space and resume with: {command('train')} resume={run_dir}"
                             if resumable else "free space and run it again")
         if full is None:
             raise
         raise full from None
-    except KeyboardInterrupt:
-        what, status = ("terminated (SIGTERM)", 143) if was_terminated() else ("interrupted", 130)
-        print(f"{what}; the training is checkpointed; continue with: {command('train')} resume={run_dir}",
-              file=sys.stderr)
-        sys.exit(status)
     # deferred: Lightning (~4 s) stays off start-up
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     if rank_zero_only.rank == 0:  # one line, also with several devices (DDP: a process per device)
         print(f"val_acc={result['val_acc']:.4f} test_acc={result['test_acc']:.4f} -> {run_dir / 'result.json'}")
     return result["val_acc"]
+
+
+def interrupted(job: str, run: _Run, resumable: bool, early: str) -> NoReturn:
+    """Ctrl-C (status 130) or SIGTERM (143) in a ``search`` or ``train`` command, wherever it
+    landed: the resume command when there is something to resume; otherwise say so (``early``:
+    when it stopped), take back what the new run wrote (Hydra's files stay) and remove the run
+    folder if nothing else is left in it (:func:`renas.cli.remove_empty_run_dir`)."""
+    what, status = ("terminated (SIGTERM)", 143) if was_terminated() else ("interrupted", 130)
+    if resumable:
+        done = "the training is checkpointed; " if job == "train" else ""
+        print(f"{what}; {done}continue with: {command(job)} resume={run.resume or run.dir}", file=sys.stderr, flush=True)
+        remove_empty_run_dir(hydra_run_dir())  # a resume= stopped before it moved on: the folder Hydra made
+        sys.exit(status)
+    unstarted = sys.modules.get("renas.search.resume")  # imported only if the search got that far
+    if job == "search" and unstarted is not None:
+        unstarted.discard_unstarted(run.dir)
+    elif job == "train":  # the W&B run id is for a resume, which cannot be; an empty checkpoint folder
+        (run.dir / TRAIN_STATE).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            (run.dir / CHECKPOINTS).rmdir()
+    remove_empty_run_dir(run.dir)
+    print(f"{what} {early}; nothing to resume: run the command again", file=sys.stderr, flush=True)
+    sys.exit(status)
 
 
 def search() -> None:

@@ -501,21 +501,32 @@ TARGETS = {
 HIDDEN_GROUPS = ("hydra", "schema")
 
 
-def config_groups() -> str:
+def config_groups(which: str = "") -> str:
     """The config groups a user picks options of, one ``group: option, option`` line each: what
     Hydra's ``$APP_CONFIG_GROUPS`` lists, without the ``schema`` group (:data:`HIDDEN_GROUPS`).
     The ``--help`` template of search.py, train.py and renas.benchmark
     (``conf/hydra/help/renas.yaml``) writes it as ``${renas.config_groups:}``; empty when no
-    Hydra app is initialised (a saved ``hydra.yaml`` resolved elsewhere)."""
+    Hydra app is initialised (a saved ``hydra.yaml`` resolved elsewhere). ``which``, by default
+    the app's ``hydra.help.groups``: ``all`` (search.py, renas.benchmark) or ``defaults``, only the
+    groups of the composed primary config's defaults list (Hydra's ``hydra.runtime.choices``:
+    train.py, which refuses the others)."""
     if not GlobalHydra.instance().is_initialized():
         return ""
+    # deferred: Hydra's runtime config, only read here
+    from hydra.core.hydra_config import HydraConfig
+
+    hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
+    which = which or (str(hydra_cfg.help.get("groups", "all")) if hydra_cfg is not None else "all")
+    used = None
+    if which == "defaults" and hydra_cfg is not None:
+        used = {str(name).split("/")[0] for name in hydra_cfg.runtime.choices}
     loader = GlobalHydra.instance().config_loader()  # each query copies the ConfigStore: ask once per group
     groups: dict[str, list[str]] = {}
 
     def walk(parent: str) -> None:
         for group in loader.list_groups(parent):
             name = f"{parent}/{group}" if parent else group
-            if name.split("/")[0] in HIDDEN_GROUPS:
+            if name.split("/")[0] in HIDDEN_GROUPS or (used is not None and name.split("/")[0] not in used):
                 continue
             options = loader.get_group_options(name, ObjectType.CONFIG)
             if options:

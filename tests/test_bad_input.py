@@ -62,7 +62,10 @@ CASES = [
      "loop.max_failure is not a setting of loop (did you mean loop.max_failures? settings: dedup, on_failure, max_failures)"),
     # a typo in a key: the closest setting named (Hydra's "+key" advice only where a class takes new keys)
     ("search.py", ["ga.mutaton_rate=0.2"], "ga.mutaton_rate is not a setting of ga (did you mean ga.mutation_rate? settings:"),
-    ("search.py", ["algoritm=rea"], "algoritm is not a setting of this config (did you mean algorithm? settings:"),
+    ("search.py", ["algoritm=rea"], "algoritm is not a setting of search.py's config (did you mean algorithm? settings:"),
+    # a group of another command's config: that group is what is missing, in this command's config
+    ("train.py", ["ga.budget=5"], "ga is not a setting of train.py's config (settings: search_space, dataset, trainer"),
+    ("search.py", ["algoritm.patience=3"], "algoritm is not a setting of search.py's config (did you mean algorithm?"),
     ("train.py", ["dataset.batchsize=8"], "Could not override 'dataset.batchsize' (did you mean dataset.batch_size? to add"),
     ("search.py", ["evaluator.workers=2"], "'evaluator.workers': it is executor.workers since renas 0.2"),  # a key of 0.1
     ("search.py", ["executor=ray", "executor.num_gpus=-1"], "executor.num_gpus"),

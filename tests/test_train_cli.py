@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from helpers import REPO, run_cli, run_entry, wandb_run
+from helpers import REPO, compose, run_cli, run_entry, wandb_run
 
 RESULT_FIELDS = {"arch", "search_space", "dataset", "epochs", "val_acc", "test_acc", "params", "flops", "seconds"}
 RENASNET_STR = (
@@ -147,6 +147,10 @@ BAD_INPUT = {
         ["error: normal cell: expected 5 blocks joined by '+', got 2"],
     ),
     "negative-epochs": (["trainer.max_epochs=-1"], ["error: trainer.max_epochs=-1 is out of range"]),
+    # both would be trained: refused before either is read (arch_from's folder need not exist)
+    "arch-and-arch_from": (["arch_from={empty}", f"arch={RENASNET_STR}"], ["error: arch=", "arch_from={empty}: give one of them"]),
+    # a group of search.py's config: the group is named, not ga.budget as a setting of a `ga`
+    "search-group": (["ga.budget=5"], ["error: ga is not a setting of train.py's config (settings: search_space, dataset"]),
 }
 
 
@@ -267,3 +271,103 @@ def test_sigterm_checkpoints_and_prints_the_resume_command(tmp_path):
     assert not (run_dir / "result.json").exists()
     proc = run_entry("train.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
     assert result_of(proc, run_dir)["epochs"] == 8
+
+
+def test_help_lists_only_the_groups_train_py_takes():
+    """train.py's ``--help`` lists the groups of its own config (its defaults list), not
+    search.py's algorithm, controller, evaluator, ... (which it refuses); search.py and
+    renas.benchmark list every group, as before (conf/hydra/help/renas.yaml: ``groups``)."""
+
+    def groups(*command: str) -> set[str]:
+        proc = run_entry(*command, "--help")
+        assert proc.returncode == 0, proc.stderr
+        listed = proc.stdout.split("== Config ==")[0].split("== Configuration groups ==")[1]
+        return {line.split(": ", 1)[0] for line in listed.splitlines() if ": " in line}
+
+    choices = compose("train", []).keys()  # the composed config: its groups and its own keys
+    train_groups = groups("train.py")
+    assert train_groups == {"search_space", "dataset", "trainer", "optim", "logger"} and train_groups <= set(choices)
+    everything = groups("search.py")
+    assert {"algorithm", "controller", "evaluator", "executor", "experiment", "ga", "hparams_search"} <= everything
+    assert train_groups < everything and groups("renas.benchmark") == everything
+
+
+def _fake_run(folder, files: dict[str, str]):
+    """A run folder as train.py or search.py leaves it (the files that mark it, small stand-ins)."""
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    return folder
+
+
+def _digest(folder) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+FINISHED_TRAINING = {".hydra/overrides.yaml": "- logger=none\n", ".hydra/config.yaml": "seed: 0\n", "result.json": '{"val_acc": 0.5}',
+                     "model.ckpt": "weights", ".train_state.json": '{"run_id": null}', "checkpoints/last.ckpt": "last"}
+STOPPED_TRAINING = {k: v for k, v in FINISHED_TRAINING.items() if k not in ("result.json", "model.ckpt")}
+SEARCH = {".hydra/overrides.yaml": "- ga.budget=20\n- algorithm=rea\n", ".hydra/search/overrides.yaml": "- ga.budget=20\n",
+          "state.pt": "state", "history.jsonl": "", "summary.json": '{"best": null}'}
+
+
+@pytest.mark.parametrize("script, files, expected", [
+    ("train.py", FINISHED_TRAINING, "already holds a finished training (result.json); choose another hydra.run.dir; nothing in it was changed"),
+    ("train.py", STOPPED_TRAINING, "already holds a training; continue it with: python train.py resume={run} (or choose another"),
+    ("train.py", SEARCH, "holds a search; train its best architecture with: python train.py arch_from={run} (or choose another"),
+    ("search.py", FINISHED_TRAINING, "already holds a training (train.py); choose another hydra.run.dir"),
+], ids=["train-in-finished-training", "train-in-stopped-training", "train-in-search", "search-in-training"])
+def test_a_new_run_in_a_folder_that_holds_one_is_refused_and_changes_nothing(tmp_path, script, files, expected):
+    """``hydra.run.dir=<an earlier run's folder>``: refused before Hydra writes its files there
+    (its .hydra/ is what resume reads), in one line that says what to do instead."""
+    run = _fake_run(tmp_path / "run", files)
+    before = _digest(run)
+    proc = run_entry(script, "logger=none", "threads=1", f"hydra.run.dir={run}")
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0].startswith(f"error: {run} ") and expected.format(run=run) in lines[0] and "nothing in it was changed" in lines[0]
+    assert _digest(run) == before
+
+
+def test_resume_still_uses_the_training_folder_and_only_that(tmp_path):
+    """``resume=<training>`` is not a new run in it; with ``hydra.run.dir`` at the same folder
+    Hydra would overwrite the overrides resume reads: refused."""
+    run = _fake_run(tmp_path / "run", FINISHED_TRAINING)
+    proc = run_entry("train.py", f"resume={run}", f"hydra.run.dir={tmp_path / 'new'}")
+    assert proc.returncode == 0 and "is finished (result.json); nothing to resume" in proc.stdout, proc.stderr[-2000:]
+    before = _digest(run)  # the resume logs into the folder's own train.log
+    proc = run_entry("train.py", f"resume={run}", f"hydra.run.dir={run}")
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and "leave hydra.run.dir out" in lines[0], proc.stderr[-2000:]
+    assert _digest(run) == before and not (tmp_path / "new").exists()
+
+
+def test_resume_of_a_search_folder_points_at_arch_from_and_leaves_no_folder(tmp_path, monkeypatch):
+    """A search's folder as ``resume=``: one line (it was a 94-line ConfigCompositionException
+    about ga.budget), and no ``outputs/train/<date>/<time>`` left in the working folder; a
+    folder whose overrides are not train.py's is one line too."""
+    monkeypatch.chdir(tmp_path)
+    search = _fake_run(tmp_path / "search", SEARCH)
+    proc = run_entry("train.py", f"resume={search}")
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0] == (f"error: resume={search}: that is a search run folder, not a training; train its best "
+                        f"architecture with: python train.py arch_from={search}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["search"]
+    other = _fake_run(tmp_path / "other", {".hydra/overrides.yaml": "- ga.budget=20\n"})
+    proc = run_entry("train.py", f"resume={other}")
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and "do not compose with train.py's config" in lines[0], proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other", "search"]
+
+
+def test_arch_from_of_a_space_of_its_own_says_what_train_py_takes(tmp_path):
+    """A search of a space from an experiment (toy_table's genes space, named ``toy``): the
+    message names settings train.py accepts, not ``experiment=``, which train.py refuses."""
+    search = _fake_run(tmp_path / "search", {"summary.json": '{"best": {"arch": "op1:conv3"}, "search_space": "toy"}'})
+    proc = run_entry("train.py", "logger=none", f"arch_from={search}", f"hydra.run.dir={tmp_path / 'run'}")
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    assert "used the toy space" in lines[0] and "search_space=<option> and search_space.* settings" in lines[0]
+    assert "(or experiment)" not in lines[0] and "train.py takes no experiment=" in lines[0]
+    assert not (tmp_path / "run").exists()

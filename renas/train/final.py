@@ -12,12 +12,15 @@ from typing import Any
 
 import torch
 from hydra import compose
+from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from renas.build import build, build_datamodule, build_space, sweep_group
+from renas.cli import CHECKPOINTS, TRAIN_STATE, run_folder_kind
 from renas.config import check_schema, plain
-from renas.errors import ConfigError
+from renas.errors import ConfigError, command, one_line
 from renas.space import SPACES
 from renas.tracking.files import atomic_write_json
 from renas.tracking.loggers import Sink
@@ -40,6 +43,9 @@ def _search_artifact(cfg: DictConfig) -> str | None:
 
 def resolve_arch(cfg: DictConfig, space) -> tuple[Any, str]:
     """The genotype to train and where it came from."""
+    if cfg.get("arch_from") and cfg.get("arch") is not None:
+        raise ConfigError(f"arch={cfg.arch} and arch_from={cfg.arch_from}: give one of them "
+                          "(arch_from trains the best architecture of that search)")
     if cfg.get("arch_from"):
         run = Path(str(cfg.arch_from)).expanduser()
         summary = run / "summary.json"
@@ -53,7 +59,8 @@ def resolve_arch(cfg: DictConfig, space) -> tuple[Any, str]:
         searched = data.get("search_space")
         if searched and searched != space.name:
             how = f"add search_space={searched}" if searched in SPACES and searched != "genes" else \
-                "give train.py the search's search_space (or experiment) settings"
+                ("give train.py that search's search_space=<option> and search_space.* settings on the command line "
+                 "(its .hydra/config.yaml lists them; train.py takes no experiment=)")
             raise ConfigError(f"arch_from={run}: that search used the {searched} space, not {space.name}; {how}")
         return space.parse(arch), f"best of {run}"
     if cfg.get("arch") is not None:
@@ -61,8 +68,8 @@ def resolve_arch(cfg: DictConfig, space) -> tuple[Any, str]:
     return space.reference(), "reference architecture"
 
 
-CHECKPOINTS = "checkpoints"  # <run>/checkpoints/last.ckpt (every epoch, and on an interrupt) and best.ckpt
-TRAIN_STATE = ".train_state.json"  # the W&B run id, so that a resumed training continues the same run
+# CHECKPOINTS: <run>/checkpoints/last.ckpt (every epoch, and on an interrupt) and best.ckpt;
+# TRAIN_STATE: the W&B run id, so that a resumed training continues the same run (both in renas.cli)
 
 
 def _checkpoint_callbacks(run_dir: Path) -> list[Any]:
@@ -86,11 +93,20 @@ def prepare_train_resume(folder: str | Path) -> tuple[DictConfig, Path, Path | N
     """``python train.py resume=<train run folder>``: the folder's own config, the folder, and
     the checkpoint to continue from (``None``: the training finished, ``result.json`` is there)."""
     run_dir = Path(str(folder)).expanduser().resolve()
+    if not run_dir.is_dir():
+        raise ConfigError(f"resume={run_dir}: no such folder")
+    if run_folder_kind(run_dir) == "search":
+        raise ConfigError(f"resume={run_dir}: that is a search run folder, not a training; train its best "
+                          f"architecture with: {command('train')} arch_from={run_dir}")
     overrides = run_dir / ".hydra" / "overrides.yaml"
     if not overrides.is_file():
         raise ConfigError(f"resume={run_dir}: not a train.py run folder (no .hydra/overrides.yaml)")
     old = [str(o) for o in OmegaConf.load(overrides) if not str(o).startswith(("hydra.", "resume="))]
-    cfg = compose(config_name="train", overrides=old)
+    try:
+        cfg = compose(config_name="train", overrides=old)
+    except (HydraException, OmegaConfBaseException) as e:  # not train.py's overrides, or an older version's
+        raise ConfigError(f"resume={run_dir}: its saved overrides do not compose with train.py's config "
+                          f"({one_line(e)}); is it a train.py run folder?") from None
     if (run_dir / "result.json").is_file():
         return cfg, run_dir, None
     last = run_dir / CHECKPOINTS / "last.ckpt"

@@ -1,0 +1,135 @@
+"""Ctrl-C at any moment of search.py and train.py: one line, status 130, the resume command only
+when there is something to resume, and no run folder left behind when there is not.
+
+The interrupt is made in this process (:func:`helpers.run_entry`), by a step of the command that
+raises ``KeyboardInterrupt`` as a real Ctrl-C would there (tests/test_resume_training.py sends
+real signals to a running search)."""
+
+from __future__ import annotations
+
+import pytest
+
+import helpers
+
+NOTHING = "nothing to resume: run the command again"
+
+
+def _ctrl_c(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def run_entry(*args: str):
+    """:func:`helpers.run_entry`; a ``KeyboardInterrupt`` that escapes the command (the user's
+    traceback) fails the test instead of stopping pytest."""
+    try:
+        return helpers.run_entry(*args)
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped the command: the user gets a traceback")
+
+
+def _lines(proc) -> list[str]:
+    return [line for line in proc.stderr.splitlines() if line.strip()]
+
+
+def _interrupted(proc, expected: str) -> None:
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    lines = _lines(proc)
+    assert len(lines) == 1 and lines[0].startswith("interrupted") and expected in lines[0], proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("where", ["start", "search"])
+def test_an_early_ctrl_c_of_a_search_leaves_nothing_and_offers_no_resume(tmp_path, monkeypatch, where):
+    """``start``: the first step of the command (where the deferred imports run, ~3 s: Ctrl-C
+    there was a traceback); ``search``: the search's own setup, before its first state file
+    (the resume command it printed then could not resume anything)."""
+    import renas.main
+    import renas.search.run
+
+    if where == "start":
+        monkeypatch.setattr(renas.main, "quiet_lightning", _ctrl_c)
+    else:
+        monkeypatch.setattr(renas.search.run, "run_search", _ctrl_c)
+    run_dir = tmp_path / "run"
+    proc = run_entry("search.py", "logger=none", "threads=1", f"hydra.run.dir={run_dir}")
+    _interrupted(proc, NOTHING)
+    assert not run_dir.exists()
+
+
+def test_an_early_ctrl_c_leaves_the_default_run_folder_out_too(tmp_path, monkeypatch):
+    """Hydra's default ``outputs/search/<date>/<time>`` goes with the folders it made above it."""
+    import renas.search.run
+
+    monkeypatch.setattr(renas.search.run, "run_search", _ctrl_c)
+    monkeypatch.chdir(tmp_path)
+    proc = run_entry("search.py", "logger=none", "threads=1")
+    _interrupted(proc, NOTHING)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_before_the_task_starts_is_one_line(tmp_path, monkeypatch):
+    """Ctrl-C while Hydra still composes (here: its run callback) is no traceback either."""
+    import renas.cli
+
+    monkeypatch.setattr(renas.cli.CheckFirst, "on_run_start", _ctrl_c)
+    proc = run_entry("search.py", "logger=none", "threads=1", f"hydra.run.dir={tmp_path / 'run'}")
+    _interrupted(proc, "before the command started; " + NOTHING)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_search_interrupted_after_its_first_state_says_how_to_resume(tmp_path, monkeypatch):
+    import renas.search.run
+
+    def started(cfg, run_dir, **kwargs):
+        (run_dir / "state.pt").write_bytes(b"a state")  # what run_search writes before its first evaluation
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(renas.search.run, "run_search", started)
+    run_dir = tmp_path / "run"
+    proc = run_entry("search.py", "logger=none", "threads=1", f"hydra.run.dir={run_dir}")
+    _interrupted(proc, f"continue with: python search.py resume={run_dir}")
+    assert (run_dir / "state.pt").is_file()
+
+
+def test_a_resume_interrupted_while_it_reads_the_folder_names_that_folder(tmp_path, monkeypatch):
+    import renas.search.resume
+
+    monkeypatch.setattr(renas.search.resume, "prepare_resume", _ctrl_c)
+    old = tmp_path / "old"
+    old.mkdir()
+    proc = run_entry("search.py", f"resume={old}", "threads=1", f"hydra.run.dir={tmp_path / 'new'}")
+    _interrupted(proc, f"continue with: python search.py resume={old}")
+    assert not (tmp_path / "new").exists() and old.is_dir()
+
+
+@pytest.mark.parametrize("checkpointed", [False, True])
+def test_ctrl_c_of_a_training_offers_a_resume_only_with_a_checkpoint(tmp_path, monkeypatch, checkpointed):
+    """Before the first checkpoint the resume command could only fail (``no checkpoints/last.ckpt``):
+    the message says there is nothing to resume and the folder goes; with one, it is the resume command."""
+    import renas.train.final
+
+    def training(cfg, run_dir, resume_from=None):
+        (run_dir / ".train_state.json").write_text('{"run_id": null}')
+        (run_dir / "checkpoints").mkdir()
+        if checkpointed:
+            (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"a checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(renas.train.final, "train_architecture", training)
+    run_dir = tmp_path / "run"
+    proc = run_entry("train.py", "logger=none", "threads=1", f"hydra.run.dir={run_dir}")
+    if checkpointed:
+        _interrupted(proc, f"the training is checkpointed; continue with: python train.py resume={run_dir}")
+        assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    else:
+        _interrupted(proc, "before its first checkpoint; " + NOTHING)
+        assert not run_dir.exists()
+
+
+def test_ctrl_c_at_the_start_of_a_training_is_one_line(tmp_path, monkeypatch):
+    import renas.main
+
+    monkeypatch.setattr(renas.main, "quiet_lightning", _ctrl_c)
+    proc = run_entry("train.py", "logger=none", "threads=1", f"hydra.run.dir={tmp_path / 'run'}")
+    _interrupted(proc, NOTHING)
+    assert not (tmp_path / "run").exists()
