@@ -20,6 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from renas.config import check_number, check_schema
 from renas.errors import ConfigError, RenasError, command, one_line
+from renas.tracking.run_folder import run_folder_kind
 from renas.train.quiet import quiet_lightning  # noqa: F401 (the entry points' import)
 
 log = logging.getLogger("renas")
@@ -110,23 +111,6 @@ def move_logging(new_run_dir: Path, run_dir: Path) -> Path:
     if Path(new_run_dir).resolve() != Path(run_dir).resolve():
         remove_empty_run_dir(Path(new_run_dir))
     return Path(run_dir)
-
-
-CHECKPOINTS = "checkpoints"  # a training's <run>/checkpoints/last.ckpt and best.ckpt (renas.train.final)
-TRAIN_STATE = ".train_state.json"  # a training's W&B run id, for its resume (renas.train.final)
-#: what marks a folder as a training's run folder (train.py), and as a search's (search.py)
-TRAINING_FILES = ("result.json", "model.ckpt", TRAIN_STATE, CHECKPOINTS)
-SEARCH_FILES = ("state.pt", "history.jsonl")
-
-
-def run_folder_kind(run_dir: Path) -> str | None:
-    """``"search"`` or ``"training"`` when ``run_dir`` holds one, else ``None``."""
-    run_dir = Path(run_dir)
-    if any((run_dir / name).exists() for name in SEARCH_FILES):
-        return "search"
-    if any((run_dir / name).exists() for name in TRAINING_FILES):
-        return "training"
-    return None
 
 
 def _distributed_worker() -> bool:

@@ -8,6 +8,9 @@ import typing
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -24,10 +27,6 @@ def compose(config_name: str, overrides: Sequence[str] = (), check: bool = True)
     Hydra app with that app's search path, else from :data:`CONF_DIR`; with ``check``, every value
     checked against its schema's rule (:func:`check_schema`) as the commands check them. Hydra's,
     OmegaConf's and renas's errors propagate (:func:`renas.errors.one_line` makes each one line)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
     def composed() -> DictConfig:
         cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
         if check:

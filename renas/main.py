@@ -21,9 +21,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from renas.build import sweep_group
-from renas.cli import (CHECKPOINTS, TRAIN_STATE, hydra_run_dir, move_logging, quiet_lightning, quote_arch_overrides, refuse_occupied_run_dir,
+from renas.cli import (hydra_run_dir, move_logging, quiet_lightning, quote_arch_overrides, refuse_occupied_run_dir,
                        remove_empty_run_dir, report_errors, run_hydra_main, set_threads)
 from renas.errors import DiskFullError, as_disk_full, command, stop_on_sigterm, was_terminated
+from renas.tracking.run_folder import CHECKPOINTS, TRAIN_STATE
 
 CONFIG_PATH = "pkg://renas.conf"
 

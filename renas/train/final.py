@@ -18,12 +18,12 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from renas.build import build, build_datamodule, build_space, sweep_group
-from renas.cli import CHECKPOINTS, TRAIN_STATE, run_folder_kind
 from renas.config import check_schema, plain
 from renas.errors import ConfigError, command, one_line
 from renas.space import SPACES
 from renas.tracking.files import atomic_write_json
 from renas.tracking.loggers import Sink
+from renas.tracking.run_folder import CHECKPOINTS, TRAIN_STATE, run_folder_kind
 from renas.train.checks import check_optim, check_trainer
 from renas.train.profile import count_flops, count_params
 
@@ -69,7 +69,7 @@ def resolve_arch(cfg: DictConfig, space) -> tuple[Any, str]:
 
 
 # CHECKPOINTS: <run>/checkpoints/last.ckpt (every epoch, and on an interrupt) and best.ckpt;
-# TRAIN_STATE: the W&B run id, so that a resumed training continues the same run (both in renas.cli)
+# TRAIN_STATE: the W&B run id, so that a resumed training continues the same run (both in renas.tracking.run_folder)
 
 
 def _checkpoint_callbacks(run_dir: Path) -> list[Any]:
