@@ -37,7 +37,7 @@ MODULE_SECONDS = {
     "test_genes_space": 34, "test_disk_full": 29, "test_algorithms": 28, "test_search_run": 26, "test_config_tree": 25,
     "test_resume_training": 22, "test_package": 19, "test_resume": 15, "test_inherit": 14, "test_failures": 13,
     "test_search_units": 12, "test_benchmark_scripts": 11, "test_table": 9, "test_networks": 9, "test_journal": 8,
-    "test_ordering_bound": 4,
+    "test_interrupts": 7, "test_ordering_bound": 4,
 }
 
 
