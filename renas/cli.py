@@ -174,9 +174,7 @@ class CheckFirst(Callback):
     (the same function: the multirun jobs and ``resume=`` get their checks there)."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        task_cfg = config.copy()  # what the task gets: the config without Hydra's own node
-        with read_write(task_cfg), open_dict(task_cfg):
-            del task_cfg["hydra"]
+        task_cfg = _task_config(config)
         try:
             check_schema(task_cfg)
             job = {"search": "search", "train": "train"}.get(str(kwargs.get("config_name")))
@@ -185,6 +183,23 @@ class CheckFirst(Callback):
         except RenasError as e:
             print(f"error: {e}", file=sys.stderr, flush=True)
             sys.exit(2)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """A sweep: the values every job shares (the overrides that are not swept) checked before
+        the sweeper makes the sweep folder or launches a job; a swept value is checked in its job."""
+        try:
+            check_schema(_task_config(config))
+        except RenasError as e:
+            print(f"error: {e} (every job of the sweep has it; no job was started)", file=sys.stderr, flush=True)
+            sys.exit(2)
+
+
+def _task_config(config: DictConfig) -> DictConfig:
+    """What the task gets: the config without Hydra's own node."""
+    task_cfg = config.copy()
+    with read_write(task_cfg), open_dict(task_cfg):
+        del task_cfg["hydra"]
+    return task_cfg
 
 
 def run_hydra_main(main: Callable[[], Any]) -> Any:

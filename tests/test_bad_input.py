@@ -203,6 +203,21 @@ def test_a_bad_choice_or_range_fails_before_hydra_makes_the_run_folder(tmp_path,
     assert lines[0].startswith("error: ") and expected in lines[0]
 
 
+@pytest.mark.parametrize("script", ["search.py", "renas.benchmark"])
+def test_a_sweep_whose_every_job_has_a_bad_value_is_refused_before_any_job(tmp_path, script):
+    """A value the sweep does not vary (``-m seed=0,1 ga.mutation_rate=1.5``) is in every job:
+    refused once, before the sweeper makes the sweep folder (it launched every job, each
+    failing with the same line, and left the folder with its multirun.yaml)."""
+    sweep = tmp_path / "sweep"
+    proc = run_entry(script, "-m", "seed=0,1" if script == "search.py" else "seeds=2,3", "ga.mutation_rate=1.5",
+                     "logger=none", f"hydra.sweep.dir={sweep}")
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0] == ("error: ga.mutation_rate=1.5 is out of range: must be a number in [0.0, 1.0] "
+                        "(every job of the sweep has it; no job was started)")
+    assert not sweep.exists()
+
+
 def test_a_failed_command_leaves_the_working_folder_as_it_was(tmp_path, monkeypatch):
     """With Hydra's default run folder (``outputs/search/<date>/<time>`` below the working
     folder), a command that fails after Hydra made it removes it and the folders above it that
