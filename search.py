@@ -6,7 +6,13 @@ algorithms, evaluators, sweeps (``-m``) and the run folder. The same command is 
 ``renas-search`` (:func:`renas.main.search`).
 """
 
-from renas.main import search
+import sys
+
+try:
+    from renas.main import search
+except KeyboardInterrupt:  # Ctrl-C while Python imports the package: nothing was written yet
+    print("interrupted before the command started; nothing to resume: run the command again", file=sys.stderr)
+    sys.exit(130)
 
 if __name__ == "__main__":
     search()

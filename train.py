@@ -6,7 +6,13 @@ Without ``arch=`` it trains the search space's reference architecture (RENASNet 
 ``renas-train`` (:func:`renas.main.train`).
 """
 
-from renas.main import train
+import sys
+
+try:
+    from renas.main import train
+except KeyboardInterrupt:  # Ctrl-C while Python imports the package: nothing was written yet
+    print("interrupted before the command started; nothing to resume: run the command again", file=sys.stderr)
+    sys.exit(130)
 
 if __name__ == "__main__":
     train()

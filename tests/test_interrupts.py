@@ -7,6 +7,8 @@ real signals to a running search)."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 import helpers
@@ -133,3 +135,17 @@ def test_ctrl_c_at_the_start_of_a_training_is_one_line(tmp_path, monkeypatch):
     proc = run_entry("train.py", "logger=none", "threads=1", f"hydra.run.dir={tmp_path / 'run'}")
     _interrupted(proc, NOTHING)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("script", ["search.py", "train.py"])
+def test_ctrl_c_while_the_script_imports_the_package_is_one_line(script, monkeypatch):
+    """The first fraction of a second, before renas.main's handlers exist: the script's own import."""
+    import types
+
+    class Importing(types.ModuleType):
+        def __getattr__(self, name):
+            raise KeyboardInterrupt
+
+    monkeypatch.setitem(sys.modules, "renas.main", Importing("renas.main"))  # `from renas.main import ...` fails there
+    proc = run_entry(script)
+    _interrupted(proc, "before the command started; " + NOTHING)
