@@ -6,6 +6,7 @@ import difflib
 import errno
 import os
 import re
+import shlex
 import signal
 import sys
 
@@ -15,10 +16,16 @@ DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 def command(job: str, source: str | None = None) -> str:
     """How the user started ``job`` (``search``, ``train``, ``compare``), for the commands
-    messages suggest: ``renas-<job>`` when the console script runs, else the source checkout's
+    messages suggest: ``renas-<job>`` when the console script runs, ``python <path>/<job>.py``
+    when the script was started by a path from another folder, else the source checkout's
     command (``source``, default ``python <job>.py``)."""
-    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    return prog if prog == f"renas-{job}" else (source or f"python {job}.py")
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    prog = os.path.basename(argv0)
+    if prog == f"renas-{job}":
+        return prog
+    if source is None and prog == f"{job}.py" and os.path.dirname(os.path.abspath(argv0)) != os.getcwd():
+        return f"python {shlex.quote(argv0)}"
+    return source or f"python {job}.py"
 
 
 class RenasError(Exception):

@@ -81,10 +81,16 @@ def test_console_scripts_run_from_any_folder(installed):
     assert (installed["work"] / "run" / "search.log").is_file()  # the job keeps its name
 
 
-def test_messages_name_the_command_that_was_used(monkeypatch):
+def test_messages_name_the_command_that_was_used(monkeypatch, tmp_path):
     from renas.errors import command
 
     monkeypatch.setattr(sys, "argv", ["/venv/bin/renas-search", "resume=x"])
     assert command("search") == "renas-search" and command("train") == "python train.py"
     monkeypatch.setattr(sys, "argv", ["search.py"])
+    assert command("search") == "python search.py"
+    # started by a path from another folder: the command names that path, so it runs from here too
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["/my projects/renas/search.py"])
+    assert command("search") == "python '/my projects/renas/search.py'" and command("train") == "python train.py"
+    monkeypatch.setattr(sys, "argv", [str(tmp_path / "search.py")])
     assert command("search") == "python search.py"

@@ -6,6 +6,7 @@ and exit status, without a new interpreter); the W&B one runs it as a real comma
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
 
@@ -352,8 +353,9 @@ def test_resume_of_a_search_folder_points_at_arch_from_and_leaves_no_folder(tmp_
     proc = run_entry("train.py", f"resume={search}")
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    # (from another folder than the script's, the command names the script's path: run_entry's is absolute)
     assert lines[0] == (f"error: resume={search}: that is a search run folder, not a training; train its best "
-                        f"architecture with: python train.py arch_from={search}")
+                        f"architecture with: python {shlex.quote(str(REPO / 'train.py'))} arch_from={search}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["search"]
     other = _fake_run(tmp_path / "other", {".hydra/overrides.yaml": "- ga.budget=20\n"})
     proc = run_entry("train.py", f"resume={other}")
