@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ValueType
 from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
 from renas.config import check_number, check_schema
@@ -185,13 +187,48 @@ class CheckFirst(Callback):
             sys.exit(2)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """A sweep: the values every job shares (the overrides that are not swept) checked before
-        the sweeper makes the sweep folder or launches a job; a swept value is checked in its job."""
+        """A sweep, before the sweeper makes the sweep folder or launches a job: the values every
+        job shares (the overrides that are not swept), then each value of a listed or ranged
+        sweep of a setting (``ga.mutation_rate=0.1,1.5``, ``seed=range(0,5)``; not a config
+        group's options, which Hydra checks, nor an Optuna interval) in the shared config."""
+        task_cfg = _task_config(config)
         try:
-            check_schema(_task_config(config))
+            check_schema(task_cfg)
         except RenasError as e:
             print(f"error: {e} (every job of the sweep has it; no job was started)", file=sys.stderr, flush=True)
             sys.exit(2)
+        for override, key, value in _swept_values(config):
+            job_cfg = task_cfg.copy()
+            try:
+                with read_write(job_cfg), open_dict(job_cfg):
+                    OmegaConf.update(job_cfg, key, value, force_add=True)  # a typed key checks its type here
+                check_schema(job_cfg)
+            except (RenasError, OmegaConfBaseException) as e:
+                msg = one_line(e)
+                msg = msg if msg.startswith(key) else f"{key}={value!r}: {msg}"
+                print(f"error: {msg} (a value of the sweep {override}; no job was started)", file=sys.stderr, flush=True)
+                sys.exit(2)
+
+
+#: the most values of one swept setting checked before a sweep starts (each check takes ~5 ms)
+SWEEP_VALUES_CHECKED = 1000
+
+
+def _swept_values(config: DictConfig) -> list[tuple[str, str, Any]]:
+    """``(override, key, value)`` for each value of each listed or ranged sweep of a setting in
+    the command's overrides (not of a config group, nor Hydra's own keys)."""
+    groups = set(config.hydra.runtime.choices.keys())
+    out = []
+    for override in OverridesParser.create().parse_overrides(list(config.hydra.overrides.task)):
+        key = override.key_or_group
+        if (not override.is_sweep_override() or override.is_delete() or key in groups or key.startswith("hydra.")
+                or override.value_type not in (ValueType.SIMPLE_CHOICE_SWEEP, ValueType.CHOICE_SWEEP, ValueType.RANGE_SWEEP)):
+            continue
+        for i, value in enumerate(override.sweep_iterator()):
+            if i >= SWEEP_VALUES_CHECKED:
+                break
+            out.append((override.input_line, key, value))
+    return out
 
 
 def _task_config(config: DictConfig) -> DictConfig:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import compose, run_cli, run_entry
+from helpers import REPO, compose, run_cli, run_entry
 from conftest import SHARED
 
 TABLE = ["search_space=nasbench201", "evaluator=nasbench201"]
@@ -216,6 +216,33 @@ def test_a_sweep_whose_every_job_has_a_bad_value_is_refused_before_any_job(tmp_p
     assert lines[0] == ("error: ga.mutation_rate=1.5 is out of range: must be a number in [0.0, 1.0] "
                         "(every job of the sweep has it; no job was started)")
     assert not sweep.exists()
+
+
+@pytest.mark.parametrize("sweep_args, expected", [
+    (["ga.mutation_rate=0.1,1.5"], "ga.mutation_rate=1.5 is out of range: must be a number in [0.0, 1.0] "
+                                   "(a value of the sweep ga.mutation_rate=0.1,1.5; no job was started)"),
+    (["seed=range(0,3)", "ga.mutation_rate=choice(0.2,-1)"], "ga.mutation_rate=-1.0 is out of range"),
+    (["ga.selection=tournament,best"], "ga.selection='best' is not one of: tournament, roulette (a value of the sweep"),
+    (["ga.budget=4,abc"], "ga.budget='abc': Value 'abc' of type 'str' could not be converted to Integer (a value of the sweep"),
+])
+def test_a_swept_bad_value_is_refused_before_any_job(tmp_path, sweep_args, expected):
+    """Each value of a listed or ranged sweep is checked before the sweep starts (it failed in its
+    own job, after the jobs before it had run: hours, in a real sweep)."""
+    sweep = tmp_path / "sweep"
+    proc = run_entry("search.py", "-m", *sweep_args, "logger=none", f"hydra.sweep.dir={sweep}")
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0].startswith("error: ") and expected in lines[0]
+    assert not sweep.exists()
+
+
+def test_a_sweep_of_good_values_and_of_config_groups_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)  # the toy table's path is relative to the project
+    sweep = tmp_path / "sweep"
+    proc = run_entry("search.py", "-m", "algorithm=rea,renas", "ga.mutation_rate=0.1,0.2", "experiment=toy_table",
+                     "ga.budget=12", "logger=none", "progress=none", "threads=1", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1", "2", "3"]
 
 
 def test_a_failed_command_leaves_the_working_folder_as_it_was(tmp_path, monkeypatch):
