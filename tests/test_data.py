@@ -273,6 +273,29 @@ def test_image_folder_errors(tmp_path):
         ImageFolderDataModule(root=str(tmp_path)).setup("fit")
 
 
+def test_image_folder_needs_two_classes_and_test_classes_among_the_training_ones(tmp_path):
+    """Checked when the training split is read (before a search starts; it failed in every
+    child, or after the whole search in train.py)."""
+    rng = np.random.default_rng(2)
+    _write_pngs(tmp_path / "one", {"cat": 4}, rng)
+    with pytest.raises(DataError, match=r"one: one class \(cat\); a classifier needs at least 2"):
+        ImageFolderDataModule(root=str(tmp_path / "one")).setup("fit")
+    with pytest.raises(DataError, match="one class"):
+        _ = ImageFolderDataModule(root=str(tmp_path / "one")).num_classes
+    _write_pngs(tmp_path / "bad" / "train", {"a": 4, "b": 4}, rng)
+    _write_pngs(tmp_path / "bad" / "test", {"a": 2, "c": 2}, rng)
+    for how in ("setup", "num_classes"):
+        dm = ImageFolderDataModule(root=str(tmp_path / "bad"), image_size=8)
+        with pytest.raises(DataError, match=r"test/c: class 'c' is not among the training classes \(a, b\)"):
+            dm.setup("fit") if how == "setup" else dm.num_classes
+    _write_pngs(tmp_path / "some" / "train", {"a": 4, "b": 4}, rng)
+    _write_pngs(tmp_path / "some" / "test", {"b": 3}, rng)  # a test split of some classes only is fine
+    dm = ImageFolderDataModule(root=str(tmp_path / "some"), image_size=8)
+    dm.setup("fit")
+    dm.setup("test")
+    assert dm.num_classes == 2 and dm.test_split.labels.tolist() == [1, 1, 1]
+
+
 # --- augmentation ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("shape", [(5, 3, 32, 32), (4, 1, 8, 8), (2, 3, 10, 14)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 
 import numpy as np
@@ -454,3 +455,24 @@ def test_an_optimizer_that_is_not_one_is_refused_before_any_child(target):
         check_optim(OmegaConf.create({"optimizer": {"_target_": target, "lr": 0.1}}))
     assert one_line(e.value) == f"optim.optimizer._target_='{target}' is not an optimizer class (e.g. torch.optim.SGD, torch.optim.AdamW)"
     check_optim(OmegaConf.create({"optimizer": {"_target_": "torch.optim.AdamW", "lr": 0.1}}))
+
+
+@pytest.mark.parametrize("algorithm, budget, error", [
+    ("random", 4, None), ("tpe", 4, None), ("reinforce", 4, None),  # no initial population: any budget
+    ("local", 8, "ga.budget=8 is smaller than algorithm.n_init=10: the random architectures before the first climb alone need 10"),
+    ("local", 10, None),
+    ("rea", 4, "ga.budget=4 is smaller than ga.population_size=10: the initial population alone needs 10 evaluations"),
+])
+def test_the_budget_must_cover_the_algorithms_initial_phase_only(algorithm, budget, error):
+    """Random search, TPE and REINFORCE have no population (ga.population_size only groups their
+    evaluations into logged generations); local search's initial phase is algorithm.n_init."""
+    from helpers import compose
+    from renas.build import build_space
+    from renas.search.run import check_between
+
+    cfg = compose("search", [f"algorithm={algorithm}", "search_space=nasbench201", f"ga.budget={budget}"])
+    if error is None:
+        check_between(cfg, build_space(cfg.search_space))
+    else:
+        with pytest.raises(ConfigError, match=re.escape(error)):
+            check_between(cfg, build_space(cfg.search_space))

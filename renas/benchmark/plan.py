@@ -15,6 +15,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from renas.build import build_evaluator, build_space, build_strategy
 from renas.config import CONF_DIR, check_schema, compose, plain
 from renas.errors import ConfigError, RenasError, one_line
+from renas.search.run import initial_phase
 
 #: RENAS, its ablation, and the baselines it must beat (README: "Search algorithms compared")
 DEFAULT_ALGORITHMS = ("renas", "evolution", "rea", "rea_tuned", "local", "tpe", "reinforce", "random")
@@ -159,15 +160,15 @@ def plan(cfg: DictConfig, task_overrides: Sequence[str]) -> Plan:
     for c in configs.values():
         check_schema(c)  # every value, before any space, table or evaluator is built
     b = min(budgets)
-    too_big = {a: c.ga.population_size for a, c in configs.items() if is_int(c.ga.population_size) and b < c.ga.population_size}
+    initial = {a: initial_phase(c) for a, c in configs.items()}  # (key, n), None: no initial random phase
+    too_big = {a: i for a, i in initial.items() if i is not None and b < i[1]}
     if too_big:
-        a, p = max(too_big.items(), key=lambda item: item[1])
+        a, (key, n) = max(too_big.items(), key=lambda item: item[1][1])
         rest = [x for x in algorithms if x not in too_big]
         way_out = f", or leave {', '.join(too_big)} out: algorithms=[{','.join(rest)}]" if rest else ""
-        raise ConfigError(
-            f"budget={b} is smaller than ga.population_size={p} (algorithm {a}): the initial population alone needs {p} evaluations;"
-            f" use budget>={p}{way_out}"
-        )
+        what = "the initial population alone needs" if key == "ga.population_size" else \
+            "the random architectures before the first climb alone need"
+        raise ConfigError(f"budget={b} is smaller than {key}={n} (algorithm {a}): {what} {n} evaluations; use budget>={n}{way_out}")
     return Plan(algorithms, configs, seeds, budgets, is_list, max_dup, overrides, reference)
 
 

@@ -248,6 +248,8 @@ class ImageFolderDataModule(HoldoutDataModule):
     def _read(self, folder: Path, class_to_idx: dict[str, int] | None = None) -> Split:
         listing = self._list(folder) if class_to_idx is None else None
         if listing is not None:
+            if len(listing.classes) < 2:
+                self._class_names(folder)  # its one line
             samples, self.classes = listing.samples, list(listing.classes)
         else:
             samples = []
@@ -284,7 +286,11 @@ class ImageFolderDataModule(HoldoutDataModule):
 
     def load_train(self) -> Split:
         train, test = self._layout()
-        return super().load_train() if test is None else self._read(train)
+        if test is None:
+            return super().load_train()
+        split = self._read(train)
+        self._check_test_classes()
+        return split
 
     def load_test(self) -> Split:
         train, test = self._layout()
@@ -302,14 +308,29 @@ class ImageFolderDataModule(HoldoutDataModule):
         except FileNotFoundError as e:
             raise DataError(f"{folder}: {e}") from None
 
-    def _class_names(self, folder: Path) -> list[str]:
+    def _class_names(self, folder: Path, training: bool = True) -> list[str]:
         try:
-            return list(find_classes(str(folder))[0])
+            names = list(find_classes(str(folder))[0])
         except FileNotFoundError as e:
             raise DataError(f"{folder}: {e}") from None
+        if training and len(names) < 2:
+            raise DataError(f"{folder}: one class ({', '.join(names)}); a classifier needs at least 2 "
+                            f"(one sub-folder of images per class)")
+        return names
+
+    def _check_test_classes(self) -> None:
+        """The test split's classes are training classes: checked with the training split, before a
+        search that never reads the test split starts (train.py and ``report_test`` read it)."""
+        test = self._layout()[1]
+        if test is not None:
+            extra = sorted(set(self._class_names(test, training=False)) - set(self.classes))
+            if extra:
+                raise DataError(f"{test / extra[0]}: class {extra[0]!r} is not among the training classes "
+                                f"({', '.join(self.classes)})")
 
     @property
     def num_classes(self) -> int:
         if not self.classes:
             self.classes = self._class_names(self._layout()[0])
+            self._check_test_classes()
         return len(self.classes)

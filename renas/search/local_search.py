@@ -30,6 +30,7 @@ class LocalSearch(Strategy):
     """
 
     name = "local"
+    initial = "algorithm.n_init"  # the random architectures before the first climb
 
     def __init__(self, space: SearchSpace, ga: Any, controller: Any, seed: int, name: str | None = None,
                  n_init: int = 10, move: str = "first") -> None:

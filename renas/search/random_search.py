@@ -10,6 +10,7 @@ class RandomSearch(Strategy):
     """Uniform random architectures (Li & Talwalkar, 2019: a strong NAS baseline)."""
 
     name = "random"
+    initial = None  # no population: every architecture is drawn at random
 
     def ask(self) -> Proposal:
         return self.random_proposal()

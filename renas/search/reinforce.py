@@ -19,6 +19,7 @@ class ReinforceSearch(Strategy):
     advantage against an exponential moving-average baseline (as the NAS-Bench-201 baseline)."""
 
     name = "reinforce"
+    initial = None  # no population: the sampler proposes from the first evaluation on
     has_controller = True
 
     def __init__(self, space: SearchSpace, ga: Any, controller: Any, seed: int, name: str | None = None) -> None:

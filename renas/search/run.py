@@ -6,13 +6,14 @@ Run folder (one per search): ``history.jsonl`` (one line per evaluation), ``gene
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from renas.build import build, build_evaluator, build_space, build_strategy
 from renas.config import check_schema, plain
@@ -24,6 +25,19 @@ from renas.tracking.history import HistoryWriter, read_history
 from renas.train.checks import check_trainer
 
 log = logging.getLogger("renas.search")
+
+def initial_phase(cfg: DictConfig) -> tuple[str, int] | None:
+    """``(key, evaluations)`` of the algorithm's initial random phase (``Strategy.initial``:
+    ``ga.population_size`` for the population-based ones, ``algorithm.n_init`` for local search),
+    or ``None`` for an algorithm without one (random search, TPE, REINFORCE)."""
+    target = str(cfg.get("algorithm", {}).get("_target_") or "")
+    module, _, name = target.rpartition(".")
+    try:  # (the class only, not built: a bad target is reported when the strategy is built)
+        key = getattr(getattr(importlib.import_module(module), name), "initial", "ga.population_size")
+    except Exception:
+        key = "ga.population_size"
+    return None if key is None else (key, int(OmegaConf.select(cfg, key)))
+
 
 def validate(cfg: DictConfig, space) -> None:
     """Check every search setting before any work starts; one message per problem: each value
@@ -41,8 +55,12 @@ def check_between(cfg: DictConfig, space) -> None:
             f"ga.sample_size={s} is larger than ga.population_size={p}: the tournament draws its "
             f"sample from the population"
         )
-    if b < p:
-        raise ConfigError(f"ga.budget={b} is smaller than ga.population_size={p}: the initial population alone needs {p} evaluations")
+    initial = initial_phase(cfg)
+    if initial is not None and b < initial[1]:
+        key, n = initial
+        what = "the initial population alone needs" if key == "ga.population_size" else \
+            "the random architectures before the first climb alone need"
+        raise ConfigError(f"ga.budget={b} is smaller than {key}={n}: {what} {n} evaluations")
     if cfg.loop.dedup == "exact" and b > space.size:
         raise ConfigError(f"ga.budget={b} is larger than the search space ({space.size} architectures)")
     executor_settings(cfg.executor)  # before the run folder gets any file
@@ -262,8 +280,11 @@ def run_search(
         else:
             snapshots.now(search)  # a state to resume from even before the first evaluation ends
             log.info(
-                "searching %s with %s (%s evaluator, budget %d, population %d, seed %d) in %s",
-                space.name, strategy.name, getattr(evaluator, "name", "?"), budget, cfg.ga.population_size, cfg.seed, run_dir,
+                "searching %s with %s (%s evaluator, budget %d, %s, seed %d) in %s",
+                space.name, strategy.name, getattr(evaluator, "name", "?"), budget,
+                "population %d" % cfg.ga.population_size if strategy.initial == "ga.population_size"
+                else "%d random first" % int(OmegaConf.select(cfg, strategy.initial)) if strategy.initial else "no population",
+                cfg.seed, run_dir,
             )
         search.run()
         if snapshots.steps != search.steps:

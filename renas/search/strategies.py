@@ -98,6 +98,9 @@ class Strategy:
     name = "strategy"
     #: True if a learned controller produces ``controller/*`` statistics
     has_controller = False
+    #: the config key of the evaluations the search spends before it can do anything else (the
+    #: random initial population), which the budget must cover; ``None``: no such phase
+    initial: str | None = "ga.population_size"
 
     def __init__(self, space: SearchSpace, ga: Any, controller: Any, seed: int, name: str | None = None) -> None:
         self.space = space

@@ -32,6 +32,7 @@ class TPESearch(Strategy):
     """
 
     name = "tpe"
+    initial = None  # no population (its n_startup_trials random trials do not need the budget to cover them)
 
     def __init__(
         self,
