@@ -5,6 +5,7 @@ Kept free of heavy imports (Lightning, W&B) so that bad input is reported quickl
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,17 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from renas.config import plain
 from renas.errors import ConfigError, RenasError, moved_key
+
+
+def locate_class(target: Any) -> type | None:
+    """The class a ``_target_`` names, or ``None`` when it names none (quietly: for a check that
+    words its own error; ``hydra.utils.get_class`` logs its own lines first)."""
+    module, _, name = str(target).rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module), name) if module else None
+    except Exception:  # not importable, or no such attribute
+        return None
+    return found if isinstance(found, type) else None
 
 
 def build(cfg: DictConfig, group: str, **kwargs: Any) -> Any:

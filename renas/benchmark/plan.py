@@ -15,7 +15,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from renas.build import build_evaluator, build_space, build_strategy
 from renas.config import CONF_DIR, check_schema, compose, plain
 from renas.errors import ConfigError, RenasError, one_line
-from renas.search.run import initial_phase
+from renas.search.run import initial_need, initial_phase
 
 #: RENAS, its ablation, and the baselines it must beat (README: "Search algorithms compared")
 DEFAULT_ALGORITHMS = ("renas", "evolution", "rea", "rea_tuned", "local", "tpe", "reinforce", "random")
@@ -166,9 +166,7 @@ def plan(cfg: DictConfig, task_overrides: Sequence[str]) -> Plan:
         a, (key, n) = max(too_big.items(), key=lambda item: item[1][1])
         rest = [x for x in algorithms if x not in too_big]
         way_out = f", or leave {', '.join(too_big)} out: algorithms=[{','.join(rest)}]" if rest else ""
-        what = "the initial population alone needs" if key == "ga.population_size" else \
-            "the random architectures before the first climb alone need"
-        raise ConfigError(f"budget={b} is smaller than {key}={n} (algorithm {a}): {what} {n} evaluations; use budget>={n}{way_out}")
+        raise ConfigError(f"budget={b} is smaller than {key}={n} (algorithm {a}): {initial_need(key, n)}; use budget>={n}{way_out}")
     return Plan(algorithms, configs, seeds, budgets, is_list, max_dup, overrides, reference)
 
 

@@ -248,9 +248,7 @@ class ImageFolderDataModule(HoldoutDataModule):
     def _read(self, folder: Path, class_to_idx: dict[str, int] | None = None) -> Split:
         listing = self._list(folder) if class_to_idx is None else None
         if listing is not None:
-            if len(listing.classes) < 2:
-                self._class_names(folder)  # its one line
-            samples, self.classes = listing.samples, list(listing.classes)
+            samples, self.classes = listing.samples, self._two_or_more(folder, list(listing.classes))
         else:
             samples = []
             for name in sorted(p.name for p in folder.iterdir() if p.is_dir()):
@@ -313,7 +311,12 @@ class ImageFolderDataModule(HoldoutDataModule):
             names = list(find_classes(str(folder))[0])
         except FileNotFoundError as e:
             raise DataError(f"{folder}: {e}") from None
-        if training and len(names) < 2:
+        return self._two_or_more(folder, names) if training else names
+
+    @staticmethod
+    def _two_or_more(folder: Path, names: list[str]) -> list[str]:
+        """The training classes ``names`` of ``folder``; one class is refused (a classifier needs two)."""
+        if len(names) < 2:
             raise DataError(f"{folder}: one class ({', '.join(names)}); a classifier needs at least 2 "
                             f"(one sub-folder of images per class)")
         return names

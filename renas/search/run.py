@@ -6,7 +6,6 @@ Run folder (one per search): ``history.jsonl`` (one line per evaluation), ``gene
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 import time
@@ -15,7 +14,7 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
-from renas.build import build, build_evaluator, build_space, build_strategy
+from renas.build import build, build_evaluator, build_space, build_strategy, locate_class
 from renas.config import check_schema, plain
 from renas.errors import ConfigError, DiskFullError, was_terminated
 from renas.evaluate.executors import executor_settings
@@ -26,17 +25,22 @@ from renas.train.checks import check_trainer
 
 log = logging.getLogger("renas.search")
 
+
 def initial_phase(cfg: DictConfig) -> tuple[str, int] | None:
     """``(key, evaluations)`` of the algorithm's initial random phase (``Strategy.initial``:
     ``ga.population_size`` for the population-based ones, ``algorithm.n_init`` for local search),
     or ``None`` for an algorithm without one (random search, TPE, REINFORCE)."""
-    target = str(cfg.get("algorithm", {}).get("_target_") or "")
-    module, _, name = target.rpartition(".")
-    try:  # (the class only, not built: a bad target is reported when the strategy is built)
-        key = getattr(getattr(importlib.import_module(module), name), "initial", "ga.population_size")
-    except Exception:
-        key = "ga.population_size"
+    # the class only, not built: a bad target is reported when the strategy is built
+    cls = locate_class(cfg.get("algorithm", {}).get("_target_"))
+    key = getattr(cls, "initial", "ga.population_size") if cls is not None else "ga.population_size"
     return None if key is None else (key, int(OmegaConf.select(cfg, key)))
+
+
+def initial_need(key: str, n: int) -> str:
+    """What the initial phase ``(key, n)`` of :func:`initial_phase` needs, in words."""
+    what = "the initial population alone needs" if key == "ga.population_size" else \
+        "the random architectures before the first climb alone need"
+    return f"{what} {n} evaluations"
 
 
 def validate(cfg: DictConfig, space) -> None:
@@ -57,10 +61,7 @@ def check_between(cfg: DictConfig, space) -> None:
         )
     initial = initial_phase(cfg)
     if initial is not None and b < initial[1]:
-        key, n = initial
-        what = "the initial population alone needs" if key == "ga.population_size" else \
-            "the random architectures before the first climb alone need"
-        raise ConfigError(f"ga.budget={b} is smaller than {key}={n}: {what} {n} evaluations")
+        raise ConfigError(f"ga.budget={b} is smaller than {initial[0]}={initial[1]}: {initial_need(*initial)}")
     if cfg.loop.dedup == "exact" and b > space.size:
         raise ConfigError(f"ga.budget={b} is larger than the search space ({space.size} architectures)")
     executor_settings(cfg.executor)  # before the run folder gets any file
@@ -279,13 +280,11 @@ def run_search(
                      strategy.name, run_dir, search.steps + len(journal), budget, len(journal))
         else:
             snapshots.now(search)  # a state to resume from even before the first evaluation ends
-            log.info(
-                "searching %s with %s (%s evaluator, budget %d, %s, seed %d) in %s",
-                space.name, strategy.name, getattr(evaluator, "name", "?"), budget,
-                "population %d" % cfg.ga.population_size if strategy.initial == "ga.population_size"
-                else "%d random first" % int(OmegaConf.select(cfg, strategy.initial)) if strategy.initial else "no population",
-                cfg.seed, run_dir,
-            )
+            initial = initial_phase(cfg)
+            first = "no population" if initial is None else \
+                f"population {initial[1]}" if initial[0] == "ga.population_size" else f"{initial[1]} random first"
+            log.info("searching %s with %s (%s evaluator, budget %d, %s, seed %d) in %s",
+                     space.name, strategy.name, getattr(evaluator, "name", "?"), budget, first, cfg.seed, run_dir)
         search.run()
         if snapshots.steps != search.steps:
             snapshots.now(search)  # the end (also when the space ran out): nothing to replay on resume

@@ -3,10 +3,9 @@ optimizer's keyword arguments (any ``torch.optim`` class) and the Lightning ``Tr
 
 from __future__ import annotations
 
-import importlib
-
 from omegaconf import DictConfig
 
+from renas.build import locate_class
 from renas.config import check_number
 from renas.errors import ConfigError
 
@@ -16,14 +15,10 @@ def check_optim(optim: DictConfig) -> None:
     ranges of its usual arguments (the rest of ``optim`` has schema rules)."""
     opt = optim.optimizer
     target = opt.get("_target_")
-    module, _, name = str(target).rpartition(".")
-    try:  # (not hydra.utils.get_class: it logs its own error lines first)
-        cls = getattr(importlib.import_module(module), name) if module else None
-    except Exception:
-        cls = None
+    cls = locate_class(target)
     import torch  # (imported already wherever an optimizer is about to be built)
 
-    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+    if not (cls is not None and issubclass(cls, torch.optim.Optimizer)):
         raise ConfigError(f"optim.optimizer._target_={target!r} is not an optimizer class (e.g. torch.optim.SGD, torch.optim.AdamW)")
     check_number("optim.optimizer.lr", opt.get("lr"), 0.0, None, low_open=True)
     if "weight_decay" in opt:

@@ -68,10 +68,6 @@ def resolve_arch(cfg: DictConfig, space) -> tuple[Any, str]:
     return space.reference(), "reference architecture"
 
 
-# CHECKPOINTS: <run>/checkpoints/last.ckpt (every epoch, and on an interrupt) and best.ckpt;
-# TRAIN_STATE: the W&B run id, so that a resumed training continues the same run (both in renas.tracking.run_folder)
-
-
 def _checkpoint_callbacks(run_dir: Path) -> list[Any]:
     # deferred: Lightning (~4 s) stays off train.py's bad-input checks
     import lightning.pytorch as pl
