@@ -239,10 +239,11 @@ def _task_config(config: DictConfig) -> DictConfig:
     return task_cfg
 
 
-def run_hydra_main(main: Callable[[], Any]) -> Any:
+def run_hydra_main(main: Callable[[], Any], job: str | None = None) -> Any:
     """Run a ``@hydra.main`` function so that Hydra's own errors (a bad override, an unknown
     option or key, a wrong type caught by a schema: all before the run folder exists) are one
-    line and exit status 2, like renas's own. ``HYDRA_FULL_ERROR=1`` keeps Hydra's report."""
+    line and exit status 2, like renas's own. ``HYDRA_FULL_ERROR=1`` keeps Hydra's report.
+    ``job`` (``search``, ``train``, ``benchmark``) names the command in those lines."""
     global _TASK_STARTED
     if os.environ.get("HYDRA_FULL_ERROR"):
         return main()
@@ -266,10 +267,22 @@ def run_hydra_main(main: Callable[[], Any]) -> Any:
     except (HydraException, OmegaConfBaseException) as e:
         if _TASK_STARTED:  # raised by the task itself: a bug, with its traceback
             raise
-        print(f"error: {one_line(e)}", file=sys.stderr, flush=True)
+        print(f"error: {not_a_group(one_line(e), job)}", file=sys.stderr, flush=True)
         sys.exit(2)
     finally:
         os.environ.pop("HYDRA_FULL_ERROR", None)
+
+
+def not_a_group(text: str, job: str | None) -> str:
+    """Hydra's "Could not override 'experiment'. No match in the defaults list. To append to
+    your default list use +experiment=..." for a group another command has (``train.py
+    experiment=...``): the ``+`` it suggests fails too, so the line says whose groups these are."""
+    m = re.match(r"Could not override '([\w/]+)'\. No match in the defaults list\.", text)
+    if m is None or m.group(1).startswith("hydra/"):
+        return text
+    name = {"search": "search.py", "train": "train.py", "benchmark": "renas.benchmark"}.get(job or "", "this command")
+    helper = command(job) if job in ("search", "train") else "python -m renas.benchmark" if job else "the command"
+    return f"{m.group(1)} is not a config group of {name} ({helper} --help lists its groups)"
 
 
 def report_errors(fn: Callable[..., Any]) -> Callable[..., Any]:

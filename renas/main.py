@@ -174,13 +174,13 @@ def interrupted(job: str, run: _Run, resumable: bool, early: str) -> NoReturn:
 def search() -> None:
     """``renas-search`` / ``python search.py``."""
     sys.argv = quote_arch_overrides(sys.argv)
-    run_hydra_main(search_main)
+    run_hydra_main(search_main, "search")
 
 
 def train() -> None:
     """``renas-train`` / ``python train.py``."""
     sys.argv = quote_arch_overrides(sys.argv)
-    run_hydra_main(train_main)
+    run_hydra_main(train_main, "train")
 
 
 def benchmark() -> None:
@@ -190,7 +190,7 @@ def benchmark() -> None:
     from renas.benchmark.plan import algorithm_overrides
 
     sys.argv = algorithm_overrides(quote_arch_overrides(sys.argv))
-    run_hydra_main(main)
+    run_hydra_main(main, "benchmark")
 
 
 def compare() -> None:

@@ -66,6 +66,12 @@ CASES = [
     # a group of another command's config: that group is what is missing, in this command's config
     ("train.py", ["ga.budget=5"], "ga is not a setting of train.py's config (settings: search_space, dataset, trainer"),
     ("search.py", ["algoritm.patience=3"], "algoritm is not a setting of search.py's config (did you mean algorithm?"),
+    # a config group of the other commands: Hydra's "+experiment=..." advice fails too
+    ("train.py", ["experiment=toy_table"], "experiment is not a config group of train.py (python train.py --help lists its groups)"),
+    ("search.py", ["experiment=toy_table", "search_space.valid.max_pools=0", "ga.budget=1000"],
+     "ga.budget=1000 is larger than the search space (972 of its 3,072 architectures are allowed by search_space.valid)"),
+    ("search.py", ["experiment=toy_table", "search_space.valid.max_pools=-1", "search_space.reference=null"],
+     "search_space.valid allows none of the 3,072 architectures of the toy space"),
     ("train.py", ["dataset.batchsize=8"], "Could not override 'dataset.batchsize' (did you mean dataset.batch_size? to add"),
     ("search.py", ["evaluator.workers=2"], "'evaluator.workers': it is executor.workers since renas 0.2"),  # a key of 0.1
     ("search.py", ["executor=ray", "executor.num_gpus=-1"], "executor.num_gpus"),
@@ -108,11 +114,13 @@ CASES = [
 #: cases also run through the entry point in this process (exit status 2, one line on stderr, no
 #: run folder left), one per source of errors: Hydra's grammar and the schemas' types, an unknown
 #: key, an older version's key, a schema rule, a rule between keys, a part that fails to build,
-#: missing data, train.py's genotype and its arch_from, and resume= (which only the entry point reads)
+#: missing data, train.py's genotype and its arch_from, resume= (which only the entry point reads) and
+#: another command's config group (which the entry point words)
 ENTRY = [c for c in CASES if c[1] in (
     ["ga.mutation_rate=abc"], ["ga.foo=1"], ["evaluator.workers=2"], ["ga.mutation_rate=1.5"], ["ga.budget=2"],
     ["experiment=toy_table", "search_space.valid.max_pools=3"], ["dataset=mnist", "dataset.root={tmp}/empty", "dataset.download=false"],
     ["arch=|bogus~0|sep_conv_3x3~1|"], ["arch_from={tmp}/nowhere"], ["resume={tmp}/nowhere"], ["threads=-1"],
+    ["experiment=toy_table"],
 )]
 #: cases also run as real commands: a Hydra composition error (a wrong type, with --cfg job), a validation error, train.py
 SUBPROCESS = [c for c in CASES if c[1] in (["ga.mutation_rate=1.5"], ["arch=|bogus~0|sep_conv_3x3~1|"],

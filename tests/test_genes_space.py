@@ -11,6 +11,7 @@ import csv
 import functools
 import json
 
+import numpy as np
 import pytest
 from torch import nn
 
@@ -20,6 +21,7 @@ from renas.errors import ConfigError, GenotypeError, RenasError
 from renas.evaluate.base import InlineExecutor
 from renas.evaluate.table import TableEvaluator
 from renas.search.loop import Journal, Search
+from renas.search.run import check_between
 from renas.space.genes import GenesSpace
 
 ALGORITHMS = sorted(p.stem for p in (REPO / "conf" / "algorithm").glob("*.yaml"))
@@ -138,6 +140,24 @@ def test_valid_canonical_and_build_hooks():
     none = small_space(valid=lambda arch: False)
     with pytest.raises(RenasError, match="none of 10,000 random architectures is allowed"):
         build_strategy(compose("search", ["algorithm=random"]), none).random_values()
+    yes = small_space(valid=lambda arch: "yes")  # a bug in the hook, not an answer
+    with pytest.raises(RenasError, match=r"search_space.valid \(.*\) returned 'yes' for depth:1\|lr:0.0005\|act:relu\|bn:true; "
+                                         r"it must return True or False"):
+        yes.parse("depth:1|lr:0.0005|act:relu|bn:true")
+    assert small_space(valid=lambda arch: np.bool_(arch["depth"] < 3)).allowed() == 24
+
+
+def test_a_valid_hook_that_allows_too_little_is_refused_before_the_search():
+    cfg = compose("search", ["algorithm=random", "ga.budget=24"])
+    check_between(cfg, small_space(valid=lambda arch: arch["depth"] < 3))  # 24 of 36 allowed: the budget fits
+    cfg.ga.budget = 25
+    with pytest.raises(ConfigError, match=r"ga.budget=25 is larger than the search space \(24 of its 36 architectures "
+                                          r"are allowed by search_space.valid\)"):
+        check_between(cfg, small_space(valid=lambda arch: arch["depth"] < 3))
+    cfg.loop.dedup = "isomorphic"  # repeats of a canonical form cost nothing: no count to compare
+    check_between(cfg, small_space(valid=lambda arch: arch["depth"] < 3))
+    with pytest.raises(ConfigError, match="search_space.valid allows none of the 36 architectures of the small space"):
+        check_between(cfg, small_space(valid=lambda arch: False))
 
 
 # --- any table ------------------------------------------------------------------------------------

@@ -74,6 +74,8 @@ def test_table_errors_are_clear_config_errors(tmp_path, space):
     with pytest.raises(ConfigError, match="not found") as e:
         TableEvaluator(space, str(tmp_path / "missing.csv"))
     assert "nb201_to_csv" in str(e.value)  # says how to get one
+    with pytest.raises(ConfigError, match=r"evaluator.table=.* is a folder; give the CSV file of results in it"):
+        TableEvaluator(space, str(tmp_path))
 
     archs = ["|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", ALL_SKIP]
     no_column = write_csv(tmp_path / "no_column.csv", ["arch_str", "c10_valid_12ep"], [[a, 50.0] for a in archs])

@@ -45,4 +45,4 @@ if __name__ == "__main__":
     from renas.cli import quote_arch_overrides, run_hydra_main
 
     sys.argv = algorithm_overrides(quote_arch_overrides(sys.argv))
-    run_hydra_main(main)
+    run_hydra_main(main, "benchmark")

@@ -46,6 +46,8 @@ class Table:
         hint = f"; {HOW_TO_GET_NB201}" if space.name == "nasbench201" else ""
         if not str(path) or str(path) in ("None", "???"):
             raise ConfigError(f"evaluator.table is not set: give the path of a CSV file of results{hint}")
+        if self.path.is_dir():
+            raise ConfigError(f"evaluator.table={self.path} is a folder; give the CSV file of results in it{hint}")
         if not self.path.is_file():
             raise ConfigError(f"evaluator.table={self.path} not found{hint}")
         self.columns = list(columns)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from renas.build import build, build_evaluator, build_space, build_strategy, locate_class
@@ -64,6 +65,8 @@ def check_between(cfg: DictConfig, space) -> None:
         raise ConfigError(f"ga.budget={b} is smaller than {initial[0]}={initial[1]}: {initial_need(*initial)}")
     if cfg.loop.dedup == "exact" and b > space.size:
         raise ConfigError(f"ga.budget={b} is larger than the search space ({space.size} architectures)")
+    if space.constrained:
+        check_allowed(space, b if cfg.loop.dedup == "exact" else None)
     executor_settings(cfg.executor)  # before the run folder gets any file
     if cfg.evaluator.get("name") == "train":
         check_trainer(cfg.trainer)
@@ -73,6 +76,22 @@ def check_between(cfg: DictConfig, space) -> None:
                 f"trainer.devices={devices} is not supported in a search: each child trains on one device; "
                 f"evaluate children in parallel with executor.workers=<n> (or executor=ray) instead"
             )
+
+
+def check_allowed(space, budget: int | None) -> None:
+    """A space whose ``valid`` hook allows nothing, or (``budget`` given: exact dedup) fewer
+    architectures than the budget, refused before the search starts. A small space is counted
+    (:meth:`~renas.space.base.SearchSpace.allowed`); a large one is only sampled."""
+    allowed = space.allowed()
+    if allowed is None:
+        space.sample(np.random.default_rng(0))  # raises if none of many random draws is allowed
+        return
+    if allowed == 0:
+        raise ConfigError(f"search_space.valid allows none of the {space.size:,} architectures of the "
+                          f"{space.name} space; check the hook")
+    if budget is not None and budget > allowed:
+        raise ConfigError(f"ga.budget={budget} is larger than the search space ({allowed:,} of its "
+                          f"{space.size:,} architectures are allowed by search_space.valid)")
 
 
 def prepare_search(cfg: DictConfig, run_dir: Path) -> tuple[Any, Any, Any]:

@@ -23,6 +23,8 @@ from renas.errors import GenotypeError, RenasError
 
 #: random draws before concluding that (almost) nothing is allowed by the space's ``valid``
 MAX_REJECTIONS = 10_000
+#: constrained spaces up to this many combinations are enumerated to count the allowed ones
+COUNT_LIMIT = 100_000
 
 
 def no_valid_genotype(space: "SearchSpace") -> RenasError:
@@ -139,6 +141,16 @@ class SearchSpace(ABC):
     def size(self) -> int:
         """Number of gene-value combinations (product of gene arities; allowed or not)."""
         return math.prod(g.arity for g in self.genes)
+
+    def allowed(self) -> int | None:
+        """Number of allowed architectures: :attr:`size` for a space without rules, the count of
+        :meth:`genotypes` for a constrained one of up to :data:`COUNT_LIMIT` combinations, and
+        ``None`` (not counted) for a larger one."""
+        if not self.constrained:
+            return self.size
+        if self.size > COUNT_LIMIT:
+            return None
+        return sum(1 for values in itertools.product(*(range(g.arity) for g in self.genes)) if self.is_valid(values))
 
     # --- networks ------------------------------------------------------------------------
     @abstractmethod

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import unquote
 
+import numpy as np
 from torch import nn
 
 from renas.errors import ConfigError, GenotypeError, RenasError
@@ -356,7 +357,12 @@ class GenesSpace(SearchSpace):
     def is_valid(self, values: Sequence[int]) -> bool:
         if self._valid is None:
             return True
-        return bool(self._call("valid", self._valid, GenesGenotype(tuple(values))))
+        genotype = GenesGenotype(tuple(values))
+        answer = self._call("valid", self._valid, genotype)
+        if not isinstance(answer, (bool, np.bool_)):  # "yes", 0, None: a hook with a bug, not an answer
+            raise RenasError(f"search_space.valid ({hook_name(self._valid)}) returned {answer!r} for "
+                             f"{self.format(genotype)}; it must return True or False")
+        return bool(answer)
 
     def canonical(self, genotype: GenesGenotype) -> str:
         if self._canonical is None:
