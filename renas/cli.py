@@ -156,6 +156,15 @@ class JobError(RuntimeError):
     runs the sweep's other jobs (an Optuna study counts a failed trial) and exits non-zero."""
 
 
+#: the sweep folder of the multirun this process launches (set by CheckFirst.on_multirun_start)
+_SWEEP_DIR: Path | None = None
+
+
+def _sweep_dir() -> Path | None:
+    """The sweep folder of a multirun that has started (``None``: a single run, or before the sweep)."""
+    return _SWEEP_DIR
+
+
 def _multirun() -> bool:
     try:
         return HydraConfig.get().mode == RunMode.MULTIRUN
@@ -187,12 +196,14 @@ class CheckFirst(Callback):
             sys.exit(2)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """A sweep, before the sweeper makes the sweep folder or launches a job: the values every
-        job shares (the overrides that are not swept), then each value of a listed or ranged
-        sweep of a setting (``ga.mutation_rate=0.1,1.5``, ``seed=range(0,5)``; not a config
-        group's options, which Hydra checks, nor an Optuna interval) in the shared config."""
+        """A sweep, before the sweeper makes the sweep folder or launches a job: the launcher's
+        numbers (:func:`check_launcher`), the values every job shares (the overrides that are not
+        swept), then each value of a listed or ranged sweep of a setting (``ga.mutation_rate=0.1,1.5``,
+        ``seed=range(0,5)``; not a config group's options, which Hydra checks, nor an Optuna
+        interval) in the shared config."""
         task_cfg = _task_config(config)
         try:
+            check_launcher(config.hydra.get("launcher"))
             check_schema(task_cfg)
         except RenasError as e:
             print(f"error: {e} (every job of the sweep has it; no job was started)", file=sys.stderr, flush=True)
@@ -208,6 +219,31 @@ class CheckFirst(Callback):
                 msg = msg if msg.startswith(key) else f"{key}={value!r}: {msg}"
                 print(f"error: {msg} (a value of the sweep {override}; no job was started)", file=sys.stderr, flush=True)
                 sys.exit(2)
+        global _SWEEP_DIR
+        _SWEEP_DIR = Path(str(config.hydra.sweep.dir))
+
+
+#: the launchers' numbers that Hydra's joblib and submitit plugins take unchecked (a traceback
+#: from joblib, or a SLURM job refused after the sweep started): key -> (smallest value, what it is)
+LAUNCHER_MINIMA = {"timeout_min": (1, "minutes"), "cpus_per_task": (1, "CPUs"), "gpus_per_node": (0, "GPUs"),
+                   "tasks_per_node": (1, "tasks"), "nodes": (1, "nodes"), "mem_gb": (1, "GB"),
+                   "array_parallelism": (1, "jobs at once")}
+
+
+def check_launcher(launcher: Any) -> None:
+    """``hydra.launcher``'s numbers: joblib's ``n_jobs`` (not 0; negative counts back from the
+    cores, as joblib reads it) and submitit's sizes and time (:data:`LAUNCHER_MINIMA`)."""
+    if launcher is None:
+        return
+    n_jobs = launcher.get("n_jobs")
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0):
+        raise ConfigError(f"hydra.launcher.n_jobs={n_jobs!r}: give the number of jobs at once (>= 1; -1: one per core)")
+    for key, (least, what) in LAUNCHER_MINIMA.items():
+        value = launcher.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < least:
+            raise ConfigError(f"hydra.launcher.{key}={value!r} is out of range: must be a number of {what} >= {least}")
 
 
 #: the most values of one swept setting checked before a sweep starts (each check takes ~5 ms)
@@ -244,11 +280,11 @@ def run_hydra_main(main: Callable[[], Any], job: str | None = None) -> Any:
     option or key, a wrong type caught by a schema: all before the run folder exists) are one
     line and exit status 2, like renas's own. ``HYDRA_FULL_ERROR=1`` keeps Hydra's report.
     ``job`` (``search``, ``train``, ``benchmark``) names the command in those lines."""
-    global _TASK_STARTED
+    global _TASK_STARTED, _SWEEP_DIR
     if os.environ.get("HYDRA_FULL_ERROR"):
         return main()
 
-    _TASK_STARTED = False
+    _TASK_STARTED, _SWEEP_DIR = False, None
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing its report and exiting 1
     try:
         return main()
@@ -257,6 +293,12 @@ def run_hydra_main(main: Callable[[], Any], job: str | None = None) -> Any:
     except KeyboardInterrupt:  # Ctrl-C before the task started (the task handles its own): nothing to resume
         if _TASK_STARTED:
             raise
+        sweep = _sweep_dir()
+        if sweep is not None:  # a sweep's launcher (joblib, submitit): its jobs run elsewhere and handle their own
+            how = (f": continue one with {command(job)} resume=<its folder>" if job in ("search", "train") else "")
+            print(f"interrupted; the sweep's jobs that had started are in {sweep} (a folder each){how}",
+                  file=sys.stderr, flush=True)
+            sys.exit(130)
         try:
             remove_empty_run_dir(hydra_run_dir())
         except Exception:  # Hydra had not set up the job (or its run folder) yet

@@ -86,23 +86,33 @@ class Terminated(KeyboardInterrupt):
     (nothing lost, the resume command printed) and exit with status 143."""
 
 
-_terminated = False
+_terminated: str | None = None  # the signal's name
 
 
 def stop_on_sigterm() -> None:
     """Make SIGTERM raise :class:`Terminated` in the main thread. Lightning turns any
     KeyboardInterrupt inside ``fit`` into its own shutdown, so :func:`was_terminated` keeps the
-    fact even when the exception's type is lost on the way."""
+    fact even when the exception's type is lost on the way. In a job submitit started (Hydra's
+    submitit launchers: ``SUBMITIT_EXECUTOR`` is set) SIGUSR2 too: submitit asks SLURM for it
+    before the time limit, and its own handler would raise inside a child's training (a child
+    recorded as failed) or requeue a job that cannot start again in its own folder."""
     def handler(signum, frame):
         global _terminated
-        _terminated = True
+        _terminated = signal.Signals(signum).name
         raise Terminated
 
     signal.signal(signal.SIGTERM, handler)
+    if os.environ.get("SUBMITIT_EXECUTOR") and hasattr(signal, "SIGUSR2"):
+        signal.signal(signal.SIGUSR2, handler)
 
 
 def was_terminated() -> bool:
-    return _terminated
+    return _terminated is not None
+
+
+def terminated_by() -> str:
+    """The signal that stopped the command (``SIGTERM``; ``SIGUSR2`` in a submitit job)."""
+    return _terminated or "SIGTERM"
 
 
 def one_line(error: BaseException, key: str | None = None, prefix: str = "") -> str:
@@ -130,7 +140,7 @@ def one_line(error: BaseException, key: str | None = None, prefix: str = "") -> 
             text = re.sub(r"(ValidationError raised while composing config: )?Value (.*) \((\w+)\) is not a valid input for "
                           r"<enum '(\w+)'>", lambda m: f"{full_key}={m.group(2)} is not one of: {_choices(m.group(4))}", text)
         text = re.sub(r"Available options in '[^']+': (.*)$", lambda m: "(options: " + ", ".join(m.group(1).split()) + ")", text)
-        text = re.sub(r"Could not override '([^']+)'\. To append to your config use (\S+)",
+        text = re.sub(r"Could not override '([^']+)'\. To append to your config use (.+)$",
                       r"Could not override '\1' (to add a new key: \2)", text)
         if text and text not in parts:
             parts.append(text)

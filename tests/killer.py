@@ -29,3 +29,17 @@ class KillOnceTableEvaluator(TableEvaluator):
                 marker.write_text(str(deaths + 1))
                 os.kill(os.getpid(), signal.SIGKILL)
         return super().evaluate(task)
+
+
+class SlowTableEvaluator(TableEvaluator):
+    """A table evaluator that takes ``seconds`` for each child, as a long training would."""
+
+    def __init__(self, space, table, metric, report, seconds: float = 60.0, **table_options) -> None:
+        super().__init__(space, table, metric, report, **table_options)
+        self.seconds = float(seconds)
+
+    def evaluate(self, task):
+        import time
+
+        time.sleep(self.seconds)
+        return super().evaluate(task)

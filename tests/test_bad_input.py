@@ -232,6 +232,13 @@ def test_a_sweep_whose_every_job_has_a_bad_value_is_refused_before_any_job(tmp_p
     (["seed=range(0,3)", "ga.mutation_rate=choice(0.2,-1)"], "ga.mutation_rate=-1.0 is out of range"),
     (["ga.selection=tournament,best"], "ga.selection='best' is not one of: tournament, roulette (a value of the sweep"),
     (["ga.budget=4,abc"], "ga.budget='abc': Value 'abc' of type 'str' could not be converted to Integer (a value of the sweep"),
+    # the launchers' numbers, which their plugins take unchecked (joblib: a traceback; SLURM: a refused job)
+    (["seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0"],
+     "hydra.launcher.n_jobs=0: give the number of jobs at once (>= 1; -1: one per core) (every job of the sweep has it"),
+    (["seed=0", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=-5"],
+     "hydra.launcher.timeout_min=-5 is out of range: must be a number of minutes >= 1"),
+    (["seed=0", "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=0"],
+     "hydra.launcher.cpus_per_task=0 is out of range: must be a number of CPUs >= 1"),
 ])
 def test_a_swept_bad_value_is_refused_before_any_job(tmp_path, sweep_args, expected):
     """Each value of a listed or ranged sweep is checked before the sweep starts (it failed in its

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,78 @@ def test_local_workers_killed_during_children_retry_once_and_the_search_complete
     assert Path(f"{marker}.12").read_text() == "1" and Path(f"{marker}.15").read_text() == "2"
     failed = [r for r in history if r["status"] == "failed"]
     assert len(failed) == 1 and "died" in failed[0]["error"]  # child 15; child 12's retry succeeded
+
+
+def test_ray_that_cannot_start_or_has_no_node_for_a_child_is_one_line_and_keeps_our_sigterm(local_ray, monkeypatch, caplog):
+    from renas.errors import ConfigError
+    from renas.evaluate import executors
+
+    assert executors.fits([{"CPU": 2.0}], 1, 0) and not executors.fits([{"CPU": 2.0}], 1, 1)
+    assert not executors.fits([{"CPU": 1.0, "GPU": 1.0}, {"CPU": 4.0}], 2, 1)  # one node must hold both
+    spec = {"cfg": {}, "run_dir": "unused"}
+    # a cluster the search joined: a node may join later, so a warning (the module's cluster: 2 nodes, 1 CPU each)
+    with caplog.at_level("WARNING", "renas.evaluate"):
+        executors.RayExecutor(spec, 1, None, num_cpus=1, num_gpus=1).close()
+    assert "executor.num_cpus=1 executor.num_gpus=1: no node of the Ray cluster has that many (nodes: 1 CPU, 0 GPU; 1 CPU, 0 GPU)" in caplog.text
+
+    # a cluster the search starts itself (here the module's, standing in): refused; Ray's own
+    # SIGTERM handler (it aborts the driver) is replaced by the one the search had
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(local_ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(local_ray, "init", lambda **kw: signal.signal(signal.SIGTERM, lambda *a: None))
+    ours = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(ConfigError, match=r"executor.num_cpus=4 executor.num_gpus=0: no node .*; lower them, or join"):
+        executors.RayExecutor(spec, 1, None, num_cpus=4, num_gpus=0)
+    assert signal.getsignal(signal.SIGTERM) is ours
+    executors.RayExecutor(spec, 1, None, num_cpus=1, num_gpus=0).close()
+
+    def no_cluster(**kwargs):
+        raise ConnectionError("Could not find any running Ray instance.\n  Please specify the one to connect to.")
+
+    monkeypatch.setattr(local_ray, "init", no_cluster)
+    with pytest.raises(ConfigError, match=r"^executor=ray: Ray could not start or connect at executor.address=auto: "
+                                          r"ConnectionError: Could not find any running Ray instance. Please specify"):
+        executors.RayExecutor(spec, 1, "auto", num_cpus=1, num_gpus=0)
+
+
+def test_a_ray_search_may_resume_on_another_ray_address(tmp_path, local_ray):
+    """A search requeued on a new Ray head joins it with executor.address=...: where Ray runs and
+    what it shows change no child; anything else about Ray still would."""
+    from helpers import run_entry
+
+    run_dir = tmp_path / "run"
+    proc = run_entry("search.py", *TABLE, "executor=ray", f"hydra.run.dir={run_dir}")  # joins the module's cluster
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = run_entry("search.py", f"resume={run_dir}", "executor=ray", "executor.address=auto", "executor.log_to_driver=true")
+    assert proc.returncode == 0 and "finished" in proc.stdout + proc.stderr, proc.stderr[-2000:]  # accepted
+    proc = run_entry("search.py", f"resume={run_dir}", "executor=ray", "executor.num_cpus=2")
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        "error: resume: executor=ray executor.num_cpus=2 would change the search (executor.num_cpus: 1.0 -> 2.0); only logger, "
+        "progress, threads, snapshot, executor.address, executor.log_to_driver may change on resume"), proc.stderr[-2000:]
+
+
+def test_closing_local_workers_stops_children_in_evaluation_at_once(tmp_path):
+    """SIGTERM (a scheduler's time limit) must end a parallel search within the scheduler's grace
+    time: closing the executor stops its workers, it does not wait for the children they hold
+    (the interpreter used to wait for them at exit: 17 s for a child of 14 s)."""
+    import time
+
+    from renas.evaluate import executors
+    from renas.evaluate.base import Task
+
+    cfg = compose("search", [*TABLE, "evaluator._target_=killer.SlowTableEvaluator", "+evaluator.seconds=300"])
+    pool = executors.LocalExecutor(executors.evaluator_spec(cfg, tmp_path), 2, 1)
+    arch = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    for i in range(2):
+        pool.submit(Task(i, arch, (0,) * 6, seed=i))
+    processes = []
+    deadline = time.monotonic() + 60
+    while len(processes) < 2 and time.monotonic() < deadline:  # the workers start as their tasks arrive
+        processes = [p for slot in pool.slots for p in (slot._processes or {}).values()]
+        time.sleep(0.2)
+    assert len(processes) == 2
+    time.sleep(2)  # in evaluation now
+    pool.close()
+    for process in processes:
+        process.join(10)
+    assert not any(p.is_alive() for p in processes)

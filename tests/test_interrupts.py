@@ -79,6 +79,21 @@ def test_ctrl_c_before_the_task_starts_is_one_line(tmp_path, monkeypatch):
     assert not (tmp_path / "run").exists()
 
 
+def test_ctrl_c_in_a_sweeps_launcher_points_at_the_sweep_folder(tmp_path, monkeypatch):
+    """The joblib and submitit launchers run the jobs in other processes: Ctrl-C reaches the
+    launcher (here: the basic one, interrupted as joblib's waits) while the jobs stop on their own,
+    each resumable. It used to say "before the command started; nothing to resume"."""
+    import renas.cli
+    from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+
+    monkeypatch.setattr(renas.cli, "_SWEEP_DIR", None)  # set by the sweep; put back after the test
+    monkeypatch.setattr(BasicLauncher, "launch", _ctrl_c)
+    sweep = tmp_path / "sweep"
+    proc = run_entry("search.py", "-m", "seed=0,1", "logger=none", "threads=1", f"hydra.sweep.dir={sweep}")
+    _interrupted(proc, f"the sweep's jobs that had started are in {sweep} (a folder each): continue one with "
+                       f"python search.py resume=<its folder>")
+
+
 def test_a_search_interrupted_after_its_first_state_says_how_to_resume(tmp_path, monkeypatch):
     import renas.search.run
 

@@ -22,6 +22,7 @@ def fake_ray(monkeypatch):
     ray.init = lambda **kwargs: calls.update(kwargs)
     ray.remote = lambda fn: types.SimpleNamespace(options=lambda **kw: fn)
     ray.put = lambda obj: obj
+    ray.nodes = lambda: [{"Alive": True, "Resources": {"CPU": 4.0}}]  # room for a child's task
     monkeypatch.setitem(sys.modules, "ray", ray)
     return calls
 

@@ -74,3 +74,21 @@ def test_sigterm_stops_a_search_like_ctrl_c_with_status_143(tmp_path):
     assert f"terminated (SIGTERM); continue with: python search.py resume={run_dir}" in err and "Traceback" not in err
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["stopped"] == "terminated" and 0 < summary["evaluations"] < 10000
+
+
+@pytest.mark.slow
+def test_submitits_time_limit_signal_stops_the_search_not_the_child(tmp_path, monkeypatch):
+    """Hydra's submitit launchers: submitit has SLURM send SIGUSR2 before a job's time limit, and
+    its own handler raised inside the child's training (a child recorded as failed, the search
+    going on). In a submitit job (``SUBMITIT_EXECUTOR`` set) the signal stops the search as SIGTERM does."""
+    monkeypatch.setenv("SUBMITIT_EXECUTOR", "local")  # the forked copy inherits it
+    run_dir = tmp_path / "run"
+    args = ["search_space=digits_cnn", "trainer.max_epochs=3", "ga.population_size=3",
+            "ga.sample_size=2", "ga.budget=3", "threads=1", "logger=none", f"hydra.run.dir={run_dir}"]
+    proc = signal_at("search.py", args, signal.SIGUSR2, line="| eval 1/3 |")  # inside the second child's training
+    err = proc.stderr
+    assert proc.returncode == 143, err[-2000:]
+    assert f"terminated (SIGUSR2); continue with: python search.py resume={run_dir}" in err and "Traceback" not in err
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["stopped"] == "terminated" and summary["failures"] == 0
+    assert all(r["status"] == "ok" for r in read_jsonl(run_dir / "history.jsonl"))

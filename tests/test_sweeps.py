@@ -27,11 +27,12 @@ def _summary(run: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def joblib_sweep(tmp_path_factory) -> Path:
-    """Two searches (ga.mutation_rate=0.1,0.2) run at once by the joblib launcher, W&B offline.
+    """Two searches (ga.mutation_rate=0.1,0.2) run at once by the joblib launcher, W&B offline,
+    each evaluating its children in two worker processes (spawned from joblib's loky workers).
     (Its tests carry ``needs_shared``: the marker skips them before this fixture runs.)"""
     sweep = tmp_path_factory.mktemp("joblib") / "sweep"
     proc = run_entry("search.py", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "ga.mutation_rate=0.1,0.2",
-                   *TABLE, f"hydra.sweep.dir={sweep}")
+                   *TABLE, "executor.workers=2", "executor.threads_per_worker=1", f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return sweep
 
@@ -43,7 +44,7 @@ def test_joblib_sweep_gives_two_finished_runs_in_one_wandb_group(joblib_sweep):
     assert [j.name for j in jobs] == ["0", "1"]
     for job, rate in zip(jobs, (0.1, 0.2)):
         summary = _summary(job)
-        assert summary["finished"] is True and summary["evaluations"] == 20
+        assert summary["finished"] is True and summary["evaluations"] == 20 and summary["failures"] == 0
         assert f"ga.mutation_rate={rate}" in (job / ".hydra" / "overrides.yaml").read_text()
         assert (job / "history.jsonl").is_file() and (job / "plots" / "fitness.png").is_file()
     runs = [wandb_run(j) for j in jobs]

@@ -6,7 +6,7 @@ finish with :meth:`next_result`; the search loop keeps ``capacity`` children in 
 - ``InlineExecutor`` (``executor=local``, ``executor.workers=1``): in the search's own process.
 - :class:`LocalExecutor` (``executor=local``, ``executor.workers=K``): K worker processes on
   this machine, each building its evaluator (and loading the data) once, with
-  ``threads_per_worker`` torch threads (default: cores / K) and GPUs assigned round-robin.
+  ``threads_per_worker`` torch threads (default: the cores this process may use / K) and GPUs assigned round-robin.
 - :class:`RayExecutor` (``executor=ray``): one Ray task per child on an existing Ray
   cluster (``ray.init(address=...)``), each asking for ``executor.num_cpus`` /
   ``num_gpus``; the evaluator is built once per Ray worker process.
@@ -21,6 +21,7 @@ import dataclasses
 import logging
 import multiprocessing as mp
 import os
+import signal
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -79,6 +80,10 @@ class LocalExecutor:
     def __init__(self, spec: dict[str, Any], workers: int, threads: int, gpus: list[int] | None = None) -> None:
         self.capacity = workers
         self.spec, self.threads, self.gpus = spec, threads, list(gpus or [])
+        if mp.get_start_method(allow_none=True) not in (None, *mp.get_all_start_methods()):
+            # a worker of another library's pool (joblib's loky: a Hydra joblib sweep) names its
+            # own start method, which a spawned worker would try to set and cannot: spawn's own
+            mp.set_start_method("spawn", force=True)
         self.ctx = mp.get_context("spawn")
         self.slots = [self._start(i) for i in range(workers)]
         self.running: dict[Future, tuple[Task, int]] = {}
@@ -113,8 +118,19 @@ class LocalExecutor:
         return self._ready.pop(0)
 
     def close(self) -> None:
+        """Stop every worker now: a child still training is not waited for (a stopped search
+        evaluates it again on resume), so SIGTERM ends the search within the scheduler's grace time."""
         for pool in self.slots:
+            terminate = getattr(pool, "terminate_workers", None)  # Python 3.14
+            if terminate is not None:
+                terminate()
+                continue
+            # before shutdown, which forgets them (Python < 3.14 has no public way to stop a worker)
+            processes = list((getattr(pool, "_processes", None) or {}).values())
             pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                if process.is_alive():
+                    process.terminate()
 
 
 def _ray_evaluate(spec: dict[str, Any], task: Task, parent_weights: bytes | None = None) -> Outcome:
@@ -155,19 +171,45 @@ class RayExecutor:
         except ImportError:
             raise ConfigError('executor=ray needs Ray: pip install -e ".[ray]"') from None
         self.ray = ray
+        started_here = False
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": log_to_driver}
             if address:
                 kwargs["address"] = address
             if runtime_env:
                 kwargs["runtime_env"] = runtime_env
-            ray.init(**kwargs)
+            sigterm = signal.getsignal(signal.SIGTERM)
+            try:
+                ray.init(**kwargs)
+            except Exception as e:  # no cluster at the address, a bad runtime_env, ...: one line, before any file
+                where = f" at executor.address={address}" if address else ""
+                detail = " ".join(str(e).split())[:300]
+                raise ConfigError(f"executor=ray: Ray could not start or connect{where}: {type(e).__name__}: {detail}") from None
+            if sigterm is not None and signal.getsignal(signal.SIGTERM) is not sigterm:
+                # Ray's driver installs its own, which aborts: SIGTERM (a scheduler's time limit) must
+                # stop the search as everywhere else, with its summary and the resume command
+                signal.signal(signal.SIGTERM, sigterm)
+            started_here = not address and not os.environ.get("RAY_ADDRESS")
+        self._check_resources(num_cpus, num_gpus, started_here)
         self.capacity = workers
         self.remote = ray.remote(_ray_evaluate).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=1,
                                                         retry_exceptions=False)
         self.spec_ref = ray.put(spec)
         self.weights_dir = Path(weights_dir) if weights_dir is not None else None
         self.refs: dict[Any, Task] = {}
+
+    def _check_resources(self, num_cpus: float, num_gpus: float, started_here: bool) -> None:
+        """A child's task needs ``num_cpus`` and ``num_gpus`` on one node; where no node has them
+        it would wait, silently, for ever: refused on a cluster this search started, a warning on
+        one it joined (a node may join later)."""
+        nodes = [n.get("Resources", {}) for n in self.ray.nodes() if n.get("Alive")]
+        if fits(nodes, num_cpus, num_gpus):
+            return
+        have = "; ".join(f"{r.get('CPU', 0):g} CPU, {r.get('GPU', 0):g} GPU" for r in nodes) or "none alive"
+        what = f"executor.num_cpus={num_cpus:g} executor.num_gpus={num_gpus:g}: no node of the Ray cluster has that many (nodes: {have})"
+        if started_here:
+            raise ConfigError(f"{what}; lower them, or join a cluster that has them with executor.address=...")
+        log.warning("%s; every child waits until such a node joins", what)
 
     def _weights_file(self, arch: str) -> Path:
         # deferred: lightning_eval imports torch; this module stays torch-free (see make_executor)
@@ -202,6 +244,20 @@ class RayExecutor:
             self.ray.cancel(ref, force=True)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity where the system has one (``taskset``,
+    a SLURM job's cgroup or cpuset), not every core of the machine."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def fits(nodes: list[dict[str, float]], num_cpus: float, num_gpus: float) -> bool:
+    """Whether one of the nodes (their Ray ``Resources``) can hold a task asking for ``num_cpus``
+    and ``num_gpus``."""
+    return any(r.get("CPU", 0) >= num_cpus and r.get("GPU", 0) >= num_gpus for r in nodes)
+
+
 def executor_settings(ex) -> dict[str, Any]:
     """The ``executor`` config as the executors take it (each value checked by its schema rule,
     :mod:`renas.schema`): ``threads`` per local worker (``threads_per_worker``, default cores /
@@ -211,7 +267,7 @@ def executor_settings(ex) -> dict[str, Any]:
     settings: dict[str, Any] = {"workers": workers, "kind": kind}
     if kind == "local":
         per_worker = ex.get("threads_per_worker")
-        settings["threads"] = max(1, (os.cpu_count() or 1) // workers) if per_worker is None else int(per_worker)
+        settings["threads"] = max(1, usable_cores() // workers) if per_worker is None else int(per_worker)
     else:
         settings.update(address=ex.get("address"), num_cpus=float(ex.num_cpus), num_gpus=float(ex.num_gpus),
                         log_to_driver=bool(ex.log_to_driver), runtime_env=_runtime_env(ex.get("runtime_env")))

@@ -20,7 +20,7 @@ from omegaconf import open_dict as _open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from renas.errors import ConfigError, RenasError, command, one_line
-from renas.search.run import SAFE_KEYS, search_identity
+from renas.search.run import SAFE_KEYS, SAFE_SETTINGS, may_change_on_resume, search_identity, without_safe
 from renas.tracking.history import read_history
 from renas.tracking.state import STATE_FILE, load_state
 
@@ -101,8 +101,7 @@ def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[s
         raise ConfigError(f"resume={run_dir}: not a search run folder (no .hydra/config.yaml)")
     state = load_state(run_dir)
     old = [str(o) for o in OmegaConf.load(saved_overrides)]
-    changed = [o for o in new_overrides if o.split("=", 1)[0].lstrip("+~").split(".")[0] not in SAFE_KEYS
-               and not o.startswith("hydra")]
+    changed = [o for o in new_overrides if not may_change_on_resume(o)]
     try:
         original = compose(config_name="search", overrides=old)
     except (HydraException, OmegaConfBaseException) as e:  # e.g. a key of an older renas version
@@ -117,17 +116,17 @@ def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[s
         key = diff[0]
         raise ConfigError(
             f"resume: {' '.join(changed) or key} would change the search ({key}: {diff[1]!r} -> {diff[2]!r}); "
-            f"only {', '.join(k for k in SAFE_KEYS if k != 'resume')} may change on resume"
+            f"only {', '.join([*(k for k in SAFE_KEYS if k != 'resume'), *SAFE_SETTINGS])} may change on resume"
         )
     saved = OmegaConf.to_container(OmegaConf.load(saved_config), resolve=False, enum_to_str=True)
-    files_changed = first_difference(_drop(saved), _drop(OmegaConf.to_container(original, resolve=False, enum_to_str=True)))
+    files_changed = first_difference(without_safe(saved), without_safe(OmegaConf.to_container(original, resolve=False, enum_to_str=True)))
     if files_changed:
         key, a, b = files_changed
         raise ConfigError(
             f"resume: the config files changed since this search started ({key}: {a!r} then, {b!r} now); "
             f"resume it with the renas version that started it"
         )
-    diff = first_difference(state["config"], search_identity(cfg))
+    diff = first_difference(without_safe(state["config"]), search_identity(cfg))  # a state of before: with them
     if diff:
         raise RenasError(
             f"{run_dir / 'state.pt'} was written by a different search config ({diff[0]}: {diff[1]!r} in the "
@@ -148,10 +147,6 @@ def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[s
         )
     generations = read_history(run_dir / "generations.jsonl")
     return cfg, choices, {"state": state, "history": history, "generations": generations, "run_dir": run_dir}
-
-
-def _drop(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if k not in SAFE_KEYS}
 
 
 def open_dict(cfg):

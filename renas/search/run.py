@@ -228,10 +228,31 @@ class Progress:
 SAFE_KEYS = ("logger", "progress", "threads", "resume", "snapshot")
 
 
+#: settings inside a group that a resume may change: where Ray runs and what it shows change no
+#: child (a search requeued on a new Ray head joins it with executor.address=...)
+SAFE_SETTINGS = ("executor.address", "executor.log_to_driver")
+
+
+def without_safe(data: dict[str, Any]) -> dict[str, Any]:
+    """A plain config without the keys (:data:`SAFE_KEYS`) and settings (:data:`SAFE_SETTINGS`)
+    a resume may change."""
+    out = {k: v for k, v in data.items() if k not in SAFE_KEYS}
+    for key in SAFE_SETTINGS:
+        group, name = key.split(".")
+        if isinstance(out.get(group), dict) and name in out[group]:
+            out[group] = {k: v for k, v in out[group].items() if k != name}
+    return out
+
+
+def may_change_on_resume(override: str) -> bool:
+    """Whether a command-line override sets only what a resume may change."""
+    key = override.split("=", 1)[0].lstrip("+~")
+    return key.split(".")[0] in SAFE_KEYS or key in SAFE_SETTINGS or key.startswith("hydra")
+
+
 def search_identity(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config without the keys a resume may change."""
-    data = plain(cfg)
-    return {k: v for k, v in data.items() if k not in SAFE_KEYS}
+    return without_safe(plain(cfg))
 
 
 def run_search(
@@ -255,16 +276,24 @@ def run_search(
     progress = Progress(budget, cfg.get("progress", "eval"), executor_settings(cfg.executor)["workers"])
     identity = search_identity(cfg)
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if resume:  # the torn last line of a crash, if any, is cut before appending
-        read_history(run_dir / "history.jsonl", repair=True)
-        read_history(run_dir / "generations.jsonl", repair=True)
-    logged = len(resume["generations"]) if resume else 0
-    history = HistoryWriter(run_dir / "history.jsonl")
-    generations_file = HistoryWriter(run_dir / "generations.jsonl")
-    sink = build(cfg.logger, "logger")
-    sink.start(run_dir, plain(cfg), job_type="search", group=group,
-               resume_id=resume["state"].get("run_id") if resume else None)
+    from renas.evaluate.executors import make_executor  # looked up here: test_executors swaps it
+
+    # before the run folder gets a file: Ray that cannot start or connect is bad input like any other
+    executor = make_executor(cfg, evaluator, run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if resume:  # the torn last line of a crash, if any, is cut before appending
+            read_history(run_dir / "history.jsonl", repair=True)
+            read_history(run_dir / "generations.jsonl", repair=True)
+        logged = len(resume["generations"]) if resume else 0
+        history = HistoryWriter(run_dir / "history.jsonl")
+        generations_file = HistoryWriter(run_dir / "generations.jsonl")
+        sink = build(cfg.logger, "logger")
+        sink.start(run_dir, plain(cfg), job_type="search", group=group,
+                   resume_id=resume["state"].get("run_id") if resume else None)
+    except BaseException:
+        executor.close()
+        raise
 
     earlier = 0.0
     if resume:  # the wall time up to the snapshot, and the replayed evaluations' own time
@@ -277,10 +306,6 @@ def run_search(
         save_state(run_dir, {"config": identity, "run_id": sink.run_id, "seconds": seconds, "search": search.state_dict()})
 
     snapshots = Snapshots(write_state, *snapshot_settings(cfg))
-
-    from renas.evaluate.executors import make_executor  # looked up here: test_executors swaps it
-
-    executor = make_executor(cfg, evaluator, run_dir)
     callbacks: list[SearchCallback] = [RunFiles(history, generations_file, sink, progress, logged)]
     if getattr(evaluator, "retain", None) is not None:
         callbacks.append(KeepAlive(evaluator.retain))
