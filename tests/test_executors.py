@@ -124,7 +124,7 @@ def test_ray_that_cannot_start_or_has_no_node_for_a_child_is_one_line_and_keeps_
 
     # a cluster the search starts itself (here the module's, standing in): refused; Ray's own
     # SIGTERM handler (it aborts the driver) is replaced by the one the search had
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(executors, "_no_running_ray", lambda ray: True)  # ray.init() would start its own
     monkeypatch.setattr(local_ray, "is_initialized", lambda: False)
     monkeypatch.setattr(local_ray, "init", lambda **kw: signal.signal(signal.SIGTERM, lambda *a: None))
     ours = signal.getsignal(signal.SIGTERM)
@@ -136,6 +136,12 @@ def test_ray_that_cannot_start_or_has_no_node_for_a_child_is_one_line_and_keeps_
     def no_cluster(**kwargs):
         raise ConnectionError("Could not find any running Ray instance.\n  Please specify the one to connect to.")
 
+    monkeypatch.setattr(local_ray, "init", no_cluster)
+    monkeypatch.setattr(executors, "_no_running_ray", lambda ray: False)  # joined: a shortage is only a warning
+    with caplog.at_level("WARNING", "renas.evaluate"):
+        monkeypatch.setattr(local_ray, "init", lambda **kw: None)
+        executors.RayExecutor(spec, 1, None, num_cpus=4, num_gpus=0).close()
+    assert "executor.num_cpus=4 executor.num_gpus=0: no node" in caplog.text
     monkeypatch.setattr(local_ray, "init", no_cluster)
     with pytest.raises(ConfigError, match=r"^executor=ray: Ray could not start or connect at executor.address=auto: "
                                           r"ConnectionError: Could not find any running Ray instance. Please specify"):

@@ -145,6 +145,9 @@ def test_valid_canonical_and_build_hooks():
                                          r"it must return True or False"):
         yes.parse("depth:1|lr:0.0005|act:relu|bn:true")
     assert small_space(valid=lambda arch: np.bool_(arch["depth"] < 3)).allowed() == 24
+    calls = []
+    counted = small_space(valid=lambda arch: calls.append(arch) or True)
+    assert counted.allowed(at_most=5) == 5 and len(calls) == 5  # a slow hook is called only as far as needed
 
 
 def test_a_valid_hook_that_allows_too_little_is_refused_before_the_search():

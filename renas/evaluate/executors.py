@@ -179,6 +179,7 @@ class RayExecutor:
             if runtime_env:
                 kwargs["runtime_env"] = runtime_env
             sigterm = signal.getsignal(signal.SIGTERM)
+            alone = not address and _no_running_ray(ray)  # before init, which may join a cluster started here
             try:
                 ray.init(**kwargs)
             except Exception as e:  # no cluster at the address, a bad runtime_env, ...: one line, before any file
@@ -189,7 +190,7 @@ class RayExecutor:
                 # Ray's driver installs its own, which aborts: SIGTERM (a scheduler's time limit) must
                 # stop the search as everywhere else, with its summary and the resume command
                 signal.signal(signal.SIGTERM, sigterm)
-            started_here = not address and not os.environ.get("RAY_ADDRESS")
+            started_here = alone
         self._check_resources(num_cpus, num_gpus, started_here)
         self.capacity = workers
         self.remote = ray.remote(_ray_evaluate).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=1,
@@ -242,6 +243,20 @@ class RayExecutor:
     def close(self) -> None:
         for ref in self.refs:
             self.ray.cancel(ref, force=True)
+
+
+def _no_running_ray(ray) -> bool:
+    """Whether ``ray.init()`` without an address starts a Ray instance of its own: no
+    ``RAY_ADDRESS`` and no cluster started on this machine with ``ray start`` (Ray's own lookup,
+    a private function; where it is missing the answer is no, so a shortage is only a warning)."""
+    try:
+        from ray._private.services import canonicalize_bootstrap_address  # deferred: optional dependency
+    except ImportError:
+        return False
+    try:
+        return canonicalize_bootstrap_address(None) is None
+    except Exception:  # an unreadable address file, a bad RAY_ADDRESS: ray.init reports it
+        return False
 
 
 def usable_cores() -> int:

@@ -81,8 +81,9 @@ def check_between(cfg: DictConfig, space) -> None:
 def check_allowed(space, budget: int | None) -> None:
     """A space whose ``valid`` hook allows nothing, or (``budget`` given: exact dedup) fewer
     architectures than the budget, refused before the search starts. A small space is counted
-    (:meth:`~renas.space.base.SearchSpace.allowed`); a large one is only sampled."""
-    allowed = space.allowed()
+    (:meth:`~renas.space.base.SearchSpace.allowed`, only as far as the budget: the hook may be
+    slow); a large one is only sampled."""
+    allowed = space.allowed(at_most=budget or 1)  # the hook is called until the budget is covered
     if allowed is None:
         space.sample(np.random.default_rng(0))  # raises if none of many random draws is allowed
         return
@@ -280,7 +281,7 @@ def run_search(
 
     # before the run folder gets a file: Ray that cannot start or connect is bad input like any other
     executor = make_executor(cfg, evaluator, run_dir)
-    try:
+    try:  # until the search's own try: whatever fails on the way closes the executor
         run_dir.mkdir(parents=True, exist_ok=True)
         if resume:  # the torn last line of a crash, if any, is cut before appending
             read_history(run_dir / "history.jsonl", repair=True)
@@ -291,27 +292,28 @@ def run_search(
         sink = build(cfg.logger, "logger")
         sink.start(run_dir, plain(cfg), job_type="search", group=group,
                    resume_id=resume["state"].get("run_id") if resume else None)
+
+        earlier = 0.0
+        if resume:  # the wall time up to the snapshot, and the replayed evaluations' own time
+            earlier = float(resume["state"].get("seconds", 0.0)) + sum(
+                float(r.get("seconds") or 0.0) for r in resume["history"][int(resume["state"]["search"]["steps"]):])
+        start = time.perf_counter()
+
+        def write_state(search: Search) -> None:
+            seconds = earlier + time.perf_counter() - start
+            save_state(run_dir, {"config": identity, "run_id": sink.run_id, "seconds": seconds, "search": search.state_dict()})
+
+        snapshots = Snapshots(write_state, *snapshot_settings(cfg))
+        callbacks: list[SearchCallback] = [RunFiles(history, generations_file, sink, progress, logged)]
+        if getattr(evaluator, "retain", None) is not None:
+            callbacks.append(KeepAlive(evaluator.retain))
+        callbacks.append(snapshots)  # last: a snapshot follows everything else of its evaluation
+        search = Search(space, strategy, executor, budget=budget, generation_size=int(cfg.ga.population_size),
+                        seed=int(cfg.seed), settings=LoopSettings.from_config(cfg, evaluator), callbacks=callbacks)
     except BaseException:
         executor.close()
         raise
 
-    earlier = 0.0
-    if resume:  # the wall time up to the snapshot, and the replayed evaluations' own time
-        earlier = float(resume["state"].get("seconds", 0.0)) + sum(
-            float(r.get("seconds") or 0.0) for r in resume["history"][int(resume["state"]["search"]["steps"]):])
-    start = time.perf_counter()
-
-    def write_state(search: Search) -> None:
-        seconds = earlier + time.perf_counter() - start
-        save_state(run_dir, {"config": identity, "run_id": sink.run_id, "seconds": seconds, "search": search.state_dict()})
-
-    snapshots = Snapshots(write_state, *snapshot_settings(cfg))
-    callbacks: list[SearchCallback] = [RunFiles(history, generations_file, sink, progress, logged)]
-    if getattr(evaluator, "retain", None) is not None:
-        callbacks.append(KeepAlive(evaluator.retain))
-    callbacks.append(snapshots)  # last: a snapshot follows everything else of its evaluation
-    search = Search(space, strategy, executor, budget=budget, generation_size=int(cfg.ga.population_size),
-                    seed=int(cfg.seed), settings=LoopSettings.from_config(cfg, evaluator), callbacks=callbacks)
     exit_code, stopped, failed = 1, None, False
     try:
         if resume:

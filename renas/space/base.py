@@ -142,15 +142,20 @@ class SearchSpace(ABC):
         """Number of gene-value combinations (product of gene arities; allowed or not)."""
         return math.prod(g.arity for g in self.genes)
 
-    def allowed(self) -> int | None:
-        """Number of allowed architectures: :attr:`size` for a space without rules, the count of
-        :meth:`genotypes` for a constrained one of up to :data:`COUNT_LIMIT` combinations, and
-        ``None`` (not counted) for a larger one."""
+    def allowed(self, at_most: int | None = None) -> int | None:
+        """Number of allowed architectures, counted up to ``at_most`` (the count stops there):
+        :attr:`size` for a space without rules, the count over the combinations of a
+        constrained one of up to :data:`COUNT_LIMIT`, and ``None`` (not counted) for a larger one."""
         if not self.constrained:
-            return self.size
+            return self.size if at_most is None else min(self.size, at_most)
         if self.size > COUNT_LIMIT:
             return None
-        return sum(1 for values in itertools.product(*(range(g.arity) for g in self.genes)) if self.is_valid(values))
+        count = 0
+        for values in itertools.product(*(range(g.arity) for g in self.genes)):
+            count += self.is_valid(values)
+            if at_most is not None and count >= at_most:
+                break
+        return count
 
     # --- networks ------------------------------------------------------------------------
     @abstractmethod
