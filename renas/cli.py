@@ -156,13 +156,9 @@ class JobError(RuntimeError):
     runs the sweep's other jobs (an Optuna study counts a failed trial) and exits non-zero."""
 
 
-#: the sweep folder of the multirun this process launches (set by CheckFirst.on_multirun_start)
+#: the sweep folder of the multirun this process launches (set by CheckFirst.on_multirun_start;
+#: ``None``: a single run, or before the sweep)
 _SWEEP_DIR: Path | None = None
-
-
-def _sweep_dir() -> Path | None:
-    """The sweep folder of a multirun that has started (``None``: a single run, or before the sweep)."""
-    return _SWEEP_DIR
 
 
 def _multirun() -> bool:
@@ -293,10 +289,9 @@ def run_hydra_main(main: Callable[[], Any], job: str | None = None) -> Any:
     except KeyboardInterrupt:  # Ctrl-C before the task started (the task handles its own): nothing to resume
         if _TASK_STARTED:
             raise
-        sweep = _sweep_dir()
-        if sweep is not None:  # a sweep's launcher (joblib, submitit): its jobs run elsewhere and handle their own
+        if _SWEEP_DIR is not None:  # a sweep's launcher (joblib, submitit): its jobs run elsewhere and handle their own
             how = (f": continue one with {command(job)} resume=<its folder>" if job in ("search", "train") else "")
-            print(f"interrupted; the sweep's jobs that had started are in {sweep} (a folder each){how}",
+            print(f"interrupted; the sweep's jobs that had started are in {_SWEEP_DIR} (a folder each){how}",
                   file=sys.stderr, flush=True)
             sys.exit(130)
         try:

@@ -171,7 +171,7 @@ class RayExecutor:
         except ImportError:
             raise ConfigError('executor=ray needs Ray: pip install -e ".[ray]"') from None
         self.ray = ray
-        started_here = False
+        started_here = False  # joined a running Ray: a node may join later
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": log_to_driver}
             if address:
@@ -179,7 +179,7 @@ class RayExecutor:
             if runtime_env:
                 kwargs["runtime_env"] = runtime_env
             sigterm = signal.getsignal(signal.SIGTERM)
-            alone = not address and _no_running_ray(ray)  # before init, which may join a cluster started here
+            started_here = not address and _no_running_ray(ray)  # before init, which may join a cluster started here
             try:
                 ray.init(**kwargs)
             except Exception as e:  # no cluster at the address, a bad runtime_env, ...: one line, before any file
@@ -190,7 +190,6 @@ class RayExecutor:
                 # Ray's driver installs its own, which aborts: SIGTERM (a scheduler's time limit) must
                 # stop the search as everywhere else, with its summary and the resume command
                 signal.signal(signal.SIGTERM, sigterm)
-            started_here = alone
         self._check_resources(num_cpus, num_gpus, started_here)
         self.capacity = workers
         self.remote = ray.remote(_ray_evaluate).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=1,

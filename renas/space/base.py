@@ -131,11 +131,15 @@ class SearchSpace(ABC):
         proposer skips combinations that are not: sampling, mutation, crossover, controllers."""
         return True
 
-    def genotypes(self) -> Iterator[Any]:
-        """Every allowed genotype, in gene-value order (for small spaces: tables, tests)."""
+    def allowed_values(self) -> Iterator[tuple[int, ...]]:
+        """The gene values of every allowed genotype, in gene-value order (for small spaces)."""
         for values in itertools.product(*(range(g.arity) for g in self.genes)):
             if self.is_valid(values):
-                yield self.from_values(values)
+                yield values
+
+    def genotypes(self) -> Iterator[Any]:
+        """Every allowed genotype, in gene-value order (for small spaces: tables, tests)."""
+        return (self.from_values(values) for values in self.allowed_values())
 
     @property
     def size(self) -> int:
@@ -150,12 +154,7 @@ class SearchSpace(ABC):
             return self.size if at_most is None else min(self.size, at_most)
         if self.size > COUNT_LIMIT:
             return None
-        count = 0
-        for values in itertools.product(*(range(g.arity) for g in self.genes)):
-            count += self.is_valid(values)
-            if at_most is not None and count >= at_most:
-                break
-        return count
+        return sum(1 for _ in itertools.islice(self.allowed_values(), at_most))
 
     # --- networks ------------------------------------------------------------------------
     @abstractmethod
