@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
 from renas.config import check_number, check_schema
-from renas.errors import ConfigError, RenasError, command, one_line
+from renas.errors import JOB_NAMES, ConfigError, RenasError, command, one_line
 from renas.tracking.run_folder import run_folder_kind
 from renas.train.quiet import quiet_lightning  # noqa: F401 (the entry points' import)
 
@@ -194,10 +194,15 @@ class CheckFirst(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """A sweep, before the sweeper makes the sweep folder or launches a job: the launcher's
         numbers (:func:`check_launcher`), the values every job shares (the overrides that are not
-        swept), then each value of a listed or ranged sweep of a setting (``ga.mutation_rate=0.1,1.5``,
-        ``seed=range(0,5)``; not a config group's options, which Hydra checks, nor an Optuna
-        interval) in the shared config."""
+        swept), each option of a swept config group (:func:`check_swept_options`), then each value
+        of a listed or ranged sweep of a setting (``ga.mutation_rate=0.1,1.5``, ``seed=range(0,5)``;
+        not an Optuna interval) in the shared config."""
         task_cfg = _task_config(config)
+        try:
+            check_swept_options(config)
+        except RenasError as e:
+            print(f"error: {e}; no job was started)", file=sys.stderr, flush=True)
+            sys.exit(2)
         try:
             check_launcher(config.hydra.get("launcher"))
             check_schema(task_cfg)
@@ -217,6 +222,42 @@ class CheckFirst(Callback):
                 sys.exit(2)
         global _SWEEP_DIR
         _SWEEP_DIR = Path(str(config.hydra.sweep.dir))
+
+
+def _sweeps(config: DictConfig) -> list[Any]:
+    """The sweeps of a multirun, parsed: the sweeper's ``params`` (the Optuna sweeper's search
+    space, or the basic sweeper's), each replaced by the command line's sweep of the same key,
+    then the command line's other sweeps."""
+    parser = OverridesParser.create()
+    by_key: dict[str, Any] = {}
+    params = config.hydra.get("sweeper", {}).get("params") or {}
+    lines = [f"{key}={value}" for key, value in params.items()] + list(config.hydra.overrides.task)
+    for override in parser.parse_overrides(lines):
+        if override.is_sweep_override() and not override.is_delete():
+            by_key[override.get_key_element()] = override
+    return list(by_key.values())
+
+
+def check_swept_options(config: DictConfig) -> None:
+    """Each option of a listed sweep of a config group (``-m executor=local,nope``) exists:
+    Hydra finds out only when it composes that job, after the sweep folder and its
+    ``multirun.yaml`` are written (and, for a later batch, after the jobs before it ran)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    if not GlobalHydra.instance().is_initialized():
+        return
+    loader = GlobalHydra.instance().config_loader()
+    for override in _sweeps(config):
+        if override.value_type not in (ValueType.SIMPLE_CHOICE_SWEEP, ValueType.CHOICE_SWEEP):
+            continue
+        group = override.key_or_group
+        options = loader.get_group_options(group)
+        if not options:  # a setting, not a config group: its values are checked by _swept_values
+            continue
+        for value in override.sweep_iterator():
+            if str(value) not in options:
+                raise ConfigError(f"Could not find '{group}/{value}' (options: {', '.join(options)}; "
+                                  f"a value of the sweep {override.input_line}")
 
 
 #: the launchers' numbers that Hydra's joblib and submitit plugins take unchecked (a traceback
@@ -247,16 +288,22 @@ SWEEP_VALUES_CHECKED = 1000
 
 
 def _swept_values(config: DictConfig) -> list[tuple[str, str, Any]]:
-    """``(override, key, value)`` for each value of each listed or ranged sweep of a setting in
-    the command's overrides (not of a config group, nor Hydra's own keys)."""
+    """``(override, key, value)`` for each value of each listed or ranged sweep of a setting (not
+    of a config group, nor Hydra's own keys), and both ends of an interval (an Optuna search
+    space: the sampler may draw either)."""
     groups = set(config.hydra.runtime.choices.keys())
     out = []
-    for override in OverridesParser.create().parse_overrides(list(config.hydra.overrides.task)):
+    for override in _sweeps(config):
         key = override.key_or_group
-        if (not override.is_sweep_override() or override.is_delete() or key in groups or key.startswith("hydra.")
-                or override.value_type not in (ValueType.SIMPLE_CHOICE_SWEEP, ValueType.CHOICE_SWEEP, ValueType.RANGE_SWEEP)):
+        if key in groups or key.startswith("hydra."):
             continue
-        for i, value in enumerate(override.sweep_iterator()):
+        if override.value_type == ValueType.INTERVAL_SWEEP:
+            values: Any = (override.value().start, override.value().end)
+        elif override.value_type in (ValueType.SIMPLE_CHOICE_SWEEP, ValueType.CHOICE_SWEEP, ValueType.RANGE_SWEEP):
+            values = override.sweep_iterator()
+        else:
+            continue
+        for i, value in enumerate(values):
             if i >= SWEEP_VALUES_CHECKED:
                 break
             out.append((override.input_line, key, value))
@@ -306,6 +353,11 @@ def run_hydra_main(main: Callable[[], Any], job: str | None = None) -> Any:
             raise
         print(f"error: {not_a_group(one_line(e), job)}", file=sys.stderr, flush=True)
         sys.exit(2)
+    except ValueError as e:  # Hydra's own flags given together (``-m ... --cfg job``)
+        if _TASK_STARTED or not str(e).startswith("Only one of --run"):
+            raise
+        print(f"error: {e} (--cfg shows one run's config: drop -m)", file=sys.stderr, flush=True)
+        sys.exit(2)
     finally:
         os.environ.pop("HYDRA_FULL_ERROR", None)
 
@@ -317,7 +369,7 @@ def not_a_group(text: str, job: str | None) -> str:
     m = re.match(r"Could not override '([\w/]+)'\. No match in the defaults list\.", text)
     if m is None or m.group(1).startswith("hydra/"):
         return text
-    name = {"search": "search.py", "train": "train.py", "benchmark": "renas.benchmark"}.get(job or "", "this command")
+    name = JOB_NAMES.get(job or "", "this command")
     helper = command(job) if job in ("search", "train") else "python -m renas.benchmark" if job else "the command"
     return f"{m.group(1)} is not a config group of {name} ({helper} --help lists its groups)"
 

@@ -174,7 +174,10 @@ def _did_you_mean(key: str, settings: list[str]) -> str:
 
 
 #: the primary configs' schemas (renas.schema) and the command each belongs to
-PRIMARY_CONFIGS = {"SearchSchema": "search.py", "TrainSchema": "train.py", "BenchmarkSchema": "renas.benchmark"}
+#: the Hydra commands by job name, as messages name them
+JOB_NAMES = {"search": "search.py", "train": "train.py", "benchmark": "renas.benchmark"}
+#: a primary config's schema -> its command
+PRIMARY_CONFIGS = {f"{job.title()}Schema": name for job, name in JOB_NAMES.items()}
 
 
 def unknown_setting(key: str, settings: list[str], app: str | None = None) -> str:

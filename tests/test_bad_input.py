@@ -239,16 +239,56 @@ def test_a_sweep_whose_every_job_has_a_bad_value_is_refused_before_any_job(tmp_p
      "hydra.launcher.timeout_min=-5 is out of range: must be a number of minutes >= 1"),
     (["seed=0", "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=0"],
      "hydra.launcher.cpus_per_task=0 is out of range: must be a number of CPUs >= 1"),
+    # a config group's option that does not exist (Hydra found it composing that job, after writing the sweep folder)
+    (["executor=local,nope"], "Could not find 'executor/nope' (options: local, ray; a value of the sweep "
+                              "executor=local,nope; no job was started)"),
+    # an Optuna search space: both ends of an interval, each choice, also in the sweeper's params (the study ran
+    # its first trial into the bad value)
+    (["hparams_search=optuna", "ga.mutation_rate=interval(0.5,1.5)"],
+     "ga.mutation_rate=1.5 is out of range: must be a number in [0.0, 1.0] (a value of the sweep "
+     "ga.mutation_rate=interval(0.5,1.5); no job was started)"),
+    (["hparams_search=mine", "hydra.searchpath=[file://{tmp}]"],
+     "ga.population_size=0 is out of range: must be an integer >= 1 (a value of the sweep ga.population_size=choice(5, 0)"),
+    (["hparams_search=optuna", "algorithm=choice(renas,nope)"], "Could not find 'algorithm/nope'"),
 ])
 def test_a_swept_bad_value_is_refused_before_any_job(tmp_path, sweep_args, expected):
     """Each value of a listed or ranged sweep is checked before the sweep starts (it failed in its
     own job, after the jobs before it had run: hours, in a real sweep)."""
     sweep = tmp_path / "sweep"
+    (tmp_path / "hparams_search").mkdir()  # a user's Optuna search space with a bad choice
+    (tmp_path / "hparams_search" / "mine.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - optuna\nhydra:\n  sweeper:\n    params:\n"
+        "      ga.population_size: choice(5, 0)\n")
+    sweep_args = [a.replace("{tmp}", str(tmp_path)) for a in sweep_args]
     proc = run_entry("search.py", "-m", *sweep_args, "logger=none", f"hydra.sweep.dir={sweep}")
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
     assert lines[0].startswith("error: ") and expected in lines[0]
     assert not sweep.exists()
+
+
+def test_multirun_with_cfg_is_one_line():
+    """Hydra takes one of ``-m`` and ``--cfg``: its ValueError was a traceback."""
+    proc = run_entry("search.py", "-m", "--cfg", "job", "seed=0,1")
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        "error: Only one of --run, --multirun, --cfg, --info and --shell_completion can be specified "
+        "(--cfg shows one run's config: drop -m)"), proc.stderr[-2000:]
+
+
+@pytest.mark.needs_shared("data/nasbench201")
+def test_an_optuna_choice_replaced_on_the_command_line_is_checked_as_given(tmp_path):
+    """The command line's sweep of a key replaces the sweeper's own: a bad choice in
+    ``hydra.sweeper.params`` that the command line replaces by a good one is not refused."""
+    (tmp_path / "hparams_search").mkdir()
+    (tmp_path / "hparams_search" / "mine.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - optuna\nhydra:\n  sweeper:\n    params:\n"
+        "      ga.population_size: choice(5, 0)\n")
+    sweep = tmp_path / "sweep"
+    proc = run_entry("search.py", f"hydra.searchpath=[file://{tmp_path}]", "hparams_search=mine",
+                     "ga.population_size=choice(5,10)", "hydra.sweeper.n_trials=1", *TABLE, "ga.budget=20",
+                     "logger=none", "progress=none", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (sweep / "optimization_results.yaml").is_file()
 
 
 def test_a_sweep_of_good_values_and_of_config_groups_runs(tmp_path, monkeypatch):
@@ -332,6 +372,8 @@ RESUME_CASES = [
     ("old_keys", [], "saved overrides do not compose with this version (Could not override 'evaluator.workers'"),
     ("intact", ["ga.budget=99"], "would change the search"),
     ("intact", ["algorithm=rea"], "would change the search"),
+    # an override given again unchanged is not named among the changes
+    ("intact", ["ga.population_size=10", "ga.budget=99"], "error: resume: ga.budget=99 would change the search (ga.budget:"),
 ]
 
 

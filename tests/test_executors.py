@@ -160,7 +160,7 @@ def test_a_ray_search_may_resume_on_another_ray_address(tmp_path, local_ray):
     assert proc.returncode == 0 and "finished" in proc.stdout + proc.stderr, proc.stderr[-2000:]  # accepted
     proc = run_entry("search.py", f"resume={run_dir}", "executor=ray", "executor.num_cpus=2")
     assert proc.returncode == 2 and proc.stderr.strip() == (
-        "error: resume: executor=ray executor.num_cpus=2 would change the search (executor.num_cpus: 1.0 -> 2.0); only logger, "
+        "error: resume: executor.num_cpus=2 would change the search (executor.num_cpus: 1.0 -> 2.0); only logger, "
         "progress, threads, snapshot, executor.address, executor.log_to_driver may change on resume"), proc.stderr[-2000:]
 
 

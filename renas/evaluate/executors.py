@@ -21,7 +21,9 @@ import dataclasses
 import logging
 import multiprocessing as mp
 import os
+import re
 import signal
+import socket
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -178,6 +180,11 @@ class RayExecutor:
                 kwargs["address"] = address
             if runtime_env:
                 kwargs["runtime_env"] = runtime_env
+            why = unreachable(address)
+            if why is not None:  # Ray itself retries for minutes before it gives up
+                raise ConfigError(f"executor=ray: executor.address={address}: {why}; start the head with "
+                                  f"`ray start --head` (it prints the address to give), or give executor.address=auto "
+                                  f"on a node of the cluster")
             sigterm = signal.getsignal(signal.SIGTERM)
             started_here = not address and _no_running_ray(ray)  # before init, which may join a cluster started here
             try:
@@ -266,6 +273,20 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
+def unreachable(address: str | None, timeout: float = 5.0) -> str | None:
+    """Why nothing answers at an explicit ``host:port`` (or ``ray://host:port``) Ray address, or
+    ``None`` (it answers, or the address is ``auto``/``local``/another form Ray reads itself)."""
+    m = re.fullmatch(r"(?:ray://)?\[?([^\[\]/]+?)\]?:(\d+)", address or "")
+    if m is None:
+        return None
+    host, port = m.group(1), int(m.group(2))
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as e:
+        return f"nothing answers at {host}:{port} ({e.strerror or type(e).__name__})"
+
+
 def fits(nodes: list[dict[str, float]], num_cpus: float, num_gpus: float) -> bool:
     """Whether one of the nodes (their Ray ``Resources``) can hold a task asking for ``num_cpus``
     and ``num_gpus``."""
@@ -305,6 +326,10 @@ def make_executor(cfg, evaluator, run_dir: Path, threads: int | None = None):
     settings = executor_settings(cfg.executor)
     workers, kind = settings["workers"], settings["kind"]
     if kind == "local" and workers == 1:
+        if cfg.executor.get("threads_per_worker") is not None:
+            log.warning("executor.threads_per_worker=%s is for worker processes (executor.workers > 1); with one "
+                        "worker the children train in this process with threads=%s", cfg.executor.threads_per_worker,
+                        cfg.get("threads"))
         return InlineExecutor(evaluator)
     spec = evaluator_spec(cfg, run_dir)
     if kind == "local":

@@ -85,6 +85,15 @@ def refuse_existing_search(run_dir: Path) -> None:
     )
 
 
+def _changes(original: Any, old: list[str], override: str) -> bool:
+    """Whether ``override`` alone, added to the search's own overrides, changes what it searches."""
+    try:
+        return first_difference(search_identity(original),
+                                search_identity(compose(config_name="search", overrides=[*old, override]))) is not None
+    except (HydraException, OmegaConfBaseException):
+        return True
+
+
 def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[str, str], dict[str, Any]]:
     """Read and check a run folder; returns ``(config, group choices, resume data)``.
 
@@ -114,6 +123,7 @@ def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[s
     diff = first_difference(search_identity(original), search_identity(cfg))
     if diff:
         key = diff[0]
+        changed = [o for o in changed if _changes(original, old, o)] or changed  # not the ones given again unchanged
         raise ConfigError(
             f"resume: {' '.join(changed) or key} would change the search ({key}: {diff[1]!r} -> {diff[2]!r}); "
             f"only {', '.join([*(k for k in SAFE_KEYS if k != 'resume'), *SAFE_SETTINGS])} may change on resume"
