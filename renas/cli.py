@@ -123,8 +123,8 @@ def _distributed_worker() -> bool:
 
 
 def refuse_occupied_run_dir(run_dir: Path, job: str, resume: Any = None) -> None:
-    """A new ``job`` (``search`` or ``train``) must not write into a run folder that holds a
-    training or a search (``hydra.run.dir=`` of an earlier run): a :class:`ConfigError` that says
+    """A new ``job`` (``search``, ``train`` or ``benchmark``) must not write into a run folder that
+    holds a training, a search or a benchmark (``hydra.run.dir=`` of an earlier run): a :class:`ConfigError` that says
     what to do instead. A search in a search's folder is left to
     :func:`renas.search.resume.refuse_existing_search` (its message, and the search's own copy of
     Hydra's files put back). With ``resume``, the folder Hydra makes is dropped, so only a folder
@@ -135,6 +135,10 @@ def refuse_occupied_run_dir(run_dir: Path, job: str, resume: Any = None) -> None
         return
     run_dir = Path(run_dir)
     unchanged = "nothing in it was changed"
+    if job == "benchmark" or kind == "benchmark":
+        what = {"search": "a search", "training": "a training", "benchmark": "a benchmark (benchmark.json)"}[kind]
+        raise ConfigError(f"{run_dir} already holds {what}; choose another hydra.run.dir for the "
+                          f"{'benchmark' if job == 'benchmark' else job}; {unchanged}")
     if resume and Path(str(resume)).expanduser().resolve() == run_dir.resolve():
         raise ConfigError(f"resume={resume} hydra.run.dir={run_dir}: leave hydra.run.dir out (a resumed "
                           f"training continues in its own folder); {unchanged}")
@@ -184,7 +188,7 @@ class CheckFirst(Callback):
         task_cfg = _task_config(config)
         try:
             check_schema(task_cfg)
-            job = {"search": "search", "train": "train"}.get(str(kwargs.get("config_name")))
+            job = {"search": "search", "train": "train", "benchmark": "benchmark"}.get(str(kwargs.get("config_name")))
             if job is not None:  # a run folder that holds a run: refused before Hydra writes its files there
                 refuse_occupied_run_dir(Path(str(config.hydra.run.dir)), job, task_cfg.get("resume"))
         except RenasError as e:
@@ -198,6 +202,7 @@ class CheckFirst(Callback):
         of a listed or ranged sweep of a setting (``ga.mutation_rate=0.1,1.5``, ``seed=range(0,5)``;
         not an Optuna interval) in the shared config."""
         task_cfg = _task_config(config)
+        job_check = _job_check(kwargs.get("config_name"))
         try:
             check_swept_options(config)
         except RenasError as e:
@@ -206,6 +211,7 @@ class CheckFirst(Callback):
         try:
             check_launcher(config.hydra.get("launcher"))
             check_schema(task_cfg)
+            job_check(task_cfg)
         except RenasError as e:
             print(f"error: {e} (every job of the sweep has it; no job was started)", file=sys.stderr, flush=True)
             sys.exit(2)
@@ -215,6 +221,7 @@ class CheckFirst(Callback):
                 with read_write(job_cfg), open_dict(job_cfg):
                     OmegaConf.update(job_cfg, key, value, force_add=True)  # a typed key checks its type here
                 check_schema(job_cfg)
+                job_check(job_cfg)
             except (RenasError, OmegaConfBaseException) as e:
                 msg = one_line(e)
                 msg = msg if msg.startswith(key) else f"{key}={value!r}: {msg}"
@@ -222,6 +229,17 @@ class CheckFirst(Callback):
                 sys.exit(2)
         global _SWEEP_DIR
         _SWEEP_DIR = Path(str(config.hydra.sweep.dir))
+
+
+def _job_check(config_name: Any) -> Callable[[DictConfig], Any]:
+    """What a command checks of its own keys besides the schema's rules (the benchmark's
+    ``algorithms``, ``seeds``, ``budget``), for a sweep's jobs before any starts."""
+    if config_name == "benchmark":
+        # deferred: the benchmark's planning is not needed by search.py and train.py
+        from renas.benchmark.plan import check_keys
+
+        return check_keys
+    return lambda cfg: None
 
 
 def _sweeps(config: DictConfig) -> list[Any]:

@@ -169,6 +169,8 @@ def _bench(tmp_path, *overrides: str):
         (["ga.mutation_rate=1.5"], "ga.mutation_rate=1.5 is out of range"),
         (["executor.workers=2"], "executor=local executor.workers=2: the benchmark evaluates one child at a time"),
         (["algorithms=[local]", "++algorithm.move=steepest"], "algorithm.move='steepest' is not one of: first, best"),
+        # renamed, an algorithm ran as itself but was recorded (and its Optuna version looked up) under the name
+        (["++algorithm.name=rea"], "each algorithm's bundle names it"),
     ],
 )
 def test_benchmark_input_errors(tmp_path, overrides, message):
@@ -305,3 +307,133 @@ def test_the_default_list_is_renas_its_ablation_and_the_baselines():
     assert list(cfg.algorithms) == list(DEFAULT_ALGORITHMS)
     assert cfg.reference == "renas" == DEFAULT_ALGORITHMS[0]
     assert {"evolution", "rea", "rea_tuned", "local", "tpe"} <= set(cfg.algorithms)
+
+
+def _fake_job(folder, overrides, seeds=(100, 101), budget=50, finished=True, fitness=84.0, algorithm="rea"):
+    """A benchmark job folder as a sweep leaves it (``.hydra/overrides.yaml``, ``benchmark.json``)."""
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    if finished is not None:
+        (folder / "benchmark.json").write_text(json.dumps({
+            "results": {algorithm: {"fitness_mean": fitness}}, "budget": budget, "algorithms": [algorithm],
+            "seeds": list(seeds), "finished": finished}))
+
+
+def test_tune_leaves_out_unfinished_jobs_and_says_so(tmp_path):
+    """An interrupted or failed job is listed, left out of the choice, named in a warning, and
+    makes the status 1 (a script must not take an incomplete grid's winner silently); nothing
+    finished: status 2."""
+    sweep = tmp_path / "sweep"
+    _fake_job(sweep / "0", ["ga.population_size=3"], fitness=84.0)
+    _fake_job(sweep / "1", ["ga.population_size=5"], finished=False, fitness=85.0)
+    _fake_job(sweep / "2", ["ga.population_size=10"], finished=None)  # no benchmark.json
+    proc = run_entry("renas.benchmark.tune", str(sweep))
+    assert proc.returncode == 1, proc.stderr
+    assert "chosen for rea: ga.population_size=3 (objective 84.0000)" in proc.stdout
+    assert f"warning: 2 job(s) did not finish and are left out of the choice: {sweep / '1'}, {sweep / '2'}" in proc.stderr
+    header = proc.stdout.splitlines()[0]
+    assert header == "| algorithm | overrides | b50 | objective | seeds |"
+    assert "| 100, 101 |" in proc.stdout  # the seeds as they are, not first..last
+    only_unfinished = tmp_path / "sweep2"
+    _fake_job(only_unfinished / "0", ["ga.population_size=5"], finished=False)
+    proc = run_entry("renas.benchmark.tune", str(only_unfinished))
+    assert proc.returncode == 2 and "error: no job finished: nothing to choose from" in proc.stderr
+
+
+def test_tune_refuses_jobs_on_different_seeds_or_budgets_and_unreadable_results(tmp_path):
+    _fake_job(tmp_path / "a", ["ga.population_size=3"], seeds=range(100, 200))
+    _fake_job(tmp_path / "b", ["ga.population_size=5"], seeds=[3, 7, 100])
+    proc = run_entry("renas.benchmark.tune", str(tmp_path / "a"), str(tmp_path / "b"))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip() == (f"error: rea ran on different seeds or budgets ({tmp_path / 'a'}: seeds 100..199, "
+                                   f"budget 50; {tmp_path / 'b'}: seeds 3, 7, 100, budget 50): rank settings that ran "
+                                   f"on the same ones")
+    _fake_job(tmp_path / "c", ["ga.population_size=5"], seeds=range(100, 200), budget=[50, 100])
+    proc = run_entry("renas.benchmark.tune", str(tmp_path / "a"), str(tmp_path / "c"))
+    assert proc.returncode == 2 and "budget 50, 100" in proc.stderr
+    (tmp_path / "c" / "benchmark.json").write_text('{"results": {"rea"')  # torn
+    proc = run_entry("renas.benchmark.tune", str(tmp_path / "c"))
+    assert proc.returncode == 2 and proc.stderr.startswith(f"error: {tmp_path / 'c' / 'benchmark.json'} cannot be read")
+    assert "Traceback" not in proc.stderr
+
+
+def test_an_interrupted_benchmark_says_what_it_kept(tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM: status 130 / 143 and one line naming what ``benchmark.json`` holds
+    (each algorithm is written when it finishes) or that nothing was kept."""
+    import signal
+
+    from renas.benchmark import runner
+
+    real, calls = runner.run_search_once, []
+
+    def stop_at_third(*args, **kwargs):  # the first algorithm has 2 seeds: the second one is in progress
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_search_once", stop_at_third)
+    run_dir = tmp_path / "run"
+    proc = run_entry("renas.benchmark", "algorithms=[rea,random]", "seeds=2", "budget=12", *SMALL, f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 130 and proc.stderr.strip() == (
+        f"interrupted; kept in {run_dir / 'benchmark.json'} (finished: false): rea; the algorithm in progress is not "
+        f"kept; run the command again for the rest"), proc.stderr[-2000:]
+    data = json.loads((run_dir / "benchmark.json").read_text())
+    assert data["finished"] is False and list(data["results"]) == ["rea"]
+
+    sigterm = signal.getsignal(signal.SIGTERM)
+    calls.clear()
+
+    def terminate_at_first(*args, **kwargs):
+        import os
+
+        os.kill(os.getpid(), signal.SIGTERM)  # the benchmark's handler turns it into an interruption
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_search_once", terminate_at_first)
+    run_dir = tmp_path / "run2"
+    try:
+        proc = run_entry("renas.benchmark", "algorithms=[rea]", "seeds=2", "budget=12", *SMALL, f"hydra.run.dir={run_dir}")
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+        import renas.errors
+
+        renas.errors._terminated = None
+    assert proc.returncode == 143 and proc.stderr.strip().startswith(
+        "terminated (SIGTERM); no algorithm had finished: nothing kept"), proc.stderr[-2000:]
+
+
+def test_a_benchmark_into_a_folder_that_holds_one_is_refused_and_the_folder_kept(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = run_entry("renas.benchmark", "algorithms=[rea]", "seeds=2", "budget=12", *SMALL, f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    for args in (["budget=0"], ["budget=12"]):  # a bad value (it rewrote .hydra/) and a good one (it overwrote everything)
+        proc = run_entry("renas.benchmark", "algorithms=[rea]", "seeds=2", *args, *SMALL, f"hydra.run.dir={run_dir}")
+        assert proc.returncode == 2 and proc.stderr.strip() == (
+            f"error: {run_dir} already holds a benchmark (benchmark.json); choose another hydra.run.dir for the "
+            f"benchmark; nothing in it was changed"), proc.stderr[-2000:]
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
+    proc = run_entry("search.py", *TABLE, f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 2 and "already holds a benchmark (benchmark.json); choose another hydra.run.dir for the search" in proc.stderr
+
+
+def test_a_benchmark_sweep_with_a_bad_benchmark_key_starts_no_job(tmp_path):
+    """``seeds``, ``budget`` and ``algorithms`` are the benchmark's own keys, parsed by it rather
+    than by a schema: checked for every job before the sweep starts, as a search's values are."""
+    sweep = tmp_path / "sweep"
+    for args, expected in ((["seeds=abc", "ga.population_size=10,20"], "seeds='abc' must be a number of seeds"),
+                           (["seeds=2", "budget=50,abc"], "budget='abc' must be a number of evaluations")):
+        proc = run_entry("renas.benchmark", "-m", "algorithms=[rea]", *args, f"hydra.sweep.dir={sweep}")
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert proc.returncode == 2 and len(lines) == 1 and expected in lines[0], proc.stderr[-2000:]
+        assert not sweep.exists()
+
+
+def test_an_infinite_paired_z_keeps_its_sign_in_the_table():
+    from renas.benchmark.report import fmt_z
+
+    assert fmt_z({"z": None, "sem": 0.0, "mean_diff": 0.5}) == "+inf"
+    assert fmt_z({"z": None, "sem": 0.0, "mean_diff": -0.5}) == "-inf"
+    assert fmt_z({"z": None, "sem": None, "mean_diff": None}) == "-"
+    assert fmt_z({"z": 2.345, "sem": 0.1, "mean_diff": 0.2345}) == "2.3"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from pathlib import Path
 from typing import Callable
 
 import hydra
@@ -13,6 +15,7 @@ from omegaconf import DictConfig
 from renas.benchmark.plan import CONF_DIR
 from renas.benchmark.runner import run_benchmark
 from renas.cli import hydra_run_dir, quiet_lightning, report_errors, set_threads
+from renas.errors import stop_on_sigterm, terminated_by, was_terminated
 
 
 def _console_and_log_file() -> Callable[[str], None]:
@@ -36,8 +39,31 @@ def main(cfg: DictConfig) -> float:
     quiet_lightning()  # children trained with evaluator=train: no banners per child
     set_threads(cfg.get("threads"))
     overrides = list(HydraConfig.get().overrides.task)
-    data = run_benchmark(cfg, hydra_run_dir(), overrides, out=_console_and_log_file())
+    run_dir = hydra_run_dir()
+    stop_on_sigterm()  # a scheduler's time limit: the finished algorithms are kept, as with Ctrl-C
+    try:
+        data = run_benchmark(cfg, run_dir, overrides, out=_console_and_log_file())
+    except KeyboardInterrupt:
+        what, status = (f"terminated ({terminated_by()})", 143) if was_terminated() else ("interrupted", 130)
+        kept = partial_results(run_dir)
+        print(f"{what}; {kept}", file=sys.stderr, flush=True)
+        sys.exit(status)
     return float(data["seconds"])
+
+
+def partial_results(run_dir: Path) -> str:
+    """What an interrupted benchmark kept: the algorithms it finished (``benchmark.json``, written
+    after each algorithm at each budget, ``finished: false``) or nothing."""
+    path = run_dir / "benchmark.json"
+    try:
+        data = json.loads(path.read_text())
+        results = data["results"] if isinstance(data["budget"], list) else {str(data["budget"]): data["results"]}
+        done = [f"{a} at {b}" if isinstance(data["budget"], list) else a for b, r in results.items() for a in r]
+    except (OSError, ValueError, KeyError, TypeError):
+        log = run_dir / "benchmark.log"
+        return "no algorithm had finished: nothing kept" + (f" (its progress is in {log})" if log.is_file() else "")
+    return (f"kept in {path} (finished: false): {', '.join(done)}; the algorithm in progress is not kept; "
+            f"run the command again for the rest")
 
 
 if __name__ == "__main__":

@@ -113,6 +113,8 @@ def search_overrides(task_overrides: Sequence[str]) -> list[str]:
             continue
         if key == "algorithm":
             raise ConfigError(f"{o}: the benchmark runs every algorithm in `algorithms`; use algorithms=[...]")
+        if key == "algorithm.name":
+            raise ConfigError(f"{o}: each algorithm's bundle names it (its entry in `algorithms`); use algorithms=[...]")
         if key == "seed":
             raise ConfigError(f"{o}: the benchmark runs every seed in `seeds`; use seeds=N or seeds=[...]")
         if key == "ga.budget":
@@ -144,11 +146,16 @@ class Plan:
     reference: str | None
 
 
+def check_keys(cfg: DictConfig) -> tuple[list[str], list[int], tuple[list[int], bool]]:
+    """The benchmark's own keys (``algorithms``, ``seeds``, ``budget``), parsed and checked; also
+    each job's before a sweep starts (:class:`renas.cli.CheckFirst`)."""
+    return (parse_algorithms(cfg.get("algorithms", list(DEFAULT_ALGORITHMS)), known_algorithms()),
+            parse_seeds(cfg.get("seeds", 100)), parse_budgets(cfg.get("budget", 100)))
+
+
 def plan(cfg: DictConfig, task_overrides: Sequence[str]) -> Plan:
     """Check the benchmark's own keys and compose every algorithm's config (no work yet)."""
-    algorithms = parse_algorithms(cfg.get("algorithms", list(DEFAULT_ALGORITHMS)), known_algorithms())
-    seeds = parse_seeds(cfg.get("seeds", 100))
-    budgets, is_list = parse_budgets(cfg.get("budget", 100))
+    algorithms, seeds, (budgets, is_list) = check_keys(cfg)
     max_dup = cfg.get("max_duplicates")  # its range: the schema's rule, checked with every algorithm's config below
     reference = cfg.get("reference", "renas")
     if reference is not None and reference not in algorithms:

@@ -33,6 +33,14 @@ def fmt(x: Any, digits: int = 2) -> str:
     return f"{x:.{digits}f}"
 
 
+def fmt_z(pair: dict[str, Any]) -> str:
+    """A paired z: ``inf`` (every difference equal, SE 0) is null in ``benchmark.json``; its sign
+    is the mean difference's."""
+    if pair.get("z") is None and pair.get("sem") == 0 and pair.get("mean_diff"):
+        return "+inf" if pair["mean_diff"] > 0 else "-inf"
+    return fmt(pair.get("z"), 1)
+
+
 def by_budget(data: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
     if isinstance(data["budget"], list):
         return [(int(b), data["results"][str(b)]) for b in data["budget"] if data["results"].get(str(b))]
@@ -107,9 +115,9 @@ def markdown(data: dict[str, Any]) -> str:
             for name, pr in pairs.items():
                 f, t = pr["fitness"], pr["report"]
                 lines.append(
-                    f"| {budget} | {name} | {fmt(f['mean_diff'], 3 + x)} ± {fmt(f['sem'], 3 + x)} | {fmt(f['z'], 1)} "
+                    f"| {budget} | {name} | {fmt(f['mean_diff'], 3 + x)} ± {fmt(f['sem'], 3 + x)} | {fmt_z(f)} "
                     f"| {f['wins']}/{f['losses']}/{f['ties']} | {_p(f['wilcoxon_p'])} "
-                    f"| {fmt(t['mean_diff'], 3 + x)} ± {fmt(t['sem'], 3 + x)} | {fmt(t['z'], 1)} | {_p(t['wilcoxon_p'])} |"
+                    f"| {fmt(t['mean_diff'], 3 + x)} ± {fmt(t['sem'], 3 + x)} | {fmt_z(t)} | {_p(t['wilcoxon_p'])} |"
                 )
         rows = budget_check(by_budget(data), ref)
         if rows:

@@ -10,13 +10,16 @@ TRAIN_STATE = ".train_state.json"  # a training's W&B run id, for its resume (re
 #: what marks a folder as a training's run folder (train.py), and as a search's (search.py)
 TRAINING_FILES = ("result.json", "model.ckpt", TRAIN_STATE, CHECKPOINTS)
 SEARCH_FILES = ("state.pt", "history.jsonl")
+BENCHMARK_FILES = ("benchmark.json",)  # python -m renas.benchmark
 
 
 def run_folder_kind(run_dir: Path) -> str | None:
-    """``"search"`` or ``"training"`` when ``run_dir`` holds one, else ``None``."""
+    """``"search"``, ``"training"`` or ``"benchmark"`` when ``run_dir`` holds one, else ``None``."""
     run_dir = Path(run_dir)
     if any((run_dir / name).exists() for name in SEARCH_FILES):
         return "search"
     if any((run_dir / name).exists() for name in TRAINING_FILES):
         return "training"
+    if any((run_dir / name).exists() for name in BENCHMARK_FILES):
+        return "benchmark"
     return None
