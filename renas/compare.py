@@ -4,15 +4,19 @@
 
 A folder that is not itself a run (a multirun or Optuna sweep folder, or any folder above runs)
 stands for the run folders inside it; a run folder holds ``summary.json`` or ``history.jsonl``.
-The table has one row per run: the Hydra overrides that differ between the compared runs
-(from ``.hydra/overrides.yaml``; ``-`` = not overridden, the config's default), the best
-fitness, evaluations, whether the search finished, the algorithm and its wall seconds. A run
-that crashed (no ``summary.json``) is read from its history and shown as unfinished.
+The table has one row per run: the settings that differ between the compared runs (the keys
+of their Hydra overrides, ``.hydra/overrides.yaml``, and the search space, evaluator and data
+set; each shown with the value the run ran with, from ``.hydra/config.yaml`` and the group
+choices in ``.hydra/hydra.yaml``; ``-`` only where a run folder has no such files and did not
+override the key), the best fitness, evaluations, whether the search finished, the algorithm and
+its wall seconds. Runs of different search spaces, evaluators or data sets are compared with a
+warning: their fitness values may be on other scales. A run that crashed (no ``summary.json``)
+is read from its history and shown as unfinished.
 
 The plot (``--out``, default ``compare.png``; with ``--json`` only when ``--out`` is given)
 draws the best fitness so far per generation, one line per run. ``--group-by KEY`` (an
-override key, e.g. ``ga.mutation_rate``) gives runs with the same value the same color and
-one legend entry. ``--json`` prints the rows as JSON instead of the table.
+override key or setting, e.g. ``ga.mutation_rate``) gives runs with the same value, as they ran
+with it, the same color and one legend entry. ``--json`` prints the rows as JSON instead of the table.
 
 Examples::
 
@@ -97,6 +101,43 @@ def _algorithm_from_config(run: Path) -> str | None:
         return None
 
 
+def _flat(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"ga": {"budget": 30}}`` as ``{"ga.budget": 30}``."""
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flat(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def read_settings(run: Path) -> dict[str, Any]:
+    """What the run ran with, by dotted key (``ga.mutation_rate``) and by config group
+    (``search_space``: the option chosen): ``.hydra/config.yaml`` with its interpolations resolved
+    where they can be, and ``.hydra/hydra.yaml``'s choices; empty where the files are missing."""
+    # deferred: OmegaConf only when a run has its config
+    from omegaconf import OmegaConf
+
+    out: dict[str, Any] = {}
+    try:
+        cfg = OmegaConf.load(run / ".hydra" / "config.yaml")
+        try:
+            plain = OmegaConf.to_container(cfg, resolve=True)
+        except Exception:  # e.g. ${hydra:...}, which only a running Hydra resolves
+            plain = OmegaConf.to_container(cfg, resolve=False)
+        out.update({k: v for k, v in _flat(plain).items() if not isinstance(v, (dict, list))})
+    except Exception:
+        pass
+    try:
+        choices = OmegaConf.load(run / ".hydra" / "hydra.yaml").hydra.runtime.choices
+        out.update({str(k): str(v) for k, v in choices.items() if not str(k).startswith("hydra/") and v is not None})
+    except Exception:
+        pass
+    return out
+
+
 def read_run(run: Path) -> dict[str, Any]:
     """One row: overrides, best fitness and arch, evaluations, finished, algorithm, seconds,
     and the best-so-far fitness per generation. A run without ``summary.json`` (crashed or
@@ -107,6 +148,8 @@ def read_run(run: Path) -> dict[str, Any]:
             summary = json.loads((run / "summary.json").read_text())
         except ValueError:
             raise RenasError(f"{run / 'summary.json'} is not valid JSON") from None
+        if not isinstance(summary, dict):
+            raise RenasError(f"{run / 'summary.json'} is not a search's summary (a JSON object)")
     if summary:
         best, evaluations = summary.get("best"), summary.get("evaluations")
     else:
@@ -115,9 +158,14 @@ def read_run(run: Path) -> dict[str, Any]:
         best = max(ok, key=lambda r: r["fitness"]) if ok else None
         evaluations = len(history)
     generations = read_history(run / "generations.jsonl")
+    settings = read_settings(run)
+    for key in COMPARABLE:  # from the summary where the run folder has no Hydra files
+        if key not in settings and isinstance(summary.get(key), str):
+            settings[key] = summary[key]
     return {
         "run": str(run),
         "overrides": read_overrides(run),
+        "settings": settings,
         "best_fitness": best["fitness"] if best else None,
         "best_arch": best["arch"] if best else None,
         "evaluations": evaluations,
@@ -129,13 +177,31 @@ def read_run(run: Path) -> dict[str, Any]:
     }
 
 
+#: what makes two runs' fitness values incomparable when it differs (a column whenever it does)
+COMPARABLE = ("search_space", "evaluator", "dataset")
+
+
+def setting(row: dict[str, Any], key: str) -> Any:
+    """The value ``key`` had in a run: what it ran with (its config, its group choices), else its
+    override, else ``-`` (a run folder without Hydra's files, where the key was not overridden)."""
+    if key in row["settings"]:
+        return row["settings"][key]
+    return row["overrides"].get(key, NOT_SET)
+
+
 def differing_keys(rows: list[dict[str, Any]]) -> list[str]:
-    """Override keys whose value is not the same in every run (in first-seen order);
-    ``algorithm`` has a column of its own."""
+    """Override keys (and :data:`COMPARABLE` groups) whose value, as the runs ran with it, is not
+    the same in every run (in first-seen order); ``algorithm`` has a column of its own."""
     keys: list[str] = []
     for row in rows:
-        keys += [k for k in row["overrides"] if k not in keys and k != "algorithm"]
-    return [k for k in keys if len({repr(r["overrides"].get(k, NOT_SET)) for r in rows}) > 1]
+        keys += [k for k in [*COMPARABLE, *row["overrides"]] if k not in keys and k != "algorithm"]
+    def differs(key: str) -> bool:
+        values = {repr(setting(r, key)) for r in rows}
+        if key in COMPARABLE:  # a run folder that does not say: not a difference
+            values.discard(repr(NOT_SET))
+        return len(values) > 1
+
+    return [k for k in keys if differs(k)]
 
 
 def short_names(runs: list[Path]) -> tuple[Path, list[str]]:
@@ -167,7 +233,7 @@ def format_table(rows: list[dict[str, Any]], names: list[str], keys: list[str]) 
     for row, name in zip(rows, names):
         best = f"{row['best_fitness']:.4f}" if row["best_fitness"] is not None else NOT_SET
         seconds = f"{row['seconds']:.1f}" if row["seconds"] is not None else NOT_SET
-        lines.append([name, *(_fmt(row["overrides"].get(k)) for k in keys), best, _fmt(row["evaluations"]),
+        lines.append([name, *(_fmt(setting(row, k)) for k in keys), best, _fmt(row["evaluations"]),
                       _fmt(row["finished"]), _fmt(row["algorithm"]), seconds])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     numeric = {"best", "evals", "seconds"}
@@ -191,10 +257,10 @@ def plot_curves(rows: list[dict[str, Any]], names: list[str], keys: list[str], o
     fig, ax = plt.subplots(figsize=(7, 4.5))
     order = list(range(len(rows)))
     if group_by:
-        values = sorted({_fmt(r["overrides"].get(group_by)) for r in rows}, key=_numbers_first)
+        values = sorted({_fmt(setting(r, group_by)) for r in rows}, key=_numbers_first)
         cmap = plt.get_cmap("tab10" if len(values) <= 10 else "tab20")
         colors = {v: cmap(i % cmap.N) for i, v in enumerate(values)}
-        order.sort(key=lambda i: values.index(_fmt(rows[i]["overrides"].get(group_by))))  # legend in value order
+        order.sort(key=lambda i: values.index(_fmt(setting(rows[i], group_by))))  # legend in value order
     labelled: set[str] = set()
     for i in order:
         row = rows[i]
@@ -203,12 +269,12 @@ def plot_curves(rows: list[dict[str, Any]], names: list[str], keys: list[str], o
         xs, ys = zip(*row["curve"])
         style = {"marker": "o", "ms": 3, "ls": "-" if row["finished"] else "--"}
         if group_by:
-            value = _fmt(row["overrides"].get(group_by))
+            value = _fmt(setting(row, group_by))
             label = (f"{group_by}={value}" if value != NOT_SET else f"{group_by} not set") if value not in labelled else None
             labelled.add(value)
             ax.plot(xs, ys, color=colors[value], label=label, **style)
         else:
-            detail = " ".join(f"{k}={_fmt(row['overrides'].get(k))}" for k in keys) if len(keys) <= 2 else ""
+            detail = " ".join(f"{k}={_fmt(setting(row, k))}" for k in keys) if len(keys) <= 2 else ""
             ax.plot(xs, ys, label=f"{names[i]} {detail}".strip(), **style)  # more keys: see the table
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("generation")
@@ -229,13 +295,19 @@ def compare(paths: list[str], group_by: str | None = None, out: str | None = "co
     rows = [read_run(r) for r in runs]
     if group_by:
         known = sorted({k for r in rows for k in r["overrides"]})
-        if group_by not in known:
-            raise RenasError(f"--group-by {group_by}: not an override of these runs (known: {', '.join(known) or 'none'})")
+        if group_by not in known and not any(group_by in r["settings"] for r in rows):
+            raise RenasError(f"--group-by {group_by}: not an override or setting of these runs (overrides: "
+                             f"{', '.join(known) or 'none'})")
     keys = differing_keys(rows)
     common, names = short_names(runs)
+    mixed = [f"{k} ({', '.join(sorted({str(setting(r, k)) for r in rows} - {NOT_SET}))})" for k in COMPARABLE if k in keys]
+    if mixed:
+        print(f"warning: these runs differ in {'; '.join(mixed)}: their fitness values may not be comparable",
+              file=sys.stderr)
     if as_json:
-        print(json.dumps([{**{k: v for k, v in r.items() if k != "curve"},
-                           "overrides": {k: r["overrides"].get(k) for k in keys}} for r in rows], indent=2))
+        print(json.dumps([{**{k: v for k, v in r.items() if k not in ("curve", "settings")},
+                           "overrides": {k: r["overrides"].get(k) for k in keys if k in r["overrides"]},
+                           "settings": {k: setting(r, k) for k in keys}} for r in rows], indent=2))
     else:
         print(f"{len(rows)} runs in {common}")
         print(format_table(rows, names, keys))
@@ -248,7 +320,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog=command("compare", "python -m renas.compare"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", help="run folders, or folders holding run folders (multirun sweeps)")
-    parser.add_argument("--group-by", metavar="KEY", help="override key whose value colors the plot's lines, e.g. ga.mutation_rate")
+    parser.add_argument("--group-by", metavar="KEY", help="override key or setting whose value colors the plot's lines, e.g. ga.mutation_rate")
     parser.add_argument("--out", metavar="PNG", help="where to write the plot (default: compare.png; none with --json unless given)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of the table")
     args = parser.parse_args(argv)

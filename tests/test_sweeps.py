@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import REPO, run_entry, wandb_run
+from helpers import REPO, compose, run_entry, wandb_run
 from renas import compare
 
 TABLE = ["search_space=nasbench201", "evaluator=nasbench201", "ga.population_size=10", "ga.sample_size=3",
@@ -191,16 +191,44 @@ def test_compare_groups_runs_given_one_by_one(tmp_path, capsys):
     assert (tmp_path / "g.png").is_file() and "plot:" in captured.err
 
 
+@pytest.mark.needs_shared("data/nasbench201")
+def test_compare_shows_the_values_runs_ran_with_and_warns_across_spaces(tmp_path, capsys):
+    """``seed=0`` and no seed ran the same search: no column; ``ga.mutation_rate`` shows the
+    value each run had (the bundle's where not overridden, not ``-``); a run of another space is
+    compared with a warning."""
+    for name, extra in (("a", ["seed=0"]), ("b", []), ("c", ["ga.mutation_rate=0.5"])):
+        proc = run_entry("search.py", *TABLE, *extra, "logger=none", "progress=none", f"hydra.run.dir={tmp_path / name}")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    compare.main([str(tmp_path / n) for n in "abc"] + ["--json", "--group-by", "ga.mutation_rate"])
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)
+    default = compose("search", TABLE).ga.mutation_rate
+    assert [r["settings"] for r in rows] == [{"ga.mutation_rate": default}, {"ga.mutation_rate": default},
+                                             {"ga.mutation_rate": 0.5}]
+    assert "warning" not in captured.err
+    other = _fake_run(tmp_path / "d", ["seed=0"], [0.5, 0.9])
+    summary = json.loads((other / "summary.json").read_text())
+    (other / "summary.json").write_text(json.dumps({**summary, "search_space": "digits_cnn"}))
+    compare.main([str(tmp_path / "a"), str(other), "--out", str(tmp_path / "x.png")])
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[1].split()[:2] == ["run", "search_space"]
+    assert captured.err.strip() == ("warning: these runs differ in search_space (digits_cnn, nasbench201): their "
+                                    "fitness values may not be comparable")
+
+
 @pytest.mark.parametrize("case, message", [
     ("missing", "no such folder"),
     ("empty", "is not a run folder and holds none"),
-    ("group_by", "--group-by nope: not an override of these runs (known: seed)"),
+    ("group_by", "--group-by nope: not an override or setting of these runs (overrides: seed)"),
+    ("not_an_object", "summary.json is not a search's summary (a JSON object)"),
 ])
 def test_compare_errors_are_one_line(tmp_path, capsys, case, message):
     (tmp_path / "empty").mkdir()
     run = _fake_run(tmp_path / "run", ["seed=0"], [0.5])
+    if case == "not_an_object":
+        (run / "summary.json").write_text("null")
     args = {"missing": [str(tmp_path / "missing")], "empty": [str(tmp_path / "empty")],
-            "group_by": [str(run), "--group-by", "nope"]}[case]
+            "group_by": [str(run), "--group-by", "nope"], "not_an_object": [str(run)]}[case]
     with pytest.raises(SystemExit) as exit_info:
         compare.main([*args, "--out", str(tmp_path / "x.png")])
     assert exit_info.value.code == 2

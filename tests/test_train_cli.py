@@ -109,6 +109,7 @@ def test_default_logger_writes_one_offline_wandb_run_also_with_two_devices(tmp_p
     assert run["summary"]["val_acc"] == pytest.approx(result["val_acc"])
     assert run["summary"]["arch"] == CNN_ARCH
     assert run["config"]["trainer"]["max_epochs"] == 1
+    assert not {"meta", "num_classes", "scheduler", "aux_weight"} & set(run["config"])  # the module's, not logged
     assert any("val/acc" in row for row in run["history"])
     (model,) = [x for x in run["artifacts"] if x["type"] == "model"]
     assert model["name"] == f"model-{run['id']}" and set(model["files"]) == {"model.ckpt", "result.json"}
@@ -213,6 +214,74 @@ def test_a_killed_training_resumes_from_its_last_checkpoint_to_the_same_epochs(t
     assert not (tmp_path / "new").exists()  # it continued in its own folder
     proc = run_entry("train.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'again'}")
     assert proc.returncode == 0 and "finished" in proc.stdout
+    # resumed from an epoch's end, it draws the same batches as a training never stopped (the
+    # checkpoint carries the random streams: the loader's shuffle drew another order before)
+    whole = tmp_path / "whole"
+    uninterrupted = result_of(run_entry(*args[:-1], f"hydra.run.dir={whole}"), whole)
+    assert (result["val_acc"], result["test_acc"]) == (uninterrupted["val_acc"], uninterrupted["test_acc"])
+    assert result["seconds"] > 0
+
+
+def test_a_training_stopped_in_its_final_test_resumes_to_the_same_result(tmp_path, monkeypatch):
+    """Ctrl-C / SIGTERM during the test after the last epoch (Lightning's own shutdown, a
+    ``SystemExit``) was status 1 with no message, and its resume a KeyError: now the resume
+    command, and a resume that validates and tests the last epoch's weights."""
+    from renas.train import module
+
+    args = [*FAST, "trainer.max_epochs=1", "search_space=digits_cnn", "logger=none"]
+    whole = tmp_path / "whole"
+    uninterrupted = result_of(run_entry("train.py", *args, f"hydra.run.dir={whole}"), whole)
+    original = module.ClassifierModule.test_step
+
+    def test_step(self, *a, **k):  # Ctrl-C as it reaches Lightning, in the first test batch
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module.ClassifierModule, "test_step", test_step)
+    run_dir = tmp_path / "run"
+    proc = run_entry("train.py", *args, f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 130 and f"resume={run_dir}" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert not (run_dir / "result.json").exists()
+    monkeypatch.setattr(module.ClassifierModule, "test_step", original)
+    result = result_of(run_entry("train.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}"), run_dir)
+    assert (result["epochs"], result["val_acc"], result["test_acc"]) == (
+        uninterrupted["epochs"], uninterrupted["val_acc"], uninterrupted["test_acc"])
+
+
+def test_a_foreign_checkpoint_or_state_file_is_one_line_or_a_warning(tmp_path):
+    """A whole file that is not this training's checkpoint (another program's ``torch.save``,
+    another network's training) is one line, not Lightning's traceback; a torn
+    ``.train_state.json`` only starts a new W&B run."""
+    import torch
+
+    args = [*FAST, "trainer.max_epochs=1", "search_space=digits_cnn", "logger=none"]
+    run_dir = tmp_path / "run"
+    result_of(run_entry("train.py", *args, f"hydra.run.dir={run_dir}"), run_dir)
+    (run_dir / "result.json").unlink()  # as if stopped before the end: resume reads last.ckpt
+    last = run_dir / "checkpoints" / "last.ckpt"
+    good = last.read_bytes()
+    torch.save({"foo": torch.zeros(3)}, last)
+    proc = run_entry("train.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and lines == [
+        f"error: resume: {last} is not a checkpoint of a training (no state_dict, epoch, global_step, "
+        f"pytorch-lightning_version, loops): train it again"], proc.stderr[-2000:]
+    ckpt = torch.load(io_bytes(good), weights_only=True)
+    ckpt["state_dict"] = {k + "_other": v for k, v in ckpt["state_dict"].items()}
+    torch.save(ckpt, last)
+    proc = run_entry("train.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
+    assert proc.returncode == 2 and "holds another network's weights (first difference: " in proc.stderr
+    last.write_bytes(good)
+    (run_dir / ".train_state.json").write_text('{"run_')  # torn
+    proc = run_entry("train.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
+    assert proc.returncode == 0 and (run_dir / "result.json").is_file(), proc.stderr[-2000:]
+    assert ".train_state.json cannot be read (JSONDecodeError); the resumed training logs to a new W&B run" in (
+        run_dir / "train.log").read_text()
+
+
+def io_bytes(data: bytes):
+    import io
+
+    return io.BytesIO(data)
 
 
 def test_resume_of_a_folder_without_a_checkpoint_is_one_line(tmp_path):
@@ -373,4 +442,15 @@ def test_arch_from_of_a_space_of_its_own_says_what_train_py_takes(tmp_path):
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
     assert "used the toy space" in lines[0] and "search_space=<option> and search_space.* settings" in lines[0]
     assert "(or experiment)" not in lines[0] and "train.py takes no experiment=" in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_arch_from_an_unfinished_search_says_how_to_finish_it(tmp_path):
+    search = tmp_path / "search"
+    search.mkdir()
+    (search / "history.jsonl").write_text('{"step": 0}\n')  # killed before it wrote summary.json
+    proc = run_entry("train.py", "logger=none", f"arch_from={search}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        f"error: arch_from={search}: that search did not finish (no summary.json); continue it with: "
+        f"python search.py resume={search}, then train its best"), proc.stderr
     assert not (tmp_path / "run").exists()

@@ -50,6 +50,9 @@ def resolve_arch(cfg: DictConfig, space) -> tuple[Any, str]:
         run = Path(str(cfg.arch_from)).expanduser()
         summary = run / "summary.json"
         if not summary.is_file():
+            if run_folder_kind(run) == "search":  # killed before it wrote its summary
+                raise ConfigError(f"arch_from={run}: that search did not finish (no summary.json); continue it "
+                                  f"with: {command('search')} resume={run}, then train its best")
             raise ConfigError(f"arch_from={run}: no summary.json there (is it a search run folder?)")
         try:
             data = json.loads(summary.read_text())
@@ -121,6 +124,39 @@ def prepare_train_resume(folder: str | Path) -> tuple[DictConfig, Path, Path | N
     return cfg, run_dir, last
 
 
+def _saved_run_id(state_file: Path) -> str | None:
+    """The W&B run id a stopped training saved, so its resume continues that run; an unreadable
+    file (torn by a kill) starts a new W&B run, with a warning."""
+    if not state_file.is_file():
+        return None
+    try:
+        return json.loads(state_file.read_text()).get("run_id")
+    except (OSError, ValueError, AttributeError) as e:
+        log.warning("%s cannot be read (%s); the resumed training logs to a new W&B run", state_file, type(e).__name__)
+        return None
+
+
+def check_resume_checkpoint(path: Path, module: Any) -> None:
+    """A checkpoint to resume from must be a Lightning checkpoint of this network: one line, not
+    Lightning's traceback, for a foreign file (another program's ``torch.save``, a training of
+    another architecture copied in)."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickled objects weights_only refuses: Lightning reads it (and says what is wrong)
+        log.debug("%s not checked before resuming: %s", path, e)
+        return
+    missing = [k for k in ("state_dict", "epoch", "global_step", "pytorch-lightning_version", "loops")
+               if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise ConfigError(f"resume: {path} is not a checkpoint of a training (no {', '.join(missing)}): train it again")
+    have = {k: tuple(v.shape) for k, v in ckpt["state_dict"].items() if hasattr(v, "shape")}
+    want = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    if have != want:
+        diff = sorted(set(have) ^ set(want)) or [k for k in want if have[k] != want[k]]
+        raise ConfigError(f"resume: {path} holds another network's weights (first difference: {diff[0]}); "
+                          f"it is not this training's checkpoint: train it again")
+
+
 def _whole_checkpoint(path: Path) -> bool:
     """A complete ``torch.save`` file: a zip archive whose every member reads back with its CRC."""
     try:
@@ -176,7 +212,9 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
     lead = rank_zero_only.rank == 0
     sink = build(cfg.logger, "logger") if lead else Sink()
     state_file = Path(run_dir) / TRAIN_STATE
-    run_id = json.loads(state_file.read_text()).get("run_id") if resume_from and state_file.is_file() else None
+    run_id = _saved_run_id(state_file) if resume_from else None
+    if resume_from is not None:
+        check_resume_checkpoint(resume_from, module)  # before a W&B run or a Trainer exists
     sink.start(run_dir, plain(cfg), job_type="train", group=sweep_group(),
                resume_id=run_id)
     search_artifact = _search_artifact(cfg)
@@ -191,17 +229,21 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
                               enable_checkpointing=keep, callbacks=_checkpoint_callbacks(run_dir) if keep else None)
         if resume_from is not None:
             log.info("resuming the training in %s from %s", run_dir, resume_from)
-        start = time.perf_counter()
+        start = module.session_start = time.perf_counter()
         try:
             with warnings.catch_warnings():
                 if resume_from is not None:  # the folder holds this run's own checkpoints: expected
                     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
                 trainer.fit(module, datamodule=dm, ckpt_path=str(resume_from) if resume_from is not None else None)
-        except SystemExit:  # Lightning's own shutdown after Ctrl-C / SIGTERM (the checkpoint is saved)
+            # with every epoch done before a resume (stopped in the test), fit restores and validates nothing
+            seconds = module.seconds_before + (time.perf_counter() - start)  # all sessions' training
+            val = trainer.callback_metrics.get("val/acc")
+            if val is None:
+                val = trainer.validate(module, datamodule=dm, verbose=False)[0]["val/acc"]
+            val_acc = float(val)
+            test_acc = float(trainer.test(module, datamodule=dm, verbose=False)[0]["test/acc"])
+        except SystemExit:  # Lightning's own shutdown after Ctrl-C / SIGTERM (in fit: the checkpoint is saved)
             raise KeyboardInterrupt from None
-        seconds = time.perf_counter() - start
-        val_acc = float(trainer.callback_metrics["val/acc"])
-        test_acc = float(trainer.test(module, datamodule=dm, verbose=False)[0]["test/acc"])
         result = {
             "arch": arch,
             "source": source,

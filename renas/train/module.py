@@ -4,15 +4,38 @@ training of a found architecture use the same code."""
 from __future__ import annotations
 
 import math
+import random
+import time
 from typing import Any, Callable
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 from hydra.utils import instantiate
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from renas.errors import ConfigError
+
+
+def rng_state() -> dict[str, Any]:
+    """torch's (CPU and CUDA), NumPy's and Python's global random states, in types that
+    ``torch.load(weights_only=True)`` reads (tensors, lists, tuples, numbers)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+            "python": random.getstate()}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Put back what :func:`rng_state` saved (CUDA's only on as many devices as were saved)."""
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    random.setstate(state["python"])
 
 
 class DivergedError(RuntimeError):
@@ -43,7 +66,8 @@ class ClassifierModule(pl.LightningModule):
         meta: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["net", "optimizer"])
+        # kept in the checkpoint, not logged: the W&B run's config is the resolved Hydra config alone
+        self.save_hyperparameters(ignore=["net", "optimizer"], logger=False)
         self.net = net
         self.optimizer_factory = optimizer or (
             lambda params: torch.optim.SGD(params, lr=0.05, momentum=0.9, nesterov=True, weight_decay=3e-4)
@@ -60,6 +84,23 @@ class ClassifierModule(pl.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.net(x)
         return out[0] if isinstance(out, tuple) else out
+
+    #: training seconds of earlier sessions of a resumed training (from its checkpoint), and
+    #: when this session's training started (set by the caller; ``None``: not timed)
+    seconds_before: float = 0.0
+    session_start: float | None = None
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # the random streams (the loader's shuffle, augmentation, drop path): a training resumed
+        # from an epoch's end draws the same batches as one that was never stopped
+        checkpoint["renas_rng"] = rng_state()
+        if self.session_start is not None:
+            checkpoint["renas_seconds"] = self.seconds_before + (time.perf_counter() - self.session_start)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "renas_rng" in checkpoint:
+            set_rng_state(checkpoint["renas_rng"])
+        self.seconds_before = float(checkpoint.get("renas_seconds", 0.0))
 
     def on_train_epoch_start(self) -> None:
         # drop path ramps up linearly over training, as in NASNet / DARTS
