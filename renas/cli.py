@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ValueType
@@ -260,8 +261,6 @@ def check_swept_options(config: DictConfig) -> None:
     """Each option of a listed sweep of a config group (``-m executor=local,nope``) exists:
     Hydra finds out only when it composes that job, after the sweep folder and its
     ``multirun.yaml`` are written (and, for a later batch, after the jobs before it ran)."""
-    from hydra.core.global_hydra import GlobalHydra
-
     if not GlobalHydra.instance().is_initialized():
         return
     loader = GlobalHydra.instance().config_loader()

@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 
@@ -47,8 +48,6 @@ def _sweep_size(folder: Path) -> int | None:
     if not path.is_file():
         return None
     try:
-        from hydra.core.override_parser.overrides_parser import OverridesParser
-
         cfg = OmegaConf.load(path)
         if "BasicSweeper" not in str(OmegaConf.select(cfg, "hydra.sweeper._target_", default="")):
             return None
