@@ -200,8 +200,9 @@ class CheckFirst(Callback):
         """A sweep, before the sweeper makes the sweep folder or launches a job: the launcher's
         numbers (:func:`check_launcher`), the values every job shares (the overrides that are not
         swept), each option of a swept config group (:func:`check_swept_options`), then each value
-        of a listed or ranged sweep of a setting (``ga.mutation_rate=0.1,1.5``, ``seed=range(0,5)``;
-        not an Optuna interval) in the shared config."""
+        of a listed or ranged sweep of a setting (``ga.mutation_rate=0.1,1.5``, ``seed=range(0,5)``)
+        and both ends of an interval (an Optuna search space) in the shared config; for the
+        benchmark also its own keys (``seeds``, ``budget``, ``algorithms``)."""
         task_cfg = _task_config(config)
         job_check = _job_check(kwargs.get("config_name"))
         try:

@@ -351,10 +351,11 @@ def test_tune_refuses_jobs_on_different_seeds_or_budgets_and_unreadable_results(
     _fake_job(tmp_path / "c", ["ga.population_size=5"], seeds=range(100, 200), budget=[50, 100])
     proc = run_entry("renas.benchmark.tune", str(tmp_path / "a"), str(tmp_path / "c"))
     assert proc.returncode == 2 and "budget 50, 100" in proc.stderr
-    (tmp_path / "c" / "benchmark.json").write_text('{"results": {"rea"')  # torn
-    proc = run_entry("renas.benchmark.tune", str(tmp_path / "c"))
-    assert proc.returncode == 2 and proc.stderr.startswith(f"error: {tmp_path / 'c' / 'benchmark.json'} cannot be read")
-    assert "Traceback" not in proc.stderr
+    for damaged in ('{"results": {"rea"', "null", '{"results": {"rea": 1}, "budget": 50, "algorithms": ["rea"]}'):
+        (tmp_path / "c" / "benchmark.json").write_text(damaged)  # torn, not an object, missing keys
+        proc = run_entry("renas.benchmark.tune", str(tmp_path / "c"))
+        assert proc.returncode == 2 and proc.stderr.startswith(f"error: {tmp_path / 'c' / 'benchmark.json'} cannot be read")
+        assert "Traceback" not in proc.stderr
 
 
 def test_an_interrupted_benchmark_says_what_it_kept(tmp_path, monkeypatch):

@@ -83,13 +83,34 @@ class TuneError(Exception):
     """Jobs that cannot be ranked together, or a file that cannot be read: one line, status 2."""
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _unreadable(path: Path, e: Exception) -> TuneError:
+    return TuneError(f"{path} cannot be read as a benchmark's results ({type(e).__name__}: {e})")
+
+
+def _read(path: Path) -> Any:
     try:
-        data = json.loads(path.read_text())
-        _ = data["results"], data["budget"], data["algorithms"], data["seeds"]
-        return data
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise TuneError(f"{path} cannot be read as a benchmark's results ({type(e).__name__}: {e})") from None
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise _unreadable(path, e) from None
+
+
+def _rows(job: Path, overrides: list[str], data: Any) -> list[dict[str, Any]]:
+    """A finished or unfinished job's rows, one per algorithm."""
+    try:
+        results = data["results"] if isinstance(data["budget"], list) else {str(data["budget"]): data["results"]}
+        budgets = data["budget"] if isinstance(data["budget"], list) else [data["budget"]]
+        rows = []
+        for algorithm in data["algorithms"]:
+            per = {b: r[algorithm]["fitness_mean"] for b, r in results.items() if algorithm in r}
+            values = [v for v in per.values() if v is not None]
+            rows.append({"job": str(job), "algorithm": algorithm, "overrides": overrides, "budgets": per,
+                         "objective": sum(values) / len(values) if values and data.get("finished") else None,
+                         "seeds": seed_text(sorted(data["seeds"])), "planned": {"seeds": sorted(data["seeds"]),
+                                                                                "budgets": sorted(budgets)},
+                         "note": "" if data.get("finished") else "unfinished"})
+        return rows
+    except (KeyError, TypeError, AttributeError) as e:
+        raise _unreadable(job / "benchmark.json", e) from None
 
 
 def rank(folders: list[Path]) -> list[dict[str, Any]]:
@@ -102,17 +123,7 @@ def rank(folders: list[Path]) -> list[dict[str, Any]]:
             rows.append({"job": str(job), "algorithm": "?", "overrides": overrides, "objective": None, "budgets": {},
                          "note": "no benchmark.json (the job failed or was interrupted)"})
             continue
-        data = _read(path)
-        results = data["results"] if isinstance(data["budget"], list) else {str(data["budget"]): data["results"]}
-        budgets = data["budget"] if isinstance(data["budget"], list) else [data["budget"]]
-        for algorithm in data["algorithms"]:
-            per = {b: r[algorithm]["fitness_mean"] for b, r in results.items() if algorithm in r}
-            values = [v for v in per.values() if v is not None]
-            rows.append({"job": str(job), "algorithm": algorithm, "overrides": overrides, "budgets": per,
-                         "objective": sum(values) / len(values) if values and data.get("finished") else None,
-                         "seeds": seed_text(sorted(data["seeds"])), "planned": {"seeds": sorted(data["seeds"]),
-                                                                                "budgets": sorted(budgets)},
-                         "note": "" if data.get("finished") else "unfinished"})
+        rows += _rows(job, overrides, _read(path))
     by_algorithm: dict[str, dict[str, Any]] = {}
     for r in rows:
         if "planned" not in r:
