@@ -139,7 +139,7 @@ def refuse_occupied_run_dir(run_dir: Path, job: str, resume: Any = None) -> None
     if job == "benchmark" or kind == "benchmark":
         what = {"search": "a search", "training": "a training", "benchmark": "a benchmark (benchmark.json)"}[kind]
         raise ConfigError(f"{run_dir} already holds {what}; choose another hydra.run.dir for the "
-                          f"{'benchmark' if job == 'benchmark' else job}; {unchanged}")
+                          f"{ {'train': 'training'}.get(job, job)}; {unchanged}")
     if resume and Path(str(resume)).expanduser().resolve() == run_dir.resolve():
         raise ConfigError(f"resume={resume} hydra.run.dir={run_dir}: leave hydra.run.dir out (a resumed "
                           f"training continues in its own folder); {unchanged}")

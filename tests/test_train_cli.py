@@ -380,6 +380,7 @@ FINISHED_TRAINING = {".hydra/overrides.yaml": "- logger=none\n", ".hydra/config.
 STOPPED_TRAINING = {k: v for k, v in FINISHED_TRAINING.items() if k not in ("result.json", "model.ckpt")}
 SEARCH = {".hydra/overrides.yaml": "- ga.budget=20\n- algorithm=rea\n", ".hydra/search/overrides.yaml": "- ga.budget=20\n",
           "state.pt": "state", "history.jsonl": "", "summary.json": '{"best": null}'}
+BENCHMARK = {".hydra/overrides.yaml": "- seeds=2\n", "benchmark.json": "{}", "benchmark.md": "", "benchmark.log": ""}
 
 
 @pytest.mark.parametrize("script, files, expected", [
@@ -387,7 +388,9 @@ SEARCH = {".hydra/overrides.yaml": "- ga.budget=20\n- algorithm=rea\n", ".hydra/
     ("train.py", STOPPED_TRAINING, "already holds a training; continue it with: python train.py resume={run} (or choose another"),
     ("train.py", SEARCH, "holds a search; train its best architecture with: python train.py arch_from={run} (or choose another"),
     ("search.py", FINISHED_TRAINING, "already holds a training (train.py); choose another hydra.run.dir"),
-], ids=["train-in-finished-training", "train-in-stopped-training", "train-in-search", "search-in-training"])
+    ("train.py", BENCHMARK, "already holds a benchmark (benchmark.json); choose another hydra.run.dir for the training"),
+], ids=["train-in-finished-training", "train-in-stopped-training", "train-in-search", "search-in-training",
+        "train-in-benchmark"])
 def test_a_new_run_in_a_folder_that_holds_one_is_refused_and_changes_nothing(tmp_path, script, files, expected):
     """``hydra.run.dir=<an earlier run's folder>``: refused before Hydra writes its files there
     (its .hydra/ is what resume reads), in one line that says what to do instead."""
