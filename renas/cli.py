@@ -206,7 +206,7 @@ class CheckFirst(Callback):
         task_cfg = _task_config(config)
         job_check = _job_check(kwargs.get("config_name"))
         try:
-            check_swept_options(config)
+            check_swept_options(config, kwargs.get("config_name"))
         except RenasError as e:
             print(f"error: {e}; no job was started)", file=sys.stderr, flush=True)
             sys.exit(2)
@@ -258,10 +258,12 @@ def _sweeps(config: DictConfig) -> list[Any]:
     return list(by_key.values())
 
 
-def check_swept_options(config: DictConfig) -> None:
+def check_swept_options(config: DictConfig, config_name: Any = None) -> None:
     """Each option of a listed sweep of a config group (``-m executor=local,nope``) exists:
     Hydra finds out only when it composes that job, after the sweep folder and its
-    ``multirun.yaml`` are written (and, for a later batch, after the jobs before it ran)."""
+    ``multirun.yaml`` are written (and, for a later batch, after the jobs before it ran). The
+    options are looked up as the command composes (its primary config and the command line's
+    ``hydra.searchpath``: a user's own config folder)."""
     if not GlobalHydra.instance().is_initialized():
         return
     loader = GlobalHydra.instance().config_loader()
@@ -269,7 +271,7 @@ def check_swept_options(config: DictConfig) -> None:
         if override.value_type not in (ValueType.SIMPLE_CHOICE_SWEEP, ValueType.CHOICE_SWEEP):
             continue
         group = override.key_or_group
-        options = loader.get_group_options(group)
+        options = loader.get_group_options(group, config_name=config_name, overrides=list(config.hydra.overrides.hydra))
         if not options:  # a setting, not a config group: its values are checked by _swept_values
             continue
         for value in override.sweep_iterator():

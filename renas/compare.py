@@ -194,7 +194,7 @@ def differing_keys(rows: list[dict[str, Any]]) -> list[str]:
     the same in every run (in first-seen order); ``algorithm`` has a column of its own."""
     keys: list[str] = []
     for row in rows:
-        keys += [k for k in [*COMPARABLE, *row["overrides"]] if k not in keys and k != "algorithm"]
+        keys += [k for k in dict.fromkeys([*COMPARABLE, *row["overrides"]]) if k not in keys and k != "algorithm"]
     def differs(key: str) -> bool:
         values = {repr(setting(r, key)) for r in rows}
         if key in COMPARABLE:  # a run folder that does not say: not a difference

@@ -267,6 +267,23 @@ def test_a_swept_bad_value_is_refused_before_any_job(tmp_path, sweep_args, expec
     assert not sweep.exists()
 
 
+@pytest.mark.needs_shared("data/nasbench201")
+def test_a_sweep_over_an_option_of_a_users_config_folder_runs(tmp_path):
+    """The options of a swept group are looked up as the command composes, with the command
+    line's ``hydra.searchpath``: a user's own search space there is an option (the first version
+    of the check listed only the package's and refused it), a missing one is still refused."""
+    (tmp_path / "conf" / "search_space").mkdir(parents=True)
+    (tmp_path / "conf" / "search_space" / "my201.yaml").write_text("defaults:\n  - nasbench201\n  - _self_\n")
+    sweep = tmp_path / "sweep"
+    args = [f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "evaluator=nasbench201", "ga.budget=10",
+            "logger=none", "progress=none", "threads=1", f"hydra.sweep.dir={sweep}"]
+    proc = run_entry("search.py", "-m", "search_space=nasbench201,my202", *args)
+    assert proc.returncode == 2 and "Could not find 'search_space/my202' (options: digits_cnn, genes, my201," in proc.stderr
+    proc = run_entry("search.py", "-m", "search_space=nasbench201,my201", *args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+
+
 def test_multirun_with_cfg_is_one_line():
     """Hydra takes one of ``-m`` and ``--cfg``: its ValueError was a traceback."""
     proc = run_entry("search.py", "-m", "--cfg", "job", "seed=0,1")

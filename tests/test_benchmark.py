@@ -378,7 +378,8 @@ def test_an_interrupted_benchmark_says_what_it_kept(tmp_path, monkeypatch):
     proc = run_entry("renas.benchmark", "algorithms=[rea,random]", "seeds=2", "budget=12", *SMALL, f"hydra.run.dir={run_dir}")
     assert proc.returncode == 130 and proc.stderr.strip() == (
         f"interrupted; kept in {run_dir / 'benchmark.json'} (finished: false): rea; the algorithm in progress is not "
-        f"kept; run the command again for the rest"), proc.stderr[-2000:]
+        f"kept, and a benchmark does not resume: the command run again (in a new folder) repeats every algorithm"), \
+        proc.stderr[-2000:]
     data = json.loads((run_dir / "benchmark.json").read_text())
     assert data["finished"] is False and list(data["results"]) == ["rea"]
 

@@ -62,8 +62,8 @@ def partial_results(run_dir: Path) -> str:
     except (OSError, ValueError, KeyError, TypeError):
         log = run_dir / "benchmark.log"
         return "no algorithm had finished: nothing kept" + (f" (its progress is in {log})" if log.is_file() else "")
-    return (f"kept in {path} (finished: false): {', '.join(done)}; the algorithm in progress is not kept; "
-            f"run the command again for the rest")
+    return (f"kept in {path} (finished: false): {', '.join(done)}; the algorithm in progress is not kept, and a "
+            f"benchmark does not resume: the command run again (in a new folder) repeats every algorithm")
 
 
 if __name__ == "__main__":
