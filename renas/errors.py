@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import errno
 import os
@@ -9,6 +10,7 @@ import re
 import shlex
 import signal
 import sys
+from collections.abc import Iterator
 
 #: errno values that mean "no room left": the disk is full or the user's quota is used up
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -104,6 +106,26 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
     if os.environ.get("SUBMITIT_EXECUTOR") and hasattr(signal, "SIGUSR2"):
         signal.signal(signal.SIGUSR2, handler)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[list[str]]:
+    """Hold Ctrl-C and SIGTERM while the last files are written (the summary, the plots, the
+    W&B run's summary and artifact): a signal then would leave them half-written where no resume
+    repairs them. Yields the names of the signals that came; the caller says they were held. Off
+    the main thread (where handlers cannot be set) nothing is held."""
+    got: list[str] = []
+    held = [s for s in (signal.SIGINT, signal.SIGTERM)]
+    try:
+        previous = {s: signal.signal(s, lambda signum, frame: got.append(signal.Signals(signum).name)) for s in held}
+    except ValueError:
+        yield got
+        return
+    try:
+        yield got
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def was_terminated() -> bool:

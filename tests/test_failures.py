@@ -55,6 +55,8 @@ def test_failed_children_are_recorded_and_the_search_completes(tmp_path, sabotag
     assert "DivergedError" in history[2]["error"] and "nan" in history[2]["error"]
     assert "OutOfMemoryError" in history[3]["error"]
     assert all(r["fitness"] == 0.0 for r in history if r["status"] == "failed")  # on_failure=worst
+    # what a failed child is was measured before it failed, and stays in its record
+    assert all(r["metrics"]["params"] > 0 and r["metrics"]["flops"] > 0 for r in history)
     assert summary["finished"] and summary["evaluations"] == 5 and summary["failures"] == 3
     assert summary["best"]["step"] in (1, 4)
 

@@ -246,3 +246,33 @@ def test_batchnorm_recalibration_uses_the_given_batches_and_restores_the_momentu
         y = net[0](x)
     assert torch.allclose(bn.running_mean, y.mean(dim=(0, 2, 3)), atol=1e-5)
     assert torch.allclose(bn.running_var, y.var(dim=(0, 2, 3), unbiased=True), rtol=1e-4)
+
+
+def test_a_child_of_a_failed_parent_trains_from_scratch_without_a_missing_weights_warning(tmp_path, monkeypatch, caplog):
+    """With ``loop.on_failure=worst`` a failed child can be a parent; it never had weights, so
+    its children train from scratch as random children do, not flagged as "parent weights
+    missing" (that flag is for weights that should be on disk and are not)."""
+    from renas.evaluate.lightning_eval import TrainEvaluator
+    from renas.search.run import run_search
+
+    real = TrainEvaluator.evaluate
+
+    def initial_fail(self, task):  # the initial population fails: every later child has a failed parent
+        if task.parent_arch is None and task.id < 2:
+            raise RuntimeError("a child that could not train")
+        return real(self, task)
+
+    monkeypatch.setattr(TrainEvaluator, "evaluate", initial_fail)
+    cfg = compose("search", [*TINY, "evaluator.inherit_weights=true", "trainer.max_epochs=2",
+                             "evaluator.finetune_epochs=1", "ga.population_size=2", "ga.sample_size=2",
+                             "ga.budget=3", "seed=3", "loop.on_failure=worst"])
+    run_dir = tmp_path / "run"
+    with caplog.at_level(logging.WARNING):
+        run_search(cfg, run_dir)
+    records = read_jsonl(run_dir / "history.jsonl")
+    assert [r["status"] for r in records[:2]] == ["failed", "failed"]
+    child = records[2]
+    assert child["parent"] in (0, 1) and child["status"] == "ok"
+    assert child["metrics"]["parent_weights_missing"] is False and child["metrics"]["inherited"] == 0.0
+    assert child["metrics"]["epochs"] == 2  # the full proxy, from scratch
+    assert not [m for m in caplog.messages if "weights are missing" in m]

@@ -164,3 +164,31 @@ def test_ctrl_c_while_the_script_imports_the_package_is_one_line(script, monkeyp
     monkeypatch.setitem(sys.modules, "renas.main", Importing("renas.main"))  # `from renas.main import ...` fails there
     proc = run_entry(script)
     _interrupted(proc, "before the command started; " + NOTHING)
+
+
+@pytest.mark.needs_shared("data/nasbench201")
+def test_ctrl_c_while_the_last_files_are_written_is_held_until_they_are(tmp_path, monkeypatch):
+    """A real SIGINT (and SIGTERM) while the plots are drawn: they and the W&B run's end are
+    finished first, the search is complete, and the log says so; it used to leave the plots and
+    the W&B summary half-written, exit 130 and offer a resume that found nothing to do."""
+    import os
+    import signal
+
+    from renas.tracking import plots
+
+    real = plots.plot_generations
+
+    def interrupted_plot(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(plots, "plot_generations", interrupted_plot)
+    run_dir = tmp_path / "run"
+    proc = run_entry("search.py", "search_space=nasbench201", "evaluator=nasbench201", "ga.budget=12", "logger=none",
+                     "threads=1", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sorted(p.name for p in (run_dir / "plots").iterdir()) == ["children.png", "controller_reward.png", "fitness.png"]
+    assert "SIGINT and SIGTERM while the search's last files were written: they were finished first (the search " \
+           "is complete)" in (run_dir / "search.log").read_text()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back

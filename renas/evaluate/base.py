@@ -56,8 +56,8 @@ class Outcome:
     weights: bytes | None = field(default=None, repr=False)
 
     @classmethod
-    def failed(cls, error: str, seconds: float = 0.0) -> "Outcome":
-        return cls(None, {}, "failed", error, seconds)
+    def failed(cls, error: str, seconds: float = 0.0, metrics: dict[str, Any] | None = None) -> "Outcome":
+        return cls(None, dict(metrics or {}), "failed", error, seconds)
 
 
 class Evaluator(Protocol):
@@ -66,6 +66,11 @@ class Evaluator(Protocol):
     name: str
 
     def evaluate(self, task: Task) -> Outcome: ...
+
+
+#: an evaluator may set this attribute on the exception a child's evaluation raises: the metrics
+#: it measured before the failure, kept in the failed child's history record
+METRICS_ATTRIBUTE = "renas_metrics"
 
 
 def safe_evaluate(evaluator: Evaluator, task: Task) -> Outcome:
@@ -85,7 +90,9 @@ def safe_evaluate(evaluator: Evaluator, task: Task) -> Outcome:
         text = f"{type(e).__name__}: {e}".strip()
         tb = traceback.extract_tb(e.__traceback__)
         where = f" (at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
-        return Outcome.failed(text.splitlines()[0][:500] + where, time.perf_counter() - start)
+        # what the evaluator measured before the failure (a child's params and FLOPs): METRICS_ATTRIBUTE
+        return Outcome.failed(text.splitlines()[0][:500] + where, time.perf_counter() - start,
+                              getattr(e, METRICS_ATTRIBUTE, None))
     if out.status == "ok" and (out.fitness is None or not math.isfinite(out.fitness)):
         return Outcome.failed(f"non-finite fitness {out.fitness}", out.seconds)
     if not out.seconds:

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from renas.build import build, build_datamodule
 from renas.errors import ConfigError
-from renas.evaluate.base import Outcome, Task
+from renas.evaluate.base import METRICS_ATTRIBUTE, Outcome, Task
 from renas.tracking.files import atomic_write_bytes
 from renas.train.checks import check_optim, check_trainer
 from renas.train.inherit import inherit, module_signatures
@@ -168,13 +168,26 @@ class TrainEvaluator:
         # deferred: Lightning (~4 s) stays off TrainEvaluator's bad-input checks
         import lightning.pytorch as pl
 
-        from renas.train.module import build_module  # looked up per call: benchmarks/bench_child.py swaps it
-
         dm = self.datamodule
         pl.seed_everything(task.seed, workers=True, verbose=False)
         genotype = self.space.parse(task.arch)
         net = self.space.build(genotype, dm.in_channels, dm.num_classes)
         metrics: dict[str, Any] = {"params": count_params(net), "flops": count_flops(net, dm.in_channels, dm.input_size)}
+        try:
+            return self._train(task, net, metrics)
+        except Exception as e:  # the child failed: what it is (params, FLOPs) still goes into its record
+            try:
+                setattr(e, METRICS_ATTRIBUTE, metrics)
+            except AttributeError:  # an exception type that takes no attributes
+                pass
+            raise
+
+    def _train(self, task: Task, net: Any, metrics: dict[str, Any]) -> Outcome:
+        """Train a built child from scratch or its parent's weights; its fitness and metrics."""
+        # deferred: Lightning, as in evaluate
+        from renas.train.module import build_module  # looked up per call: benchmarks/bench_child.py swaps it
+
+        dm = self.datamodule
         from_parent, start_info = self._start_weights(task, net)
         epochs = self.epochs_for(from_parent)
         module = build_module(net, dm.num_classes, self.optim_cfg)

@@ -339,6 +339,9 @@ class Search:
         if any(p.key == key for p in self.pending.values()):
             return False  # the same child is already in evaluation; propose again
         parent_arch = self.archs.get(proposal.parent.step) if proposal.parent is not None else None
+        if parent_arch is not None:  # a parent that failed (loop.on_failure=worst) has no weights to give
+            entry = self.cache.get(self.key(self.space.from_values(proposal.parent.values)))
+            parent_arch = parent_arch if entry is None or entry.status == "ok" else None
         task = Task(self.next_task_id, self.space.format(genotype), proposal.values, self.child_seed(self.next_task_id), parent_arch)
         self.next_task_id += 1
         self.pending[task.id] = Pending(task, proposal, key)

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from renas.build import build, build_evaluator, build_space, build_strategy, locate_class
 from renas.config import check_schema, plain
-from renas.errors import ConfigError, DiskFullError, was_terminated
+from renas.errors import ConfigError, DiskFullError, signals_held, was_terminated
 from renas.evaluate.executors import executor_settings
 from renas.search.loop import LoopSettings, Search, SearchCallback, SearchStopped
 from renas.tracking.files import atomic_write_json
@@ -356,27 +356,32 @@ def run_search(
         failed = True
         raise
     finally:
-        seconds = earlier + time.perf_counter() - start
-        summary = summarize(search, cfg, choices, seconds, stopped)
-        summary["wandb_run_id"] = sink.run_id  # its artifact search-<id>: what train.py arch_from= links to
-        executor.close()
-        try:
-            history.close()
-            generations_file.close()
-            atomic_write_json(run_dir / "summary.json", summary)
-        except DiskFullError as e:
-            if not failed:
-                raise
-            log.warning("could not write %s either (disk full)", e.path)  # the first error is the one to report
-        try:
-            # deferred: matplotlib (~0.6 s) only at the end; in the try, a broken install costs only the plots
-            from renas.tracking.plots import plot_children, plot_generations
+        with signals_held() as held:  # a second Ctrl-C (or one at the very end) must not leave these half-written
+            seconds = earlier + time.perf_counter() - start
+            summary = summarize(search, cfg, choices, seconds, stopped)
+            summary["wandb_run_id"] = sink.run_id  # its artifact search-<id>: what train.py arch_from= links to
+            executor.close()
+            try:
+                history.close()
+                generations_file.close()
+                atomic_write_json(run_dir / "summary.json", summary)
+            except DiskFullError as e:
+                if not failed:
+                    raise
+                log.warning("could not write %s either (disk full)", e.path)  # the first error is the one to report
+            try:
+                # deferred: matplotlib (~0.6 s) only at the end; in the try, a broken install costs only the plots
+                from renas.tracking.plots import plot_children, plot_generations
 
-            plot_generations(search.generations, run_dir / "plots", title=f"{strategy.name} on {space.name}")
-            plot_children(run_dir / "history.jsonl", run_dir / "plots", title=f"{strategy.name} on {space.name}: every child")
-        except Exception as e:  # a plot must never cost the results
-            log.warning("could not write plots: %s", e)
-        _finish_sink(sink, search, summary, exit_code)
+                plot_generations(search.generations, run_dir / "plots", title=f"{strategy.name} on {space.name}")
+                plot_children(run_dir / "history.jsonl", run_dir / "plots", title=f"{strategy.name} on {space.name}: every child")
+            except Exception as e:  # a plot must never cost the results
+                log.warning("could not write plots: %s", e)
+            _finish_sink(sink, search, summary, exit_code)
+        if held:
+            log.warning("%s while the search's last files were written: they were finished first (%s)",
+                        " and ".join(dict.fromkeys(held)), "the search is complete" if stopped is None and not failed
+                        else f"stopped: {stopped or 'failed'}")
     log.info(
         "done: %d evaluations in %s; best fitness %.4f: %s; results in %s", search.steps, _fmt_time(seconds),
         summary["best"]["fitness"] if summary["best"] else float("nan"),

@@ -10,7 +10,11 @@ the name and shape match).
 
 Signatures come from the network when it knows them (``net.inheritance_signatures()``, e.g.
 :class:`renas.space.renas_cell.RenasNetwork`: the op name of each op position, and for the
-cells' input convolutions and the classifier the layout of the cell output they read). Other
+cells' input convolutions and the classifier the layout of the cell output they read). An op
+keeps its weights when only its input changes, by design (the README's weight inheritance):
+its kernels are the same function of the same channels, even where the change moves it, in a
+reduction cell, between a stride-2 position (reading the cell's inputs) and a stride-1 one
+(reading a block's output). Other
 networks get a generic rule: each element of an ``nn.ModuleList`` is an op chosen by the
 genotype and its ``repr`` (type, kernel sizes, strides, channels) is its signature; modules
 outside any ``ModuleList`` (stem, classifier) match by name and shape.
