@@ -115,9 +115,9 @@ def signals_held() -> Iterator[list[str]]:
     repairs them. Yields the names of the signals that came; the caller says they were held. Off
     the main thread (where handlers cannot be set) nothing is held."""
     got: list[str] = []
-    held = [s for s in (signal.SIGINT, signal.SIGTERM)]
     try:
-        previous = {s: signal.signal(s, lambda signum, frame: got.append(signal.Signals(signum).name)) for s in held}
+        previous = {s: signal.signal(s, lambda signum, frame: got.append(signal.Signals(signum).name))
+                    for s in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:
         yield got
         return
