@@ -163,6 +163,14 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         if path and not Path(path).is_file():
             parser.error(f"--datasets {name}: its data {path} is not there "
                          f"(set RENAS_SHARED to the folder that holds data/)")
+    for name in args.datasets:  # data to download (cifar10 offline): refused before any data set is timed
+        # deferred: the data modules import torch; the options above fail without it
+        from renas.build import build_datamodule
+
+        try:
+            build_datamodule(compose_config(name, args).dataset).prepare_data()
+        except RenasError as e:
+            parser.error(f"--datasets {name}: {one_line(e)}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -374,6 +374,9 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpa
                          f"it must name a file")
         if args.resume and not path.is_file():  # it would start a new run and write over nothing saved
             parser.error(f"--resume: --json {args.json} does not exist (leave out --resume to start a new run)")
+        if not args.resume and path.exists():  # a new run would write over hours of measurements
+            parser.error(f"--json {args.json} already exists; add --resume to continue the run in it, or give "
+                         f"another file (a new run would write over it)")
         if args.resume:
             saved = read_json(parser, "--json", args.json)
             if not isinstance(saved.get("config"), dict):

@@ -342,6 +342,9 @@ def main() -> None:
         p.error(f"--seeds={args.seeds}: need at least 2 (the standard error)")
     if args.first_seed < 0:
         p.error(f"--first-seed={args.first_seed} must be >= 0")
+    for option, values in (("--budgets", args.budgets), ("--orders", args.orders)):
+        if len(set(values)) < len(values):  # a column or row printed twice
+            p.error(f"{option} {' '.join(map(str, values))}: a value is named twice")
     bad = [b for b in args.budgets if not 1 <= b <= len(OPS) ** N_EDGES]
     if bad:
         p.error(f"--budgets {bad[0]}: each budget must be in 1..{len(OPS) ** N_EDGES} (the table's cells)")

@@ -58,7 +58,7 @@ def read_table(p: argparse.ArgumentParser, path: str) -> dict[str, tuple[float, 
 
 def main() -> None:
     shared = Path(os.environ.get("RENAS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--table", default=str(shared / "data/nasbench201/nb201_cifar10.csv"))
     p.add_argument("--budgets", type=int, nargs="+", default=[100, 200])
     p.add_argument("--seeds", type=int, default=100, help="seeds 0..n-1 (with --first-seed)")

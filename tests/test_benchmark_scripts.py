@@ -194,21 +194,26 @@ def test_bench_proxy_refuses_a_bad_table(monkeypatch, capsys, tmp_path, kind):
     assert expected in refused(monkeypatch, capsys, "bench_proxy", ["--table", str(path)])
 
 
-@pytest.mark.parametrize("kind", ["folder", "no folder", "resume text", "resume other"])
+@pytest.mark.parametrize("kind", ["folder", "no folder", "resume text", "resume other", "existing"])
 def test_bench_proxy_refuses_a_bad_json(monkeypatch, capsys, tmp_path, kind):
     path = {"folder": tmp_path, "no folder": tmp_path / "nope" / "run.json"}.get(kind, tmp_path / "run.json")
     if kind == "resume text":
         path.write_text("nope")
     if kind == "resume other":
         path.write_text(json.dumps({"a": 1}))
+    if kind == "existing":  # a saved run, given without --resume: a new run wrote over it
+        path.write_text(json.dumps(_saved_run(2)))
+    before = path.read_bytes() if path.is_file() else None
     expected = {
         "folder": f"--json {path}: is a folder",
         "no folder": f"--json {path}: its folder does not exist",
         "resume text": f"--json {path}: not JSON",
         "resume other": f"--json {path}: not a saved run of this script (no config); cannot --resume it",
+        "existing": f"--json {path} already exists; add --resume to continue the run in it, or give another file",
     }[kind]
     args = ["--json", str(path)] + ["--resume"] * kind.startswith("resume")
     assert expected in refused(monkeypatch, capsys, "bench_proxy", args)
+    assert (path.read_bytes() if path.is_file() else None) == before
 
 
 @pytest.mark.parametrize("kind", ["config", "gap", "overlap"])
@@ -272,4 +277,28 @@ def test_bench_proxy_refuses_to_resume_another_sample(monkeypatch, capsys, tmp_p
         torch.set_num_threads(threads)
     assert f"--resume: {path} measured other architectures (start or sample differs)" in line
     assert path.read_text() == saved
-    assert list((tmp_path / "tmp").iterdir()) == []
+    # (torch's compile cache, torchinductor_<user>, lands there when this test is the first to build a network)
+    assert [p for p in (tmp_path / "tmp").iterdir() if not p.name.startswith("torchinductor_")] == []
+
+
+def test_bench_epoch_refuses_data_it_cannot_get_before_timing_any(monkeypatch, capsys):
+    """A data set to download with no network (``--datasets digits cifar10`` offline) was a
+    traceback after digits had been timed, its row lost: now one line before anything runs
+    (the download is made to fail here: tests never touch the network)."""
+    import renas.build
+    from renas.errors import DataError
+
+    real = renas.build.build_datamodule
+
+    def offline(cfg):
+        dm = real(cfg)
+        if str(cfg.get("root", "")).endswith("cifar10"):  # conf/dataset/cifar10.yaml's data/cifar10
+            def no_download():
+                raise DataError("could not download cifar10 to data/cifar10 (no network)")
+            dm.prepare_data = no_download
+        return dm
+
+    monkeypatch.setattr(renas.build, "build_datamodule", offline)
+    monkeypatch.setattr(load("bench_epoch"), "bench", lambda *a, **k: pytest.fail("bench_epoch started timing"))
+    line = refused(monkeypatch, capsys, "bench_epoch", ["--datasets", "digits", "cifar10", "--epochs", "1"])
+    assert "--datasets cifar10: could not download cifar10" in line

@@ -126,6 +126,8 @@ def test_main_prints_each_order_and_budget(ob, table_csv, monkeypatch, capsys):
         (["--seeds", "1"], "--seeds=1: need at least 2"),
         (["--first-seed", "-1"], "--first-seed=-1 must be >= 0"),
         (["--budgets", "50", "0"], "--budgets 0: each budget must be in 1..15625"),
+        (["--budgets", "20", "20"], "--budgets 20 20: a value is named twice"),  # a column printed twice
+        (["--orders", "random", "random"], "--orders random random: a value is named twice"),
         (["--edge-ridge", "0"], "--edge-ridge must be > 0"),
         (["--node-ridge", "inf"], "--node-ridge must be > 0 and finite"),
         (["--pick", "thompson", "--posterior-scale", "0"], "--posterior-scale must be > 0 and finite"),

@@ -258,3 +258,18 @@ def test_converter_reads_a_real_nats_bench_archive(tmp_path):
     assert conv.main([str(root), "-o", str(one), "--trial", "888", "--quiet"]) == 0
     with open(one, newline="") as f:
         assert float(list(csv.DictReader(f))[0]["c10_valid_12ep"]) == pytest.approx(0.888)
+
+
+def test_converter_refuses_an_output_it_cannot_write_before_converting(tmp_path, monkeypatch, capsys):
+    """``-o`` a folder was an IsADirectoryError traceback after the whole conversion (minutes):
+    now one line before the benchmark file is opened."""
+    opened = []
+    monkeypatch.setattr(conv, "open_api", lambda *a, **k: opened.append(a) or FakeAPI())
+    (tmp_path / "out").mkdir()
+    (tmp_path / "file").write_text("")
+    for output, message in ((tmp_path / "out", "is a folder; give the CSV file to write"),
+                            (tmp_path / "file" / "x.csv", f"{tmp_path / 'file'} is not a folder")):
+        assert conv.main([str(tmp_path), "-o", str(output)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0] == f"error: -o {output}: {message}", err
+    assert opened == []

@@ -179,6 +179,19 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def check_output(path: str | Path) -> None:
+    """``-o`` must name a file this process can write: not a folder, under a folder that is one
+    (or can be made)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"-o {path}: is a folder; give the CSV file to write")
+    parent = next((q for q in (path.parent, *path.parent.parents) if q.exists()), Path("."))
+    if not parent.is_dir():
+        raise ConfigError(f"-o {path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"-o {path}: {parent} cannot be written to")
+
+
 def write_csv(path: str | Path, rows: Sequence[dict[str, Any]], value_columns: Sequence[str]) -> Path:
     """Write the rows (a temporary file renamed into place: never a half-written table)."""
     path = Path(path)
@@ -324,6 +337,7 @@ def convert(args: argparse.Namespace, out: Callable[[str], None] = print) -> Pat
     columns = plan_columns(args.datasets, args.hp, args.splits, args.costs)
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit {args.limit} must be >= 1")
+    check_output(args.output)  # before the conversion, which takes minutes
     api = open_api(args.path, args.source)
     start = time.perf_counter()
 
@@ -333,7 +347,10 @@ def convert(args: argparse.Namespace, out: Callable[[str], None] = print) -> Pat
 
     names = [c.name for c in columns]
     rows = build_rows(extract(api, columns, trial, args.limit, progress), names)
-    path = write_csv(args.output, rows, names)
+    try:
+        path = write_csv(args.output, rows, names)
+    except OSError as e:  # a full disk, a folder removed meanwhile: one line, not a traceback
+        raise ConfigError(f"-o {args.output}: could not write it ({e.strerror or e})") from None
     missing = {c: sum(1 for r in rows if math.isnan(r[c])) for c in names}
     out(f"wrote {len(rows)} architectures x {len(names)} value columns to {path}")
     for c, m in missing.items():
