@@ -11,6 +11,7 @@ import shlex
 import signal
 import sys
 from collections.abc import Iterator
+from typing import Any, Callable
 
 #: errno values that mean "no room left": the disk is full or the user's quota is used up
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -109,15 +110,23 @@ def stop_on_sigterm() -> None:
 
 
 @contextlib.contextmanager
-def signals_held() -> Iterator[list[str]]:
-    """Hold Ctrl-C and SIGTERM while the last files are written (the summary, the plots, the
-    W&B run's summary and artifact): a signal then would leave them half-written where no resume
-    repairs them. Yields the names of the signals that came; the caller says they were held. Off
-    the main thread (where handlers cannot be set) nothing is held."""
+def signals_held(said: Callable[[list[str]], None] | None = None) -> Iterator[list[str]]:
+    """Hold the first Ctrl-C or SIGTERM while the last files are written (the summary, the
+    plots, the W&B run's summary and artifact): a signal then would leave them half-written where
+    no resume repairs them. A second signal acts at once (a W&B upload that hangs can still be
+    stopped). Yields the names of the signals held; ``said`` is called with them at the end (also
+    when the block raises), and the caller acts on them afterwards (:func:`act_on_held`). Off the
+    main thread (where handlers cannot be set) nothing is held."""
     got: list[str] = []
+    previous: dict[int, Any] = {}
+
+    def hold(signum, frame):
+        got.append(signal.Signals(signum).name)
+        for s, handler in previous.items():  # the next one goes through
+            signal.signal(s, handler)
+
     try:
-        previous = {s: signal.signal(s, lambda signum, frame: got.append(signal.Signals(signum).name))
-                    for s in (signal.SIGINT, signal.SIGTERM)}
+        previous.update({s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)})
     except ValueError:
         yield got
         return
@@ -126,6 +135,20 @@ def signals_held() -> Iterator[list[str]]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+        if got and said is not None:
+            said(got)
+
+
+def act_on_held(held: list[str]) -> None:
+    """Raise what a held signal would have raised: :class:`Terminated` for SIGTERM (status 143),
+    else ``KeyboardInterrupt`` (130), so the command stops as the user or the scheduler asked
+    (a sweep's next job does not start)."""
+    global _terminated
+    if "SIGTERM" in held:
+        _terminated = "SIGTERM"
+        raise Terminated
+    if held:
+        raise KeyboardInterrupt
 
 
 def was_terminated() -> bool:

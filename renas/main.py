@@ -46,9 +46,22 @@ def search_main(cfg: DictConfig) -> float:
     try:  # from the first line: Ctrl-C at any moment ends in interrupted()
         return _search(cfg, run)
     except KeyboardInterrupt:
+        if _finished(run.resume or run.dir):  # held while its last files were written (renas.errors.signals_held)
+            what, status = (f"terminated ({terminated_by()})", 143) if was_terminated() else ("interrupted", 130)
+            print(f"{what} as the search finished; its results are complete in {run.resume or run.dir}",
+                  file=sys.stderr, flush=True)
+            sys.exit(status)
         # a new search can resume once its state file is there (written before the first evaluation starts)
         interrupted("search", run, run.resume is not None or (run.dir / "state.pt").is_file(),
                     "before the search wrote its first state (state.pt)")
+
+
+def _finished(run_dir: Path) -> bool:
+    """Whether ``run_dir``'s ``summary.json`` says its search finished."""
+    try:
+        return json.loads((Path(run_dir) / "summary.json").read_text()).get("finished") is True
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _search(cfg: DictConfig, run: _Run) -> float:

@@ -80,3 +80,17 @@ def test_too_many_failures_in_a_row_stop_the_search_with_a_clear_message(tmp_pat
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["finished"] is False and "failed in a row" in summary["stopped"]
     assert len(read_jsonl(tmp_path / "history.jsonl")) == 2
+
+
+def test_a_non_finite_fitness_fails_the_child_and_keeps_its_metrics():
+    from renas.evaluate.base import Outcome, Task, safe_evaluate
+
+    class NanEvaluator:
+        name = "nan"
+
+        def evaluate(self, task):
+            return Outcome(float("nan"), {"params": 3, "flops": 5})
+
+    out = safe_evaluate(NanEvaluator(), Task(0, "a", (0,), seed=0))
+    assert out.status == "failed" and "non-finite fitness nan" in out.error
+    assert out.metrics == {"params": 3, "flops": 5}

@@ -94,7 +94,7 @@ def safe_evaluate(evaluator: Evaluator, task: Task) -> Outcome:
         return Outcome.failed(text.splitlines()[0][:500] + where, time.perf_counter() - start,
                               getattr(e, METRICS_ATTRIBUTE, None))
     if out.status == "ok" and (out.fitness is None or not math.isfinite(out.fitness)):
-        return Outcome.failed(f"non-finite fitness {out.fitness}", out.seconds)
+        return Outcome.failed(f"non-finite fitness {out.fitness}", out.seconds, out.metrics)
     if not out.seconds:
         out.seconds = time.perf_counter() - start
     return out

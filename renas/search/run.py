@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from renas.build import build, build_evaluator, build_space, build_strategy, locate_class
 from renas.config import check_schema, plain
-from renas.errors import ConfigError, DiskFullError, signals_held, was_terminated
+from renas.errors import ConfigError, DiskFullError, act_on_held, signals_held, was_terminated
 from renas.evaluate.executors import executor_settings
 from renas.search.loop import LoopSettings, Search, SearchCallback, SearchStopped
 from renas.tracking.files import atomic_write_json
@@ -356,7 +356,12 @@ def run_search(
         failed = True
         raise
     finally:
-        with signals_held() as held:  # a second Ctrl-C (or one at the very end) must not leave these half-written
+        def said(held: list[str]) -> None:
+            log.warning("%s while the search's last files were written: they were finished first (%s)",
+                        " and ".join(dict.fromkeys(held)), "the search is complete" if stopped is None and not failed
+                        else f"stopped: {stopped or 'failed'}")
+
+        with signals_held(said) as held:  # a Ctrl-C now must not leave these half-written; a second one goes through
             seconds = earlier + time.perf_counter() - start
             summary = summarize(search, cfg, choices, seconds, stopped)
             summary["wandb_run_id"] = sink.run_id  # its artifact search-<id>: what train.py arch_from= links to
@@ -378,15 +383,12 @@ def run_search(
             except Exception as e:  # a plot must never cost the results
                 log.warning("could not write plots: %s", e)
             _finish_sink(sink, search, summary, exit_code)
-        if held:
-            log.warning("%s while the search's last files were written: they were finished first (%s)",
-                        " and ".join(dict.fromkeys(held)), "the search is complete" if stopped is None and not failed
-                        else f"stopped: {stopped or 'failed'}")
     log.info(
         "done: %d evaluations in %s; best fitness %.4f: %s; results in %s", search.steps, _fmt_time(seconds),
         summary["best"]["fitness"] if summary["best"] else float("nan"),
         summary["best"]["arch"] if summary["best"] else "-", run_dir,
     )
+    act_on_held(held)  # the search is complete; the command still stops as asked (130 / 143; a sweep goes no further)
     return summary
 
 
