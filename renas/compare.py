@@ -37,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from renas.config import flatten
 from renas.errors import RenasError, command
 from renas.tracking.history import read_history
 
@@ -93,26 +94,6 @@ def read_overrides(run: Path) -> dict[str, Any]:
     return out
 
 
-def _algorithm_from_config(run: Path) -> str | None:
-    path = run / ".hydra" / "config.yaml"
-    try:
-        return (yaml.safe_load(path.read_text()).get("algorithm") or {}).get("name")
-    except (OSError, AttributeError, yaml.YAMLError):
-        return None
-
-
-def _flat(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"ga": {"budget": 30}}`` as ``{"ga.budget": 30}``."""
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flat(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
 def read_settings(run: Path) -> dict[str, Any]:
     """What the run ran with, by dotted key (``ga.mutation_rate``) and by config group
     (``search_space``: the option chosen): ``.hydra/config.yaml`` with its interpolations resolved
@@ -127,7 +108,7 @@ def read_settings(run: Path) -> dict[str, Any]:
             plain = OmegaConf.to_container(cfg, resolve=True)
         except Exception:  # e.g. ${hydra:...}, which only a running Hydra resolves
             plain = OmegaConf.to_container(cfg, resolve=False)
-        out.update({k: v for k, v in _flat(plain).items() if not isinstance(v, (dict, list))})
+        out.update({k: v for k, v in flatten(plain).items() if not isinstance(v, (dict, list))})
     except Exception:
         pass
     try:
@@ -170,7 +151,7 @@ def read_run(run: Path) -> dict[str, Any]:
         "best_arch": best["arch"] if best else None,
         "evaluations": evaluations,
         "finished": bool(summary.get("finished", False)),
-        "algorithm": summary.get("algorithm") or _algorithm_from_config(run),
+        "algorithm": summary.get("algorithm") or settings.get("algorithm.name"),
         "seconds": summary.get("seconds"),
         "curve": [(g["generation"], g["fitness/best_so_far"]) for g in generations
                   if g.get("fitness/best_so_far") is not None],

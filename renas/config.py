@@ -21,6 +21,17 @@ from renas.schema import SCHEMAS, TARGETS, Choice
 CONF_DIR = str(Path(__file__).resolve().parent / "conf")
 
 
+def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested mapping by dotted key: ``{"ga": {"budget": 30}}`` as ``{"ga.budget": 30}`` (an
+    empty mapping stays a value: ``{"x": {}}`` as ``{"x": {}}``)."""
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+        return out or {prefix[:-1]: {}}
+    return {prefix[:-1]: d}
+
+
 def compose(config_name: str, overrides: Sequence[str] = (), check: bool = True) -> DictConfig:
     """``conf/<config_name>.yaml`` composed with ``overrides`` as its command would compose it
     (``python search.py <overrides>`` for ``search``), from a script or a test: inside a running

@@ -160,6 +160,12 @@ def terminated_by() -> str:
     return _terminated or "SIGTERM"
 
 
+def stop_status() -> tuple[str, int]:
+    """How a stopped command says it stopped, and its exit status: ``interrupted`` (Ctrl-C,
+    130) or ``terminated (<signal>)`` (143)."""
+    return (f"terminated ({terminated_by()})", 143) if was_terminated() else ("interrupted", 130)
+
+
 def one_line(error: BaseException, key: str | None = None, prefix: str = "") -> str:
     """Hydra's and OmegaConf's multi-line messages (and their cause) as one line. A value
     outside a choice (:func:`renas.schema.choice`) reads ``<key>=<value> is not one of: <choices>``,

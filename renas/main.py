@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 from renas.build import sweep_group
 from renas.cli import (hydra_run_dir, move_logging, quiet_lightning, quote_arch_overrides, refuse_occupied_run_dir,
                        remove_empty_run_dir, report_errors, run_hydra_main, set_threads)
-from renas.errors import DiskFullError, as_disk_full, command, stop_on_sigterm, terminated_by, was_terminated
+from renas.errors import DiskFullError, as_disk_full, command, stop_on_sigterm, stop_status
 from renas.tracking.run_folder import CHECKPOINTS, TRAIN_STATE
 
 CONFIG_PATH = "pkg://renas.conf"
@@ -47,7 +47,7 @@ def search_main(cfg: DictConfig) -> float:
         return _search(cfg, run)
     except KeyboardInterrupt:
         if _finished(run.resume or run.dir):  # held while its last files were written (renas.errors.signals_held)
-            what, status = (f"terminated ({terminated_by()})", 143) if was_terminated() else ("interrupted", 130)
+            what, status = stop_status()
             print(f"{what} as the search finished; its results are complete in {run.resume or run.dir}",
                   file=sys.stderr, flush=True)
             sys.exit(status)
@@ -166,7 +166,7 @@ def interrupted(job: str, run: _Run, resumable: bool, early: str) -> NoReturn:
     landed: the resume command when there is something to resume; otherwise say so (``early``:
     when it stopped), take back what the new run wrote (Hydra's files stay) and remove the run
     folder if nothing else is left in it (:func:`renas.cli.remove_empty_run_dir`)."""
-    what, status = (f"terminated ({terminated_by()})", 143) if was_terminated() else ("interrupted", 130)
+    what, status = stop_status()
     if resumable:
         done = "the training is checkpointed; " if job == "train" else ""
         print(f"{what}; {done}continue with: {command(job)} resume={run.resume or run.dir}", file=sys.stderr, flush=True)

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from renas.benchmark.plan import CONF_DIR
 from renas.benchmark.runner import run_benchmark
 from renas.cli import hydra_run_dir, quiet_lightning, report_errors, set_threads
-from renas.errors import stop_on_sigterm, terminated_by, was_terminated
+from renas.errors import stop_on_sigterm, stop_status
 
 
 def _console_and_log_file() -> Callable[[str], None]:
@@ -44,7 +44,7 @@ def main(cfg: DictConfig) -> float:
     try:
         data = run_benchmark(cfg, run_dir, overrides, out=_console_and_log_file())
     except KeyboardInterrupt:
-        what, status = (f"terminated ({terminated_by()})", 143) if was_terminated() else ("interrupted", 130)
+        what, status = stop_status()
         kept = partial_results(run_dir)
         print(f"{what}; {kept}", file=sys.stderr, flush=True)
         sys.exit(status)

@@ -19,23 +19,15 @@ from omegaconf import OmegaConf
 from omegaconf import open_dict as _open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from renas.config import flatten
 from renas.errors import ConfigError, RenasError, command, one_line
 from renas.search.run import SAFE_KEYS, SAFE_SETTINGS, may_change_on_resume, search_identity, without_safe
 from renas.tracking.history import read_history
 from renas.tracking.state import STATE_FILE, load_state
 
 
-def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(d, dict):
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
-        return out or {prefix[:-1]: {}}
-    return {prefix[:-1]: d}
-
-
 def first_difference(a: dict[str, Any], b: dict[str, Any]) -> tuple[str, Any, Any] | None:
-    fa, fb = _flatten(a), _flatten(b)
+    fa, fb = flatten(a), flatten(b)
     for key in sorted(set(fa) | set(fb)):
         if fa.get(key, "<unset>") != fb.get(key, "<unset>"):
             return key, fa.get(key, "<unset>"), fb.get(key, "<unset>")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import warnings
 import zipfile
 from pathlib import Path
@@ -229,14 +228,13 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
                               enable_checkpointing=keep, callbacks=_checkpoint_callbacks(run_dir) if keep else None)
         if resume_from is not None:
             log.info("resuming the training in %s from %s", run_dir, resume_from)
-        start = module.session_start = time.perf_counter()
         try:
             with warnings.catch_warnings():
                 if resume_from is not None:  # the folder holds this run's own checkpoints: expected
                     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
                 trainer.fit(module, datamodule=dm, ckpt_path=str(resume_from) if resume_from is not None else None)
             # with every epoch done before a resume (stopped in the test), fit restores and validates nothing
-            seconds = module.seconds_before + (time.perf_counter() - start)  # all sessions' training
+            seconds = module.training_seconds()  # all sessions' training
             val = trainer.callback_metrics.get("val/acc")
             if val is None:
                 val = trainer.validate(module, datamodule=dm, verbose=False)[0]["val/acc"]

@@ -86,16 +86,23 @@ class ClassifierModule(pl.LightningModule):
         return out[0] if isinstance(out, tuple) else out
 
     #: training seconds of earlier sessions of a resumed training (from its checkpoint), and
-    #: when this session's training started (set by the caller; ``None``: not timed)
+    #: when this session's fit started
     seconds_before: float = 0.0
     session_start: float | None = None
+
+    def on_fit_start(self) -> None:
+        self.session_start = time.perf_counter()
+
+    def training_seconds(self) -> float:
+        """The fit's seconds over every session of a resumed training (this one's since its start)."""
+        now = 0.0 if self.session_start is None else time.perf_counter() - self.session_start
+        return self.seconds_before + now
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # the random streams (the loader's shuffle, augmentation, drop path): a training resumed
         # from an epoch's end draws the same batches as one that was never stopped
         checkpoint["renas_rng"] = rng_state()
-        if self.session_start is not None:
-            checkpoint["renas_seconds"] = self.seconds_before + (time.perf_counter() - self.session_start)
+        checkpoint["renas_seconds"] = self.training_seconds()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "renas_rng" in checkpoint:
