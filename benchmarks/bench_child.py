@@ -182,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="Hydra override (repeatable)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=300,
-                        help="seconds after which a variant's child is abandoned and the variant dropped (default 300)")
+                        help="seconds after which a variant's child is abandoned and the variant dropped "
+                             "(default 300; 0: no limit)")
     args = parser.parse_args(argv)
     for option, value in (("--children", args.children), ("--rounds", args.rounds)):
         if value < 1:

@@ -163,12 +163,15 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         if path and not Path(path).is_file():
             parser.error(f"--datasets {name}: its data {path} is not there "
                          f"(set RENAS_SHARED to the folder that holds data/)")
-    for name in args.datasets:  # data to download (cifar10 offline): refused before any data set is timed
+    for name in args.datasets:  # data to download (cifar10 offline) or missing files (download=false):
+        # refused before any data set is timed
         # deferred: the data modules import torch; the options above fail without it
         from renas.build import build_datamodule
 
         try:
-            build_datamodule(compose_config(name, args).dataset).prepare_data()
+            dm = build_datamodule(compose_config(name, args).dataset)
+            dm.prepare_data()
+            dm.setup("fit")  # reads the files: a missing or unreadable one is found here, not after timing
         except RenasError as e:
             parser.error(f"--datasets {name}: {one_line(e)}")
 

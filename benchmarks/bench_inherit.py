@@ -65,7 +65,8 @@ def main() -> None:
     from renas.space.renas_cell import OP_NAMES
 
     if args.op not in OP_NAMES or args.op == "sep_conv_5x5":
-        parser.error(f"--op={args.op!r} must be another op than sep_conv_5x5: one of {', '.join(OP_NAMES)}")
+        others = [op for op in OP_NAMES if op != "sep_conv_5x5"]
+        parser.error(f"--op={args.op!r} must be another op than the parent's sep_conv_5x5: one of {', '.join(others)}")
     from renas.errors import ConfigError
 
     try:

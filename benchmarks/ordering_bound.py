@@ -329,9 +329,13 @@ def main() -> None:
     p.add_argument("--pick", default="softmax", choices=["softmax", "thompson"],
                    help="how the learned order draws an edit: softmax of the predicted gain (τ 0.3, RENAS's) "
                         "or Thompson sampling from the fit's posterior")
-    p.add_argument("--posterior-scale", type=float, default=1.0,
+    p.add_argument("--posterior-scale", type=float, default=None,
                    help="--pick thompson: the posterior covariance's multiplier (default 1; smaller: greedier)")
     args = p.parse_args()
+    if args.posterior_scale is not None and args.pick != "thompson":
+        p.error(f"--posterior-scale={args.posterior_scale} is used by --pick thompson only (--pick is {args.pick})")
+    if args.posterior_scale is None:
+        args.posterior_scale = 1.0
     if not 0 < args.posterior_scale < np.inf:
         p.error(f"--posterior-scale must be > 0 and finite, got {args.posterior_scale}")
     if not args.edge_ridge > 0:

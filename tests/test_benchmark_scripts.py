@@ -73,6 +73,7 @@ CASES = [
     ("bench_inherit", ["--channels", "0"], "--channels: search_space.channels=0"),
     ("bench_inherit", ["--op", "nope"], "--op='nope'"),
     ("bench_inherit", ["--op", "sep_conv_5x5"], "--op='sep_conv_5x5'"),
+    ("bench_inherit", ["--op", "nope"], "one of sep_conv_3x3, sep_conv_7x7, avg_pool_3x3"),  # the parent's op left out
     ("bench_search", ["--threads", "0"], "--threads=0"),  # no parts named: all of them (once refused by argparse)
     ("bench_search", ["ray", "ray"], "parts ray ray"),
     ("bench_search", ["nope"], "parts: unknown part 'nope'; choose from default, workers, ray, persistence, overhead"),
@@ -302,3 +303,23 @@ def test_bench_epoch_refuses_data_it_cannot_get_before_timing_any(monkeypatch, c
     monkeypatch.setattr(load("bench_epoch"), "bench", lambda *a, **k: pytest.fail("bench_epoch started timing"))
     line = refused(monkeypatch, capsys, "bench_epoch", ["--datasets", "digits", "cifar10", "--epochs", "1"])
     assert "--datasets cifar10: could not download cifar10" in line
+
+
+def test_bench_epoch_refuses_missing_files_before_timing_any(monkeypatch, capsys, tmp_path):
+    """A data set whose files are missing and that may not download (``download: false`` in a
+    user's ``conf/dataset``) was found only when its turn to be timed came, after the data sets
+    before it: now one line before anything runs."""
+    import renas.build
+
+    real = renas.build.build_datamodule
+
+    def not_there(cfg):
+        dm = real(cfg)
+        if str(cfg.get("root", "")).endswith("cifar10"):
+            dm.root, dm.download = tmp_path / "empty", False
+        return dm
+
+    monkeypatch.setattr(renas.build, "build_datamodule", not_there)
+    monkeypatch.setattr(load("bench_epoch"), "bench", lambda *a, **k: pytest.fail("bench_epoch started timing"))
+    line = refused(monkeypatch, capsys, "bench_epoch", ["--datasets", "digits", "cifar10", "--epochs", "1"])
+    assert "--datasets cifar10: cifar10 not found in" in line

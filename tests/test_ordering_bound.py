@@ -131,6 +131,7 @@ def test_main_prints_each_order_and_budget(ob, table_csv, monkeypatch, capsys):
         (["--edge-ridge", "0"], "--edge-ridge must be > 0"),
         (["--node-ridge", "inf"], "--node-ridge must be > 0 and finite"),
         (["--pick", "thompson", "--posterior-scale", "0"], "--posterior-scale must be > 0 and finite"),
+        (["--posterior-scale", "0.5"], "--posterior-scale=0.5 is used by --pick thompson only"),  # was ignored
         (["--table", "{tmp}/nope.csv"], "nope.csv: no such file"),
         (["--metric", "nope"], "no column nope (columns: arch_str, c10_valid_12ep)"),
         (["--table", "{tmp}/few.csv"], "few.csv: 2 cells; the loop needs all 15625"),

@@ -123,6 +123,10 @@ def test_converter_column_names_match_the_shipped_table():
     assert all(c.query_dataset == c.dataset for c in more)
     with pytest.raises(ConfigError, match="unknown --hp"):
         conv.plan_columns(["cifar10"], ["90"])
+    with pytest.raises(ConfigError, match="--datasets cifar10 cifar10: a value is named twice"):
+        conv.plan_columns(["cifar10", "cifar10"], ["12"])
+    with pytest.raises(ConfigError, match="--hp 12 12: a value is named twice"):
+        conv.plan_columns(["cifar10"], [12, "12"])
 
 
 def test_converter_rows_and_csv_from_fake_records(tmp_path):

@@ -102,6 +102,9 @@ def plan_columns(datasets: Sequence[str], hps: Sequence[str | int], splits: Sequ
     """Value columns in file order: per data set, per schedule, per split (then costs)."""
     if not datasets or not hps or not splits:
         raise ConfigError("choose at least one data set, one --hp and one --split")
+    for option, values in (("--datasets", datasets), ("--hp", [str(h) for h in hps]), ("--splits", splits)):
+        if len(set(values)) < len(values):
+            raise ConfigError(f"{option} {' '.join(values)}: a value is named twice")
     cols: list[Column] = []
     for ds in datasets:
         for hp in hps:
