@@ -16,7 +16,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from renas.config import plain
-from renas.errors import ConfigError, RenasError, moved_key
+from renas.errors import ConfigError, RenasError, moved_key, why_not_importable
 
 
 def locate_class(target: Any) -> type | None:
@@ -30,26 +30,35 @@ def locate_class(target: Any) -> type | None:
     return found if isinstance(found, type) else None
 
 
+def as_config_error(e: Exception, cfg: Any, group: str) -> RenasError:
+    """An error raised while building ``cfg`` (a ``group`` option), as one line: ours keep their
+    message; an unknown ``_target_``, a key the class does not take and anything else become a
+    :class:`ConfigError` naming the group."""
+    cause = e.__cause__ or e  # Hydra wraps constructor errors in InstantiationException
+    if isinstance(cause, RenasError):
+        return cause
+    target = str(cfg.get("_target_", "?")) if hasattr(cfg, "get") else "?"
+    if isinstance(cause, ImportError) and str(cause).startswith("Error loading"):  # Hydra's: the _target_
+        return ConfigError(f"{group}._target_={target}: {why_not_importable(target) or str(cause).splitlines()[0]}")
+    text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+    unknown = re.search(r"got an unexpected keyword argument '([^']+)'", text)
+    if isinstance(cause, TypeError) and unknown:  # a key of another option left in the config
+        key = f"{group}.{unknown.group(1)}"
+        moved = moved_key(key) if group == "evaluator" else None
+        hint = f"it is {moved} since renas 0.2" if moved else f"a key of another {group} option?"
+        return ConfigError(f"{key} is not a setting of {target.rsplit('.', 1)[-1]} ({hint})")
+    return ConfigError(f"{group}: {text}")
+
+
 def build(cfg: DictConfig, group: str, **kwargs: Any) -> Any:
     """Instantiate ``cfg``; errors raised by our constructors keep their message, anything
-    else becomes ``ConfigError("<group>: ...")``."""
+    else becomes ``ConfigError("<group>: ...")`` (:func:`as_config_error`)."""
     try:
         return instantiate(cfg, **kwargs)
     except RenasError:
         raise
-    except Exception as e:  # Hydra wraps constructor errors in InstantiationException
-        cause = e.__cause__ or e
-        if isinstance(cause, RenasError):
-            raise cause from None
-        text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
-        unknown = re.search(r"got an unexpected keyword argument '([^']+)'", text)
-        if isinstance(cause, TypeError) and unknown:  # a key of another option left in the config
-            target = cfg.get("_target_", "?") if hasattr(cfg, "get") else "?"
-            key = f"{group}.{unknown.group(1)}"
-            moved = moved_key(key) if group == "evaluator" else None
-            hint = f"it is {moved} since renas 0.2" if moved else f"a key of another {group} option?"
-            raise ConfigError(f"{key} is not a setting of {target.rsplit('.', 1)[-1]} ({hint})") from None
-        raise ConfigError(f"{group}: {text}") from None
+    except Exception as e:
+        raise as_config_error(e, cfg, group) from None
 
 
 #: search_space keys that name a function (``{_target_: pkg.mod.fn}``, extra keys bound as
@@ -111,6 +120,15 @@ def build_strategy(cfg: DictConfig, space):
     algo = cfg.algorithm
     if "_target_" not in algo:
         raise ConfigError("algorithm has no _target_ (choose one with algorithm=renas|evolution|rea|rea_tuned|local|ga|reinforce|random|tpe)")
-    cls = get_class(algo._target_)
-    kwargs = {k: v for k, v in algo.items() if k not in ("_target_", "name")}
-    return cls(space=space, ga=cfg.ga, controller=cfg.get("controller"), seed=int(cfg.seed), name=algo.get("name"), **kwargs)
+    reason = why_not_importable(str(algo._target_))
+    if reason:  # (before get_class, which logs its own lines)
+        raise ConfigError(f"algorithm._target_={algo._target_}: {reason}")
+    try:
+        kwargs = {k: v for k, v in algo.items() if k not in ("_target_", "name")}
+        cls = get_class(algo._target_)
+        return cls(space=space, ga=cfg.ga, controller=cfg.get("controller"), seed=int(cfg.seed), name=algo.get("name"),
+                   **kwargs)
+    except RenasError:
+        raise
+    except Exception as e:  # a user's own bundle: a misspelled _target_ or key, a value left ???
+        raise as_config_error(e, algo, "algorithm") from None

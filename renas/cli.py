@@ -21,7 +21,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
-from renas.config import check_number, check_schema
+from renas.config import check_number, check_schema, group_options
 from renas.errors import JOB_NAMES, ConfigError, RenasError, command, one_line
 from renas.tracking.run_folder import run_folder_kind
 from renas.train.quiet import quiet_lightning  # noqa: F401 (the entry points' import)
@@ -127,7 +127,7 @@ def refuse_occupied_run_dir(run_dir: Path, job: str, resume: Any = None) -> None
     """A new ``job`` (``search``, ``train`` or ``benchmark``) must not write into a run folder that
     holds a training, a search or a benchmark (``hydra.run.dir=`` of an earlier run): a :class:`ConfigError` that says
     what to do instead. A search in a search's folder is left to
-    :func:`renas.search.resume.refuse_existing_search` (its message, and the search's own copy of
+    :func:`renas.tracking.run_folder.refuse_existing_search` (its message, and the search's own copy of
     Hydra's files put back). With ``resume``, the folder Hydra makes is dropped, so only a folder
     that holds something is refused; ``train.py resume=<dir> hydra.run.dir=<dir>`` is refused
     too: Hydra would overwrite the overrides that resume reads."""
@@ -204,7 +204,7 @@ class CheckFirst(Callback):
         and both ends of an interval (an Optuna search space) in the shared config; for the
         benchmark also its own keys (``seeds``, ``budget``, ``algorithms``)."""
         task_cfg = _task_config(config)
-        job_check = _job_check(kwargs.get("config_name"))
+        job_check = _job_check(kwargs.get("config_name"), list(config.hydra.overrides.hydra))
         try:
             check_swept_options(config, kwargs.get("config_name"))
         except RenasError as e:
@@ -233,14 +233,14 @@ class CheckFirst(Callback):
         _SWEEP_DIR = Path(str(config.hydra.sweep.dir))
 
 
-def _job_check(config_name: Any) -> Callable[[DictConfig], Any]:
+def _job_check(config_name: Any, hydra_overrides: list[str]) -> Callable[[DictConfig], Any]:
     """What a command checks of its own keys besides the schema's rules (the benchmark's
     ``algorithms``, ``seeds``, ``budget``), for a sweep's jobs before any starts."""
     if config_name == "benchmark":
         # deferred: the benchmark's planning is not needed by search.py and train.py
         from renas.benchmark.plan import check_keys
 
-        return check_keys
+        return lambda cfg: check_keys(cfg, hydra_overrides)
     return lambda cfg: None
 
 
@@ -266,12 +266,11 @@ def check_swept_options(config: DictConfig, config_name: Any = None) -> None:
     ``hydra.searchpath``: a user's own config folder)."""
     if not GlobalHydra.instance().is_initialized():
         return
-    loader = GlobalHydra.instance().config_loader()
     for override in _sweeps(config):
         if override.value_type not in (ValueType.SIMPLE_CHOICE_SWEEP, ValueType.CHOICE_SWEEP):
             continue
         group = override.key_or_group
-        options = loader.get_group_options(group, config_name=config_name, overrides=list(config.hydra.overrides.hydra))
+        options = group_options(group, config_name, list(config.hydra.overrides.hydra))
         if not options:  # a setting, not a config group: its values are checked by _swept_values
             continue
         for value in override.sweep_iterator():
@@ -399,13 +398,17 @@ def report_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     disk, :class:`~renas.errors.DiskFullError`: status 3).
 
     A run folder the failed job left with only Hydra's files in it is removed, so bad input
-    leaves nothing behind. Set ``RENAS_DEBUG=1`` for the traceback.
+    leaves nothing behind. Set ``RENAS_DEBUG=1`` for the traceback. The folder the command runs
+    in is importable (last on ``sys.path``, as ``python -m`` puts it first): a ``_target_`` of the
+    user's own modules there is found by ``python search.py`` and the console scripts alike.
     """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         global _TASK_STARTED
         _TASK_STARTED = True
+        if os.getcwd() not in sys.path:
+            sys.path.append(os.getcwd())
         try:
             result = fn(*args, **kwargs)
             _TASK_STARTED = False  # the next job of a multirun is composed after this one

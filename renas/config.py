@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import typing
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -32,14 +35,89 @@ def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: d}
 
 
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "\\'") + "'"
+
+
+def load_saved(path: str | Path, kind: type = object) -> Any:
+    """A run folder's saved Hydra file (``.hydra/overrides.yaml``, ``config.yaml``) for a resume:
+    a damaged one (not YAML, cut short, not a ``kind``) is one line that names it."""
+    try:
+        loaded = OmegaConf.load(path)
+    except Exception as e:
+        raise ConfigError(f"{path} is damaged and cannot be read ({one_line(e)}); the run folder was left as it is") from None
+    wanted = {list: OmegaConf.is_list, dict: OmegaConf.is_dict}.get(kind)
+    if wanted is not None and not wanted(loaded):
+        raise ConfigError(f"{path} is damaged (not a {'list' if kind is list else 'mapping'}); the run folder was left as it is")
+    return loaded
+
+
+def absolute_searchpath(paths: Sequence[str], cwd: str | Path) -> list[str]:
+    """The config folders ``paths`` of a ``hydra.searchpath``, a relative ``file://`` one made
+    absolute against ``cwd`` (the folder the command ran in)."""
+    out = []
+    for path in map(str, paths):
+        if path.startswith("file://") and not Path(path[len("file://"):]).is_absolute():
+            path = "file://" + str(Path(cwd) / path[len("file://"):])
+        out.append(path)
+    return out
+
+
+def searchpath_override(paths: Sequence[str]) -> str:
+    """``hydra.searchpath=[...]`` of ``paths``, for Hydra's compose API."""
+    return f"hydra.searchpath=[{','.join(_quoted(str(p)) for p in paths)}]"
+
+
+def running_searchpath() -> list[str]:
+    """The running Hydra app's ``hydra.searchpath`` (a user's own config folders), absolute: the
+    compose API does not see it unless given; ``[]`` outside an app or without one."""
+    if not HydraConfig.initialized():
+        return []
+    hydra = HydraConfig.get()
+    return absolute_searchpath(list(hydra.searchpath or []), hydra.runtime.cwd)
+
+
+def saved_searchpath(hydra_dir: str | Path) -> list[str]:
+    """The config folders a resumed run composes from: the resume command's
+    ``hydra.searchpath``, else the one the run started with (``<hydra_dir>/hydra.yaml``; a
+    relative folder is taken from where it started); none: ``[]``."""
+    current = running_searchpath()
+    if current:
+        return current
+    try:
+        saved = OmegaConf.load(Path(hydra_dir) / "hydra.yaml").hydra
+        return absolute_searchpath(list(saved.get("searchpath") or []), str(saved.runtime.cwd))
+    except Exception:  # an older or hand-edited hydra.yaml: the package's own configs only
+        return []
+
+
+@contextlib.contextmanager
+def missing_folders_unwarned():
+    """Hydra's warning for a ``hydra.searchpath`` folder that is not there left out, where the
+    caller's own error names the folder (a resumed run whose config folder moved)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="provider=hydra.searchpath", category=UserWarning)
+        yield
+
+
+def _sets_searchpath(overrides: Sequence[str]) -> bool:
+    return any(str(o).lstrip("+~").startswith("hydra.searchpath") for o in overrides)
+
+
 def compose(config_name: str, overrides: Sequence[str] = (), check: bool = True) -> DictConfig:
     """``conf/<config_name>.yaml`` composed with ``overrides`` as its command would compose it
     (``python search.py <overrides>`` for ``search``), from a script or a test: inside a running
-    Hydra app with that app's search path, else from :data:`CONF_DIR`; with ``check``, every value
+    Hydra app with that app's search path (its ``hydra.searchpath`` included, unless
+    ``overrides`` set one), else from :data:`CONF_DIR`; with ``check``, every value
     checked against its schema's rule (:func:`check_schema`) as the commands check them. Hydra's,
     OmegaConf's and renas's errors propagate (:func:`renas.errors.one_line` makes each one line)."""
+    overrides = list(overrides)
+    searchpath = [] if _sets_searchpath(overrides) else running_searchpath()
+    if searchpath:
+        overrides.insert(0, searchpath_override(searchpath))
+
     def composed() -> DictConfig:
-        cfg = hydra_compose(config_name=config_name, overrides=list(overrides))
+        cfg = hydra_compose(config_name=config_name, overrides=overrides)
         if check:
             check_schema(cfg)
         return cfg
@@ -48,6 +126,19 @@ def compose(config_name: str, overrides: Sequence[str] = (), check: bool = True)
         return composed()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         return composed()
+
+
+def group_options(group: str, config_name: str, hydra_overrides: Sequence[str] | None = None) -> list[str]:
+    """The options of config group ``group`` as a command composes it: its primary config and
+    ``hydra.searchpath`` (in ``hydra_overrides``, Hydra's overrides of the command line; by
+    default the running app's), inside a Hydra app; else the files in :data:`CONF_DIR`."""
+    if not GlobalHydra.instance().is_initialized():
+        return sorted(p.stem for p in Path(CONF_DIR, group).glob("*.yaml"))
+    if hydra_overrides is None:
+        searchpath = running_searchpath()
+        hydra_overrides = [searchpath_override(searchpath)] if searchpath else []
+    loader = GlobalHydra.instance().config_loader()
+    return sorted(loader.get_group_options(group, config_name=config_name, overrides=list(hydra_overrides)))
 
 
 def plain(node: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import errno
+import importlib
 import os
 import re
 import shlex
@@ -258,3 +259,32 @@ def moved_key(key: str) -> str | None:
     if len(parts) == 3 and parts[1] == "ray":
         return f"executor=ray executor.{parts[2]}"
     return MOVED_KEYS.get(parts[1]) if len(parts) == 2 else None
+
+
+def missing_module(e: ModuleNotFoundError, target: str) -> bool:
+    """Whether ``e`` is about a module on ``target``'s own dotted path (``pkg`` or ``pkg.mod`` of
+    ``pkg.mod.Name``), not about one that an existing module imports."""
+    return e.name is not None and (target == e.name or target.startswith(e.name + "."))
+
+
+def why_not_importable(target: str) -> str | None:
+    """Why ``target`` (``pkg.mod.Name``) names nothing, in words (Hydra's own message names the
+    whole target as a missing module); ``None`` if it imports."""
+    parts = str(target).split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        module = ".".join(parts[:i])
+        try:
+            obj: Any = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if missing_module(e, module):
+                continue  # not a module: a shorter prefix, with attributes after it
+            return f"importing {module} failed: {type(e).__name__}: {e}"  # a module it imports is missing
+        except Exception as e:
+            return f"importing {module} failed: {type(e).__name__}: {e}"
+        where = module
+        for attr in parts[i:]:
+            if not hasattr(obj, attr):
+                return f"{where} has no {attr!r}"
+            obj, where = getattr(obj, attr), f"{where}.{attr}"
+        return None
+    return f"no module named {parts[0]!r} (not on the Python path)"

@@ -23,8 +23,8 @@ from omegaconf import DictConfig
 from renas.build import sweep_group
 from renas.cli import (hydra_run_dir, move_logging, quiet_lightning, quote_arch_overrides, refuse_occupied_run_dir,
                        remove_empty_run_dir, report_errors, run_hydra_main, set_threads)
-from renas.errors import DiskFullError, as_disk_full, command, stop_on_sigterm, stop_status
-from renas.tracking.run_folder import CHECKPOINTS, TRAIN_STATE
+from renas.errors import DiskFullError, RenasError, as_disk_full, command, stop_on_sigterm, stop_status
+from renas.tracking.run_folder import CHECKPOINTS, TRAIN_STATE, discard_unstarted, keep_hydra_files, refuse_existing_search
 
 CONFIG_PATH = "pkg://renas.conf"
 
@@ -36,6 +36,7 @@ class _Run:
 
     def __init__(self) -> None:
         self.dir, self.resume = hydra_run_dir(), None
+        self.fresh = False  # a new search's folder, checked: what it writes before its first state can go
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="search")
@@ -79,16 +80,16 @@ def _search(cfg: DictConfig, run: _Run) -> float:
         cfg, choices, resume = prepare_resume(cfg.resume, overrides)
         run.dir = run.resume = move_logging(hydra_run_dir(), resume["run_dir"])
         done = int(resume["state"]["search"]["steps"])
-        if done >= int(cfg.ga.budget):
+        if done >= int(cfg.ga.budget) and _finished(run.dir):
             best = resume["state"]["search"]["best"]
             print(f"the search in {run.dir} is finished ({done} of {cfg.ga.budget} evaluations); nothing to resume")
             return float(best["fitness"]) if best else math.nan
+        # (every evaluation done but summary.json not written: killed while it wrote its last files,
+        # which the resume writes now: the summary, the plots, the W&B run's end)
     else:
-        # deferred: torch via renas.search, as above
-        from renas.search.resume import keep_hydra_files, refuse_existing_search
-
         refuse_occupied_run_dir(run.dir, "search")  # a training's folder (CheckFirst: before Hydra writes there)
         refuse_existing_search(run.dir)
+        run.fresh = True
         keep_hydra_files(run.dir)
     run_dir = run.dir
     set_threads(cfg.get("threads"))
@@ -96,9 +97,6 @@ def _search(cfg: DictConfig, run: _Run) -> float:
     try:
         summary = run_search(cfg, run_dir, choices=choices, group=sweep_group(), resume=resume)
     except (DiskFullError, OSError) as e:
-        # deferred: torch via renas.search, as above
-        from renas.search.resume import discard_unstarted
-
         if as_disk_full(e, run_dir, "") is None:
             raise
         if not resume and discard_unstarted(run_dir):
@@ -106,6 +104,10 @@ def _search(cfg: DictConfig, run: _Run) -> float:
         else:
             hint = f"nothing is lost; free space and resume with: {command('search')} resume={run_dir}"
         raise as_disk_full(e, run_dir, hint) from None
+    except RenasError:
+        if not resume:  # bad input found while the search was set up (a logger's _target_): no folder left
+            discard_unstarted(run_dir)
+        raise
     best = summary["best"]
     return float(best["fitness"]) if best else math.nan
 
@@ -172,9 +174,8 @@ def interrupted(job: str, run: _Run, resumable: bool, early: str) -> NoReturn:
         print(f"{what}; {done}continue with: {command(job)} resume={run.resume or run.dir}", file=sys.stderr, flush=True)
         remove_empty_run_dir(hydra_run_dir())  # a resume= stopped before it moved on: the folder Hydra made
         sys.exit(status)
-    unstarted = sys.modules.get("renas.search.resume")  # imported only if the search got that far
-    if job == "search" and unstarted is not None:
-        unstarted.discard_unstarted(run.dir)
+    if job == "search" and run.fresh:
+        discard_unstarted(run.dir)
     elif job == "train":  # the W&B run id is for a resume, which cannot be; an empty checkpoint folder
         (run.dir / TRAIN_STATE).unlink(missing_ok=True)
         with contextlib.suppress(OSError):

@@ -108,6 +108,15 @@ CASES = [
     ("train.py", ["search_space=digits_cnn", "arch=depth:2|width1:32|width2:16|width3:8|act1:relu|act2:relu|act3:relu"],
      "not allowed by search_space.valid"),
     ("train.py", ["search_space=digits_cnn", "arch=depth:2|width1:48"], "gene width1: '48' is not one of 8, 16, 32, 64"),
+    # a misspelled _target_ or key of a user's own option: what is missing, in words (Hydra's
+    # message named the whole target as a missing module; an algorithm's was a traceback)
+    ("search.py", [*TABLE, "algorithm._target_=renas.search.renas.RENAZ"],
+     "algorithm._target_=renas.search.renas.RENAZ: renas.search.renas has no 'RENAZ'"),
+    ("search.py", [*TABLE, "+algorithm.n_ini=4"], "algorithm.n_ini is not a setting of RENAS (a key of another algorithm option?)"),
+    ("search.py", [*TABLE, "search_space._target_=renas.space.genes.GeneSpace"],
+     "search_space._target_=renas.space.genes.GeneSpace: renas.space.genes has no 'GeneSpace'"),
+    ("search.py", ["dataset._target_=my_projekt.data.MyDM"],
+     "dataset._target_=my_projekt.data.MyDM: no module named 'my_projekt' (not on the Python path)"),
 ]
 
 
@@ -120,7 +129,7 @@ ENTRY = [c for c in CASES if c[1] in (
     ["ga.mutation_rate=abc"], ["ga.foo=1"], ["evaluator.workers=2"], ["ga.mutation_rate=1.5"], ["ga.budget=2"],
     ["experiment=toy_table", "search_space.valid.max_pools=3"], ["dataset=mnist", "dataset.root={tmp}/empty", "dataset.download=false"],
     ["arch=|bogus~0|sep_conv_3x3~1|"], ["arch_from={tmp}/nowhere"], ["resume={tmp}/nowhere"], ["threads=-1"],
-    ["experiment=toy_table"],
+    ["experiment=toy_table"], [*TABLE, "algorithm._target_=renas.search.renas.RENAZ"],
 )]
 #: cases also run as real commands: a Hydra composition error (a wrong type, with --cfg job), a validation error, train.py
 SUBPROCESS = [c for c in CASES if c[1] in (["ga.mutation_rate=1.5"], ["arch=|bogus~0|sep_conv_3x3~1|"],
@@ -374,6 +383,13 @@ def _damaged(finished_runs: Path, tmp_path: Path, how: str) -> Path:
     elif how == "old_keys":  # a search started by renas 0.1, whose evaluator carried the executor's keys
         with (run / ".hydra" / "search" / "overrides.yaml").open("a") as f:
             f.write("- evaluator.workers=1\n")
+    elif how == "unstarted":  # killed as it started: an empty history, no state yet
+        state.unlink()
+        (run / "history.jsonl").write_text("")
+    elif how == "overrides_torn":
+        (run / ".hydra" / "search" / "overrides.yaml").write_text("- [unclosed\n")
+    elif how == "overrides_not_a_list":
+        (run / ".hydra" / "search" / "overrides.yaml").write_text("a: 1\n")
     elif how == "history_cut":
         lines = (run / "history.jsonl").read_text().splitlines(keepends=True)
         (run / "history.jsonl").write_text("".join(lines[:5]))
@@ -384,7 +400,10 @@ RESUME_CASES = [
     ("truncated", [], "corrupt or truncated"),
     ("garbage", [], "corrupt or truncated"),
     ("foreign", [], "different search config"),
-    ("missing", [], "state.pt not found"),
+    ("missing", [], "state.pt is missing but history.jsonl holds 20 evaluations (deleted, or the folder copied"),
+    ("unstarted", [], "the search stopped before it wrote its first state (state.pt); nothing to resume: run its"),
+    ("overrides_torn", [], "search/overrides.yaml is damaged and cannot be read (while parsing a flow sequence"),
+    ("overrides_not_a_list", [], "search/overrides.yaml is damaged (not a list); the run folder was left as it is"),
     ("history_cut", [], "history"),
     ("old_keys", [], "saved overrides do not compose with this version (Could not override 'evaluator.workers'"),
     ("intact", ["ga.budget=99"], "would change the search"),
@@ -436,3 +455,31 @@ def test_a_new_search_in_a_folder_that_holds_one_is_refused(finished_runs, tmp_p
     assert _digest(run) == before
     proc = run_entry("search.py", f"resume={run}", "progress=none", f"hydra.run.dir={tmp_path / 'new'}")
     assert proc.returncode == 0 and "nothing to resume" in proc.stdout, proc.stderr[-2000:]
+
+
+@pytest.mark.needs_shared("data/nasbench201")
+def test_a_part_built_as_the_search_starts_fails_in_one_line_and_leaves_no_folder(tmp_path):
+    """The logger is built when the search has opened its files: a misspelled ``_target_`` there
+    left a run folder with an empty history (and Hydra's message, which names the whole target
+    as a missing module)."""
+    run_dir = tmp_path / "run"
+    proc = run_entry("search.py", *TABLE, "logger=csv", "logger._target_=os.path.nope", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: logger._target_=os.path.nope: os.path has no 'nope'", \
+        proc.stderr[-2000:]
+    assert not run_dir.exists()
+
+
+def test_a_hook_whose_module_imports_a_missing_package_says_so(tmp_path, monkeypatch):
+    """A hook module of the user's that imports a package not installed was reported as if the
+    module itself were missing ("No module named 'myhooks' (not on the Python path, nor under
+    ...)"); a module that is not there still is."""
+    from renas.errors import ConfigError
+    from renas.space.genes import import_function
+
+    (tmp_path / "myhooks.py").write_text("import not_installed_pkg\n\ndef valid(arch):\n    return True\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"cannot import 'myhooks.valid' \(from .*\): ModuleNotFoundError: "
+                                          r"No module named 'not_installed_pkg'"):
+        import_function("valid", "myhooks.valid")
+    with pytest.raises(ConfigError, match=r"cannot import 'nohooks.valid': No module named 'nohooks' \(not on the"):
+        import_function("valid", "nohooks.valid")

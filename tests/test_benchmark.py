@@ -133,7 +133,8 @@ def test_algorithm_keys_reach_each_bundle_from_the_command_line(tmp_path):
                      f"hydra.run.dir={out}")
     assert proc.returncode == 2 and not out.exists()
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: algorithm local: ") and "'patience'" in lines[0], proc.stderr
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: algorithm local: algorithm.patience is not a setting of LocalSearch"), proc.stderr
 
 
 def test_benchmark_cli_rejects_an_unknown_algorithm_in_one_line(tmp_path):
@@ -301,7 +302,8 @@ def test_the_default_list_is_renas_its_ablation_and_the_baselines():
     (the reference of the paired statistics)."""
     from omegaconf import OmegaConf
 
-    from renas.benchmark.plan import CONF_DIR, DEFAULT_ALGORITHMS
+    from renas.benchmark.plan import DEFAULT_ALGORITHMS
+    from renas.config import CONF_DIR
 
     cfg = OmegaConf.load(f"{CONF_DIR}/benchmark.yaml")
     assert list(cfg.algorithms) == list(DEFAULT_ALGORITHMS)
@@ -439,3 +441,23 @@ def test_an_infinite_paired_z_keeps_its_sign_in_the_table():
     assert fmt_z({"z": None, "sem": 0.0, "mean_diff": -0.5}) == "-inf"
     assert fmt_z({"z": None, "sem": None, "mean_diff": None}) == "-"
     assert fmt_z({"z": 2.345, "sem": 0.1, "mean_diff": 0.2345}) == "2.3"
+
+
+def test_the_benchmark_runs_options_of_a_users_config_folder(tmp_path):
+    """``hydra.searchpath`` reaches every algorithm's config and the list of algorithms: a
+    search space and an algorithm of the user's own folder (each algorithm's config was composed
+    without that folder: "Could not find 'search_space/my201'"), in a run and in a sweep's
+    checks."""
+    conf = tmp_path / "conf"
+    (conf / "search_space").mkdir(parents=True)
+    (conf / "algorithm").mkdir()
+    (conf / "search_space" / "my201.yaml").write_text("defaults:\n  - nasbench201\n  - _self_\n")
+    (conf / "algorithm" / "myrandom.yaml").write_text("defaults:\n  - random\n  - _self_\n")
+    args = [f"hydra.searchpath=[file://{conf}]", "search_space=my201", "seeds=2", "budget=20"]
+    out = tmp_path / "bench"
+    proc = run_entry("renas.benchmark", *args, "algorithms=[myrandom,rea]", f"hydra.run.dir={out}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads((out / "benchmark.json").read_text())
+    assert sorted(result["results"]) == ["myrandom", "rea"]
+    proc = run_entry("renas.benchmark", "-m", *args, "algorithms=[myrandom,nope]", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert proc.returncode == 2 and "unknown algorithm 'nope'; allowed: evolution, ga, local, myrandom," in proc.stderr

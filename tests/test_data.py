@@ -271,6 +271,30 @@ def test_image_folder_errors(tmp_path):
     (tmp_path / "train" / "a").rmdir()
     with pytest.raises(DataError, match="has train/ but no test/ folder"):
         ImageFolderDataModule(root=str(tmp_path)).setup("fit")
+    # the mirror case was read as three classes, one of them "test"
+    rng = np.random.default_rng(3)
+    _write_pngs(tmp_path / "mirror", {"red": 2, "green": 2}, rng)
+    _write_pngs(tmp_path / "mirror" / "test", {"red": 1}, rng)
+    with pytest.raises(DataError, match="has test/ but no train/ folder"):
+        ImageFolderDataModule(root=str(tmp_path / "mirror")).setup("fit")
+
+
+def test_image_folder_leaves_hidden_folders_out(tmp_path):
+    """A hidden folder (a notebook's ``.ipynb_checkpoints`` with an image in it) was a class."""
+    rng = np.random.default_rng(4)
+    _write_pngs(tmp_path / "flat", {"a": 5, "b": 5, ".ipynb_checkpoints": 1}, rng)
+    dm = ImageFolderDataModule(root=str(tmp_path / "flat"), image_size=8, test_fraction=0.2)
+    dm.setup("fit")
+    assert dm.classes == ["a", "b"] and dm.num_classes == 2
+    _write_pngs(tmp_path / "split" / "train", {"a": 4, "b": 4, ".hidden": 1}, rng)
+    _write_pngs(tmp_path / "split" / "test", {"a": 2, ".hidden": 1}, rng)
+    dm = ImageFolderDataModule(root=str(tmp_path / "split"), image_size=8)
+    dm.setup("fit")
+    dm.setup("test")
+    assert dm.classes == ["a", "b"] and dm.test_split.labels.tolist() == [0, 0]
+    _write_pngs(tmp_path / "none", {".x": 2}, rng)
+    with pytest.raises(DataError, match="Couldn't find any class folder"):
+        ImageFolderDataModule(root=str(tmp_path / "none"), image_size=8).setup("fit")
 
 
 def test_image_folder_needs_two_classes_and_test_classes_among_the_training_ones(tmp_path):

@@ -192,3 +192,56 @@ def test_closing_local_workers_stops_children_in_evaluation_at_once(tmp_path):
     while any(p.is_alive() for p in processes) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(p.is_alive() for p in processes)
+
+
+WORKERS_OF_A_KILLED_SEARCH = '''
+import sys, time
+sys.path.insert(0, {tests!r})
+from helpers import compose
+from renas.evaluate import executors
+from renas.evaluate.base import Task
+
+cfg = compose("search", {overrides!r})
+pool = executors.LocalExecutor(executors.evaluator_spec(cfg, {run_dir!r}), 2, 1)
+for i in range(2):
+    pool.submit(Task(i, "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", (0,) * 6, seed=i))
+while len([p for slot in pool.slots for p in (slot._processes or {{}}).values()]) < 2:
+    time.sleep(0.1)
+print(" ".join(str(p.pid) for slot in pool.slots for p in slot._processes.values()), flush=True)
+time.sleep(300)
+'''
+
+
+def test_the_workers_of_a_killed_search_end_with_it(tmp_path):
+    """A search killed outright (SIGKILL: it cannot close its pool) left its workers waiting for
+    their next task for ever (850 MB each with real training, and holding the search's output
+    pipe: a caller that reads it hung). Each worker now ends when the search's process is gone."""
+    import subprocess
+    import sys
+    import time
+
+    script = WORKERS_OF_A_KILLED_SEARCH.format(tests=str(REPO / "tests"), run_dir=str(tmp_path), overrides=[
+        *TABLE, "evaluator._target_=killer.SlowTableEvaluator", "+evaluator.seconds=300"])
+    search = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=str(REPO))
+    try:
+        pids = [int(p) for p in search.stdout.readline().split()]
+        assert len(pids) == 2
+        search.kill()
+        search.wait(timeout=30)
+
+        def running(pid: int) -> bool:  # a zombie (ended, not yet reaped by whoever adopted it) has ended
+            try:
+                return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+            except (OSError, IndexError):
+                return False
+
+        deadline = time.monotonic() + 30
+        while any(map(running, pids)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        alive = [pid for pid in pids if running(pid)]
+    finally:
+        search.kill()
+        for pid in pids if "pids" in locals() else []:
+            with __import__("contextlib").suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert not alive, f"workers {alive} outlived the search"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import re
 
 import numpy as np
 import pytest
@@ -218,8 +219,16 @@ def test_bad_tables_are_one_line_naming_the_first_bad_row(tmp_path):
         rows[:1] + [[1, 0.1, "swish", "true", 0, 0]] + rows[1:])
     assert "line 38: depth:1|lr:0.0005|act:relu|bn:true is also on line 2 (evaluator.duplicates=mean" in error(rows + rows[:1])
     assert "line 2 has fewer fields than the header" in error([rows[0][:5]] + rows[1:], report=["test_acc"])
-    assert "key column 'depth' is not in the table" in error([r[1:] for r in rows], HEADER[1:])
+    assert re.search(r"key column 'depth' is not in .*\.csv; columns are: 'lr', 'act',", error([r[1:] for r in rows], HEADER[1:]))
     assert "needs one column per gene (4: depth, lr, act, bn), got 2" in error(rows, key_columns=["depth", "lr"])
+    # the genes' own columns in another order read each gene from another's column (silently, before)
+    assert "key_columns=[lr,depth,act,bn] names the genes in another order than the space's (depth, lr, act, bn)" in error(
+        rows, key_columns=["lr", "depth", "act", "bn"])
+    assert "evaluator.key_columns='gens' must be genes (one column per gene" in error(rows, key_columns="gens")
+    # a spreadsheet's byte-order mark before the first column name is not part of the name
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + write_csv(tmp_path / "good.csv", HEADER, rows).read_bytes())
+    assert len(TableEvaluator(space, str(bom), metric="valid_acc", key_columns="genes").table.rows) == len(rows)
     # the options that accept such tables
     path = write_csv(tmp_path / "ok.csv", HEADER, rows + [[1, 0.1, "swish", "true", 0, 0], rows[0][:4] + [99.0, 1.0]])
     ev = TableEvaluator(space, str(path), metric="valid_acc", key_columns="genes", extra_rows="skip", duplicates="mean")

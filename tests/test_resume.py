@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import signal
 from pathlib import Path
 
@@ -62,3 +63,124 @@ def test_kill_and_resume_gives_the_uninterrupted_result(tmp_path, algorithm):
     assert without_times(history) == without_times(read_jsonl(reference / "history.jsonl"))
     assert comparable_summary(run_dir) == comparable_summary(reference)
     assert read_jsonl(run_dir / "generations.jsonl") == read_jsonl(reference / "generations.jsonl")
+
+
+@pytest.mark.needs_shared("data/nasbench201")
+def test_a_search_of_a_users_config_folder_resumes_from_anywhere(tmp_path, monkeypatch):
+    """A search composed from the user's own config folder (``hydra.searchpath``) resumes with
+    the command it prints, from another folder: the resume composed the saved overrides without
+    that folder, which failed ("Could not find 'search_space/my201'") and blamed the renas
+    version. A folder given relative to where the search ran is found from anywhere; a folder
+    that moved is named, and ``hydra.searchpath`` on the resume command points at its new place."""
+    (tmp_path / "conf" / "search_space").mkdir(parents=True)
+    (tmp_path / "conf" / "search_space" / "my201.yaml").write_text("defaults:\n  - nasbench201\n  - _self_\n")
+    monkeypatch.chdir(tmp_path)
+    done = tmp_path / "done"
+    proc = run_entry("search.py", "hydra.searchpath=[file://conf]", *TABLE, "search_space=my201", f"hydra.run.dir={done}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run_dir = tmp_path / "run"  # (the fault driver runs in the repository: an absolute folder)
+    proc = drive("eval", 7, f"hydra.searchpath=[file://{tmp_path / 'conf'}]", *TABLE, "search_space=my201",
+                 f"hydra.run.dir={run_dir}")
+    assert proc.returncode == -signal.SIGKILL
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    proc = run_entry("search.py", f"resume={done}", f"hydra.run.dir={tmp_path / 'new'}")
+    assert proc.returncode == 0 and "is finished (60 of 60 evaluations)" in proc.stdout, proc.stderr[-2000:]
+    (tmp_path / "conf").rename(tmp_path / "moved")
+    proc = run_entry("search.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
+    assert proc.returncode == 2 and f"its config folders (file://{tmp_path / 'conf'}) must still hold" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr  # not Hydra's warning as well
+    proc = run_entry("search.py", f"resume={run_dir}", f"hydra.searchpath=[file://{tmp_path / 'moved'}]",
+                     f"hydra.run.dir={tmp_path / 'new'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert [r["step"] for r in read_jsonl(run_dir / "history.jsonl")] == list(range(60))
+
+
+@pytest.mark.needs_shared("data/nasbench201")
+def test_a_search_killed_while_it_wrote_its_last_files_resumes_to_them(tmp_path):
+    """Killed after its last state but before ``summary.json``, the plots and the W&B run's end
+    (about 1.5 s of a 12 s table search): the resume said "finished; nothing to resume" and those
+    files never came. It now writes them, the same as an uninterrupted search's."""
+    run_dir = tmp_path / "run"
+    proc = run_entry("search.py", *TABLE, f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    reference = comparable_summary(run_dir)
+    generations = read_jsonl(run_dir / "generations.jsonl")
+    (run_dir / "summary.json").unlink()  # where such a kill leaves the folder
+    shutil.rmtree(run_dir / "plots")
+    proc = run_entry("search.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert comparable_summary(run_dir) == reference
+    assert sorted(p.name for p in (run_dir / "plots").iterdir()) == ["children.png", "controller_reward.png", "fitness.png"]
+    assert read_jsonl(run_dir / "generations.jsonl") == generations  # nothing logged twice
+    proc = run_entry("search.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
+    assert proc.returncode == 0 and "is finished (60 of 60 evaluations); nothing to resume" in proc.stdout
+
+
+@pytest.mark.needs_shared("data/nasbench201")
+def test_a_search_killed_as_it_started_is_run_again_in_its_folder(tmp_path):
+    """SIGKILL before the first state file (the history open, still empty) left a folder that the
+    same command refused ("already holds a search; continue it with resume=") and resume= refused
+    too ("state.pt not found"): each sent the user to the other. Nothing was done, so the command
+    starts again there."""
+    run_dir = tmp_path / "run"
+    proc = drive("history", 1, *TABLE, f"hydra.run.dir={run_dir}")  # killed in the first evaluation's record
+    assert proc.returncode == -signal.SIGKILL
+    (run_dir / "state.pt").unlink()  # as if killed before its first state: an empty history
+    (run_dir / "history.jsonl").write_text("")
+    proc = run_entry("search.py", *TABLE, f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    reference = tmp_path / "reference"
+    assert run_entry("search.py", *TABLE, f"hydra.run.dir={reference}").returncode == 0
+    assert without_times(read_jsonl(run_dir / "history.jsonl")) == without_times(read_jsonl(reference / "history.jsonl"))
+
+
+@pytest.mark.needs_shared("data/nasbench201")
+def test_a_stop_after_the_last_evaluation_is_not_recorded_as_a_stop(tmp_path, monkeypatch):
+    """Ctrl-C after the last evaluation's record (the search complete, its last files not yet
+    written): the files are finished first and the command exits 130, but ``summary.json`` said
+    ``stopped: "interrupted"`` beside ``finished: true`` and the log "interrupted after 60
+    evaluations; nothing is lost"."""
+    from renas.tracking import history
+
+    original = history.HistoryWriter.append
+
+    def append(self, record):
+        original(self, record)
+        if self.path.name == "history.jsonl" and record["step"] == 59:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(history.HistoryWriter, "append", append)
+    run_dir = tmp_path / "run"
+    proc = run_entry("search.py", *TABLE, f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 130 and "interrupted as the search finished; its results are complete" in proc.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["finished"] is True and summary["stopped"] is None
+    assert "interrupted after" not in (run_dir / "search.log").read_text()
+    monkeypatch.setattr(history.HistoryWriter, "append", original)
+    proc = run_entry("search.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
+    assert proc.returncode == 0 and "is finished (60 of 60 evaluations)" in proc.stdout, proc.stderr[-2000:]
+
+
+@pytest.mark.needs_shared("data/nasbench201")
+def test_a_cut_generations_file_is_written_again_from_the_snapshot(tmp_path):
+    """``generations.jsonl`` cut (or deleted) in a stopped search's folder: the resume went on
+    from the lines left (41 of 50 generations at the end, or only those after the snapshot). The
+    snapshot records every generation up to it, so the file is written again from it."""
+    reference = tmp_path / "reference"
+    assert run_entry("search.py", *TABLE, f"hydra.run.dir={reference}").returncode == 0
+    for cut in ("half", "deleted"):
+        run_dir = tmp_path / cut
+        proc = drive("eval", 40, *TABLE, f"hydra.run.dir={run_dir}")
+        assert proc.returncode == -signal.SIGKILL
+        generations = run_dir / "generations.jsonl"
+        if cut == "half":
+            lines = generations.read_text().splitlines(keepends=True)
+            generations.write_text("".join(lines[: len(lines) // 2]))
+        else:
+            generations.unlink()
+        proc = run_entry("search.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "written again from the snapshot" in (run_dir / "search.log").read_text()
+        assert read_jsonl(generations) == read_jsonl(reference / "generations.jsonl")

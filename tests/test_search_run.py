@@ -125,3 +125,62 @@ def test_train_py_trains_the_best_architecture_of_a_search(tmp_path):
     assert result["arch"] == best and result["search_space"] == "nasbench201"
     wrong = run_entry("train.py", f"arch_from={search_dir}", "logger=none", f"hydra.run.dir={tmp_path / 'wrong'}")
     assert wrong.returncode != 0 and "search_space=nasbench201" in wrong.stderr
+
+
+MY_STRATEGY = '''
+from renas.search.strategies import Proposal, Strategy
+
+
+class Climber(Strategy):
+    """The best architecture so far with one gene changed at random."""
+
+    initial = None
+
+    def __init__(self, space, ga, controller, seed, name=None, n_init=5):
+        super().__init__(space, ga, controller, seed, name)
+        self.n_init, self.told, self.best = int(n_init), 0, None
+
+    def ask(self):
+        if self.told < self.n_init or self.best is None:
+            return self.random_proposal()
+        values = list(self.best[1])
+        i = int(self.rng.integers(len(values)))
+        values[i] = int(self.rng.integers(len(self.genes[i].choices)))
+        return Proposal(tuple(values), "mutation")
+
+    def tell(self, proposal, fitness, step):
+        self.told += 1
+        if fitness is not None and (self.best is None or fitness > self.best[0]):
+            self.best = (fitness, proposal.values)
+'''
+
+
+@pytest.mark.needs_shared("data/nasbench201")
+def test_an_algorithm_of_the_users_own_runs_as_the_readme_says(tmp_path, monkeypatch):
+    """README "Your own algorithm": a Strategy subclass in a module of the folder the command
+    runs in (not on the Python path before: ``python search.py`` puts its own folder there, not
+    the working one), named by a bundle in the user's config folder; its settings reach
+    ``__init__``, a typo in its ``_target_`` is one line, and the benchmark runs it."""
+    (tmp_path / "my_conf" / "algorithm").mkdir(parents=True)
+    (tmp_path / "my_project").mkdir()
+    (tmp_path / "my_project" / "__init__.py").write_text("")
+    (tmp_path / "my_project" / "climber.py").write_text(MY_STRATEGY)
+    (tmp_path / "my_conf" / "algorithm" / "climber.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /controller: none\n"
+        "algorithm:\n  name: climber\n  _target_: my_project.climber.Climber\n  n_init: 7\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", [p for p in __import__("sys").path if p not in ("", str(tmp_path))])
+    args = ["hydra.searchpath=[file://my_conf]", "algorithm=climber", *TABLE, "ga.budget=20", "logger=none"]
+    proc = run_entry("search.py", *args, "hydra.run.dir=run")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    history = read_jsonl(tmp_path / "run" / "history.jsonl")
+    assert [r["origin"] for r in history[:8]] == ["random"] * 7 + ["mutation"]  # n_init: 7 from the bundle
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["algorithm"] == "climber"
+    proc = run_entry("search.py", *args, "algorithm._target_=my_project.climber.Climbr", "hydra.run.dir=bad")
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        "error: algorithm._target_=my_project.climber.Climbr: my_project.climber has no 'Climbr'"), proc.stderr
+    assert not (tmp_path / "bad").exists()
+    proc = run_entry("renas.benchmark", "hydra.searchpath=[file://my_conf]", "algorithms=[renas,climber]", "seeds=2",
+                     "budget=20", "hydra.run.dir=bench")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sorted(json.loads((tmp_path / "bench" / "benchmark.json").read_text())["results"]) == ["climber", "renas"]

@@ -79,7 +79,7 @@ def test_table_errors_are_clear_config_errors(tmp_path, space):
 
     archs = ["|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", ALL_SKIP]
     no_column = write_csv(tmp_path / "no_column.csv", ["arch_str", "c10_valid_12ep"], [[a, 50.0] for a in archs])
-    with pytest.raises(ConfigError, match=r"column 'c10_test_200ep' is not in .*no_column\.csv; columns are: arch_str, c10_valid_12ep"):
+    with pytest.raises(ConfigError, match=r"column 'c10_test_200ep' is not in .*no_column\.csv; columns are: 'arch_str', 'c10_valid_12ep'"):
         TableEvaluator(space, str(no_column), metric="c10_valid_12ep", report=["c10_test_200ep"])
 
     no_arch = write_csv(tmp_path / "no_arch.csv", ["arch", "c10_valid_12ep"], [[a, 50.0] for a in archs])

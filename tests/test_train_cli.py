@@ -457,3 +457,22 @@ def test_arch_from_an_unfinished_search_says_how_to_finish_it(tmp_path):
         f"error: arch_from={search}: that search did not finish (no summary.json); continue it with: "
         f"python search.py resume={search}, then train its best"), proc.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_a_training_of_a_users_config_folder_resumes_from_anywhere(tmp_path, monkeypatch):
+    """A training composed from the user's own config folder (``hydra.searchpath``: a data set
+    option of theirs) resumes from another folder with the command it printed: the saved
+    overrides were composed without that folder ("Could not find 'dataset/mydigits'")."""
+    import signal
+
+    from helpers import drive
+
+    (tmp_path / "conf" / "dataset").mkdir(parents=True)
+    (tmp_path / "conf" / "dataset" / "mydigits.yaml").write_text("defaults:\n  - digits\n  - _self_\n")
+    run_dir = tmp_path / "run"
+    proc = drive("train", 25, "train.py", *FAST, "trainer.max_epochs=2", "logger=none", "dataset=mydigits",
+                 f"hydra.searchpath=[file://{tmp_path / 'conf'}]", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    monkeypatch.chdir(tmp_path)
+    proc = run_entry("train.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
+    assert result_of(proc, run_dir)["epochs"] == 2

@@ -73,9 +73,9 @@ It is slow and off by default (and its cost is then part of the measured times).
 bit-reproducible for a fixed seed: same config and seed, same history, same numbers here.
 """
 
-from renas.benchmark.plan import CONF_DIR, DEFAULT_ALGORITHMS, plan, search_overrides
+from renas.benchmark.plan import DEFAULT_ALGORITHMS, plan, search_overrides
 from renas.benchmark.runner import RunResult, run_benchmark, run_search_once
 from renas.benchmark.stats import paired, summarize_runs
 
-__all__ = ["CONF_DIR", "DEFAULT_ALGORITHMS", "RunResult", "paired", "plan", "run_benchmark", "run_search_once",
+__all__ = ["DEFAULT_ALGORITHMS", "RunResult", "paired", "plan", "run_benchmark", "run_search_once",
            "search_overrides", "summarize_runs"]

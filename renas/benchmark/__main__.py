@@ -12,7 +12,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from renas.benchmark.plan import CONF_DIR
+from renas.config import CONF_DIR
 from renas.benchmark.runner import run_benchmark
 from renas.cli import hydra_run_dir, quiet_lightning, report_errors, set_threads
 from renas.errors import stop_on_sigterm, stop_status

@@ -13,7 +13,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from renas.build import build_evaluator, build_space, build_strategy
-from renas.config import CONF_DIR, check_schema, compose, plain
+from renas.config import check_schema, compose, group_options, plain
 from renas.errors import ConfigError, RenasError, one_line
 from renas.search.run import initial_need, initial_phase
 
@@ -23,8 +23,9 @@ DEFAULT_ALGORITHMS = ("renas", "evolution", "rea", "rea_tuned", "local", "tpe", 
 BENCHMARK_KEYS = ("algorithms", "seeds", "budget", "max_duplicates", "reference")
 
 
-def known_algorithms(conf_dir: str | Path = CONF_DIR) -> list[str]:
-    return sorted(p.stem for p in Path(conf_dir, "algorithm").glob("*.yaml"))
+def known_algorithms(hydra_overrides: Sequence[str] | None = None) -> list[str]:
+    """The ``algorithm`` options: the package's and those of a user's ``hydra.searchpath``."""
+    return group_options("algorithm", "benchmark", hydra_overrides)
 
 
 def _plain(value: Any) -> Any:
@@ -146,10 +147,11 @@ class Plan:
     reference: str | None
 
 
-def check_keys(cfg: DictConfig) -> tuple[list[str], list[int], tuple[list[int], bool]]:
+def check_keys(cfg: DictConfig, hydra_overrides: Sequence[str] | None = None) -> tuple[list[str], list[int], tuple[list[int], bool]]:
     """The benchmark's own keys (``algorithms``, ``seeds``, ``budget``), parsed and checked; also
-    each job's before a sweep starts (:class:`renas.cli.CheckFirst`)."""
-    return (parse_algorithms(cfg.get("algorithms", list(DEFAULT_ALGORITHMS)), known_algorithms()),
+    each job's before a sweep starts (:class:`renas.cli.CheckFirst`, which gives the command
+    line's ``hydra_overrides``: a ``hydra.searchpath`` brings algorithms)."""
+    return (parse_algorithms(cfg.get("algorithms", list(DEFAULT_ALGORITHMS)), known_algorithms(hydra_overrides)),
             parse_seeds(cfg.get("seeds", 100)), parse_budgets(cfg.get("budget", 100)))
 
 
@@ -231,8 +233,9 @@ def check(plan_: Plan, parts: dict[str, tuple[Any, Any]]) -> None:
             c2.seed = plan_.seeds[0]
         try:
             build_strategy(c2, space)
-        except TypeError as e:  # e.g. an algorithm.* key another algorithm does not take
-            raise ConfigError(
-                f"algorithm {a}: {e} (algorithm.* overrides apply to every algorithm in `algorithms`; "
-                f"give one algorithm's own settings with that algorithm alone)"
-            ) from None
+        except ConfigError as e:  # e.g. an algorithm.* key another algorithm does not take
+            text, hint = str(e), " (a key of another algorithm option?)"
+            if text.endswith(hint):  # say why here: the override reaches every algorithm
+                text = text.removesuffix(hint) + (" (algorithm.* overrides apply to every algorithm in `algorithms`; "
+                                                  "give one algorithm's own settings with that algorithm alone)")
+            raise ConfigError(f"algorithm {a}: {text}") from None

@@ -12,7 +12,6 @@ import numpy as np
 import torchvision.datasets as tvd
 from PIL import Image
 from torchvision.datasets import ImageFolder
-from torchvision.datasets.folder import find_classes
 
 from renas.data.base import HoldoutDataModule, ImageDataModule, Split, as_split
 from renas.errors import ConfigError, DataError
@@ -231,6 +230,25 @@ class NPZDataModule(ImageDataModule):
 
 # --- a folder of images --------------------------------------------------------------------------
 
+def _class_folders(folder: Path) -> list[str]:
+    """The class folders in ``folder``, sorted; hidden ones (``.ipynb_checkpoints``, ``.git``) are
+    not classes."""
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _find_classes(directory: str) -> tuple[list[str], dict[str, int]]:
+    """torchvision's ``find_classes`` without hidden folders."""
+    classes = _class_folders(Path(directory))
+    if not classes:  # torchvision's words
+        raise FileNotFoundError(f"Couldn't find any class folder in {directory}.")
+    return classes, {c: i for i, c in enumerate(classes)}
+
+
+class _ImageFolder(ImageFolder):
+    def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
+        return _find_classes(directory)
+
+
 class ImageFolderDataModule(HoldoutDataModule):
     """``root/<class>/*.png`` (``test_fraction`` held out as the test split) or
     ``root/train/<class>`` with ``root/test/<class>``. Images are converted to RGB, resized to
@@ -251,7 +269,7 @@ class ImageFolderDataModule(HoldoutDataModule):
             samples, self.classes = listing.samples, self._two_or_more(folder, list(listing.classes))
         else:
             samples = []
-            for name in sorted(p.name for p in folder.iterdir() if p.is_dir()):
+            for name in _class_folders(folder):
                 if name not in class_to_idx:
                     raise DataError(f"{folder / name}: class {name!r} is not among the training classes")
                 files = sorted(p for p in (folder / name).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
@@ -277,6 +295,9 @@ class ImageFolderDataModule(HoldoutDataModule):
         if train.is_dir():
             self._list(train)  # problems inside train/ are reported first
             raise DataError(f"{self.root} has train/ but no test/ folder; add test/<class>/ or use one folder per class")
+        if test.is_dir():  # it would be read as a class named "test"
+            raise DataError(f"{self.root} has test/ but no train/ folder; move the class folders into train/, "
+                            f"or the test images into the class folders (dataset.test_fraction holds some out)")
         return self.root, None
 
     def load_all(self) -> Split:
@@ -302,13 +323,13 @@ class ImageFolderDataModule(HoldoutDataModule):
     def _list(folder: Path):
         """torchvision's listing of a class-per-folder tree (files not read)."""
         try:
-            return ImageFolder(str(folder), loader=lambda p: p)
+            return _ImageFolder(str(folder), loader=lambda p: p)
         except FileNotFoundError as e:
             raise DataError(f"{folder}: {e}") from None
 
     def _class_names(self, folder: Path, training: bool = True) -> list[str]:
         try:
-            names = list(find_classes(str(folder))[0])
+            names = list(_find_classes(str(folder))[0])
         except FileNotFoundError as e:
             raise DataError(f"{folder}: {e}") from None
         return self._two_or_more(folder, names) if training else names

@@ -24,8 +24,10 @@ import os
 import re
 import signal
 import socket
+import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import wait as mp_wait
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +56,18 @@ def _build(spec: dict[str, Any]):
     return build_evaluator(cfg, build_space(cfg.search_space), Path(spec["run_dir"]))
 
 
+def _exit_with_parent(sentinel: int) -> None:
+    """Wait until the search's process is gone, then end this worker (a daemon thread's task)."""
+    mp_wait([sentinel])
+    os._exit(1)
+
+
 def _init_worker(spec: dict[str, Any], threads: int, gpu: int | None) -> None:
+    # a search killed outright (SIGKILL, the OOM killer) cannot close its pool, and a worker
+    # would wait for its next task for ever (holding its memory, and the search's output pipes)
+    parent = mp.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent.sentinel,), daemon=True, name="renas-parent").start()
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     # deferred: torch after CUDA_VISIBLE_DEVICES is set for this worker

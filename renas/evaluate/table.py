@@ -37,6 +37,11 @@ _LOADED: dict[tuple, dict[str, tuple[float, ...]]] = {}
 _LOADED_MAX = 4
 
 
+def _names(header: list[str]) -> str:
+    """A table's column names, quoted (a space or stray character in a name shows)."""
+    return ", ".join(map(repr, header)) or "(none)"
+
+
 class Table:
     """A loaded results table: genotype string -> row of floats (see the module docstring)."""
 
@@ -49,7 +54,8 @@ class Table:
         if self.path.is_dir():
             raise ConfigError(f"evaluator.table={self.path} is a folder; give the CSV file of results in it{hint}")
         if not self.path.is_file():
-            raise ConfigError(f"evaluator.table={self.path} not found{hint}")
+            where = "" if self.path.is_absolute() else f" (a path relative to the folder the command runs in, {Path.cwd()})"
+            raise ConfigError(f"evaluator.table={self.path} not found{where}{hint}")
         self.columns = list(columns)
         if space.constrained:  # a valid hook cannot be compared with another: read the file again
             self._load(space, key_column, key_columns, duplicates, extra_rows)
@@ -71,14 +77,14 @@ class Table:
         counts: dict[str, int] = {}
         lines: dict[str, int] = {}
         try:
-            with open(self.path, newline="", encoding="utf-8") as f:
+            with open(self.path, newline="", encoding="utf-8-sig") as f:  # -sig: a spreadsheet's byte-order mark
                 reader = csv.DictReader(f)
                 header = reader.fieldnames or []
-                keys = self._key_columns(space, header, key_column, key_columns)
+                keys = self._key_columns(space, header, key_column, key_columns, self.path)
                 by_gene = key_columns is not None
                 for c in self.columns:
                     if c not in header:
-                        raise ConfigError(f"column {c!r} is not in {self.path}; columns are: {', '.join(header)}")
+                        raise ConfigError(f"column {c!r} is not in {self.path}; columns are: {_names(header)}")
                 read_key = self._reader(space, keys, by_gene)
                 for n, row in enumerate(reader, start=2):
                     where = f"{self.path} line {n}"
@@ -114,21 +120,26 @@ class Table:
         self._check_coverage(space)
 
     @staticmethod
-    def _key_columns(space, header: list[str], key_column: str | None, key_columns: Any) -> list[str]:
+    def _key_columns(space, header: list[str], key_column: str | None, key_columns: Any, path: Path) -> list[str]:
         if key_columns is not None:
-            if key_columns == "genes":
-                key_columns = [g.name for g in space.genes]
-            key_columns = list(key_columns)
+            genes = [g.name for g in space.genes]
+            if isinstance(key_columns, str) and key_columns != "genes":
+                raise ConfigError(f"evaluator.key_columns={key_columns!r} must be genes (one column per gene, named "
+                                  f"like the genes) or a list of column names in gene order")
+            key_columns = genes if key_columns == "genes" else [str(c) for c in key_columns]
             if len(key_columns) != len(space.genes):
                 raise ConfigError(f"evaluator.key_columns needs one column per gene ({len(space.genes)}: "
-                                  f"{', '.join(g.name for g in space.genes)}), got {len(key_columns)}")
+                                  f"{', '.join(genes)}), got {len(key_columns)}")
+            if sorted(key_columns) == sorted(genes) and key_columns != genes:  # each gene read from another's column
+                raise ConfigError(f"evaluator.key_columns=[{','.join(key_columns)}] names the genes in another order than "
+                                  f"the space's ({', '.join(genes)}); list the columns in gene order, or key_columns=genes")
             missing = [c for c in key_columns if c not in header]
             if missing:
-                raise ConfigError(f"key column {missing[0]!r} is not in the table; columns are: {', '.join(header) or '(none)'}")
+                raise ConfigError(f"key column {missing[0]!r} is not in {path}; columns are: {_names(header)}")
             return key_columns
         if not key_column or key_column not in header:
-            raise ConfigError(f"the table has no {key_column!r} column (evaluator.key_column) holding genotype strings; "
-                              f"columns are: {', '.join(header) or '(none)'} (evaluator.key_columns=genes reads one column per gene)")
+            raise ConfigError(f"{path} has no {key_column!r} column (evaluator.key_column) holding genotype strings; "
+                              f"columns are: {_names(header)} (evaluator.key_columns=genes reads one column per gene)")
         return [key_column]
 
     @staticmethod

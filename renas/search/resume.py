@@ -9,7 +9,6 @@ same W&B run.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +18,12 @@ from omegaconf import OmegaConf
 from omegaconf import open_dict as _open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from renas.config import flatten
-from renas.errors import ConfigError, RenasError, command, one_line
+from renas.config import flatten, load_saved, missing_folders_unwarned, saved_searchpath, searchpath_override
+from renas.errors import ConfigError, RenasError, one_line
 from renas.search.run import SAFE_KEYS, SAFE_SETTINGS, may_change_on_resume, search_identity, without_safe
 from renas.tracking.history import read_history
-from renas.tracking.state import STATE_FILE, load_state
+from renas.tracking.run_folder import HISTORY_FILE, HYDRA_COPY, STATE_FILE
+from renas.tracking.state import load_state
 
 
 def first_difference(a: dict[str, Any], b: dict[str, Any]) -> tuple[str, Any, Any] | None:
@@ -32,49 +32,6 @@ def first_difference(a: dict[str, Any], b: dict[str, Any]) -> tuple[str, Any, An
         if fa.get(key, "<unset>") != fb.get(key, "<unset>"):
             return key, fa.get(key, "<unset>"), fb.get(key, "<unset>")
     return None
-
-
-HYDRA_COPY = Path(".hydra") / "search"  # the search's own copy of Hydra's files (see keep_hydra_files)
-
-
-def keep_hydra_files(run_dir: Path) -> None:
-    """Copy ``.hydra/*.yaml`` to ``.hydra/search/`` when a search starts: Hydra rewrites
-    ``.hydra/`` whenever a command is pointed at the folder, and resume needs the original."""
-    src, dst = Path(run_dir) / ".hydra", Path(run_dir) / HYDRA_COPY
-    if src.is_dir():
-        dst.mkdir(parents=True, exist_ok=True)
-        for f in src.glob("*.yaml"):
-            shutil.copy2(f, dst / f.name)
-
-
-def discard_unstarted(run_dir: Path) -> bool:
-    """A new search that stopped before its first state file was written (e.g. the disk was
-    already full) has nothing to resume: remove what it made, leaving Hydra's own files (the
-    entry point then removes the folder). Returns whether it did."""
-    run_dir = Path(run_dir)
-    if (run_dir / STATE_FILE).exists():
-        return False
-    for name in ("history.jsonl", "generations.jsonl", "summary.json"):
-        (run_dir / name).unlink(missing_ok=True)
-    for folder in (run_dir / "plots", run_dir / HYDRA_COPY):
-        shutil.rmtree(folder, ignore_errors=True)
-    return True
-
-
-def refuse_existing_search(run_dir: Path) -> None:
-    """A new search pointed at a folder that already holds one (e.g. a re-run SLURM job with the
-    same hydra.run.dir) must not append to its history: restore Hydra's files and refuse."""
-    run_dir = Path(run_dir)
-    if not ((run_dir / "history.jsonl").exists() or (run_dir / STATE_FILE).exists()):
-        return
-    copy = run_dir / HYDRA_COPY
-    if copy.is_dir():
-        for f in copy.glob("*.yaml"):
-            shutil.copy2(f, run_dir / ".hydra" / f.name)
-    raise ConfigError(
-        f"{run_dir} already holds a search; continue it with: {command('search')} resume={run_dir} "
-        f"(or choose another hydra.run.dir); nothing in it was changed"
-    )
 
 
 def _changes(original: Any, old: list[str], override: str) -> bool:
@@ -100,14 +57,26 @@ def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[s
     saved_config = hydra_dir / "config.yaml"
     if not saved_overrides.is_file() or not saved_config.is_file():
         raise ConfigError(f"resume={run_dir}: not a search run folder (no .hydra/config.yaml)")
+    if not (run_dir / STATE_FILE).is_file() and (run_dir / HISTORY_FILE).is_file():
+        records = len(read_history(run_dir / HISTORY_FILE))
+        if records == 0:  # killed as it started (the state comes before the first evaluation)
+            raise ConfigError(f"resume={run_dir}: the search stopped before it wrote its first state ({STATE_FILE}); "
+                              f"nothing to resume: run its command again (with hydra.run.dir={run_dir}, or without)")
+        raise RenasError(f"{run_dir / STATE_FILE} is missing but {HISTORY_FILE} holds {records} evaluations (deleted, or "
+                         f"the folder copied without it); the run folder was left as it is")
     state = load_state(run_dir)
-    old = [str(o) for o in OmegaConf.load(saved_overrides)]
+    folders = saved_searchpath(hydra_dir)  # a user's own config folders (hydra.searchpath)
+    old = [searchpath_override(folders)] if folders else []
+    old += [str(o) for o in load_saved(saved_overrides, list)]
     changed = [o for o in new_overrides if not may_change_on_resume(o)]
     try:
-        original = compose(config_name="search", overrides=old)
+        with missing_folders_unwarned():  # the error below names them
+            original = compose(config_name="search", overrides=old)
     except (HydraException, OmegaConfBaseException) as e:  # e.g. a key of an older renas version
+        mine = (f"its config folders ({', '.join(folders)}) must still hold the files it started with "
+                f"(give hydra.searchpath=[...] if they moved), and ") if folders else ""
         raise ConfigError(f"resume={run_dir}: the search's saved overrides do not compose with this version "
-                          f"({one_line(e)}); resume it with the renas version that started it") from None
+                          f"({one_line(e)}); {mine}resume it with the renas version that started it") from None
     cfg = compose(config_name="search", overrides=old + list(new_overrides), return_hydra_config=True)
     choices = dict(cfg.hydra.runtime.choices)
     with open_dict(cfg):
@@ -120,7 +89,7 @@ def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[s
             f"resume: {' '.join(changed) or key} would change the search ({key}: {diff[1]!r} -> {diff[2]!r}); "
             f"only {', '.join([*(k for k in SAFE_KEYS if k != 'resume'), *SAFE_SETTINGS])} may change on resume"
         )
-    saved = OmegaConf.to_container(OmegaConf.load(saved_config), resolve=False, enum_to_str=True)
+    saved = OmegaConf.to_container(load_saved(saved_config, dict), resolve=False, enum_to_str=True)
     files_changed = first_difference(without_safe(saved), without_safe(OmegaConf.to_container(original, resolve=False, enum_to_str=True)))
     if files_changed:
         key, a, b = files_changed

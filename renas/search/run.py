@@ -21,7 +21,7 @@ from renas.errors import ConfigError, DiskFullError, act_on_held, signals_held, 
 from renas.evaluate.executors import executor_settings
 from renas.search.loop import LoopSettings, Search, SearchCallback, SearchStopped
 from renas.tracking.files import atomic_write_json
-from renas.tracking.history import HistoryWriter, read_history
+from renas.tracking.history import HistoryWriter, read_history, rewrite_history
 from renas.train.checks import check_trainer
 
 log = logging.getLogger("renas.search")
@@ -266,11 +266,15 @@ def run_search(
     """Run the search the config describes in ``run_dir``; returns the summary.
 
     ``resume`` is what :func:`renas.search.resume.prepare_resume` read from the run folder
-    (state, history, generations); the search then continues exactly where it stopped.
+    (state, history, generations); the search then continues exactly where it stopped. Without
+    it, a ``run_dir`` that already holds a search is refused (its history is not appended to).
     """
     # deferred: looked up per call: benchmarks/bench_search.py swaps it
+    from renas.tracking.run_folder import refuse_existing_search
     from renas.tracking.state import save_state
 
+    if resume is None:
+        refuse_existing_search(Path(run_dir))
     choices = choices or {}
     space, strategy, evaluator = prepare_search(cfg, run_dir)
     budget = int(cfg.ga.budget)
@@ -286,6 +290,13 @@ def run_search(
         if resume:  # the torn last line of a crash, if any, is cut before appending
             read_history(run_dir / "history.jsonl", repair=True)
             read_history(run_dir / "generations.jsonl", repair=True)
+            kept = list(resume["state"]["search"].get("generations", []))  # every generation up to the snapshot
+            if len(resume["generations"]) < len(kept):  # the file cut or deleted since: the snapshot has them
+                log.warning("%s held %d of the %d generations the last snapshot records (cut or deleted); "
+                            "written again from the snapshot", run_dir / "generations.jsonl", len(resume["generations"]),
+                            len(kept))
+                rewrite_history(run_dir / "generations.jsonl", kept)
+                resume["generations"] = kept
         logged = len(resume["generations"]) if resume else 0
         history = HistoryWriter(run_dir / "history.jsonl")
         generations_file = HistoryWriter(run_dir / "generations.jsonl")
@@ -344,7 +355,14 @@ def run_search(
         snapshots.now(search)  # stopped after a complete evaluation: the state is whole
         raise
     except KeyboardInterrupt:
-        stopped = "terminated" if was_terminated() else "interrupted"
+        how = "terminated" if was_terminated() else "interrupted"
+        if search.finished:  # after the last evaluation: the search is complete, only the command stops
+            if snapshots.steps != search.steps:
+                snapshots.now(search)
+            log.warning("%s as the search finished: its last files are written first", how)
+            exit_code = 0
+            raise
+        stopped = how
         # the resume command is the entry point's last line (stderr), printed once
         log.warning("%s after %d evaluation%s; nothing is lost (run folder %s)", stopped, search.steps,
                     "" if search.steps == 1 else "s", run_dir)

@@ -51,7 +51,7 @@ from urllib.parse import unquote
 import numpy as np
 from torch import nn
 
-from renas.errors import ConfigError, GenotypeError, RenasError
+from renas.errors import ConfigError, GenotypeError, RenasError, missing_module
 from renas.space.base import Gene, SearchSpace
 
 #: characters that separate pairs or a name from its choice in a genotype string
@@ -137,19 +137,26 @@ def import_function(key: str, target: str) -> Callable[..., Any]:
     """``pkg.mod.fn`` from the Python path, or else from the folder the command runs in (where
     ``python search.py`` finds ``examples/``; a console script or ``python -m`` elsewhere may not
     have it on the path)."""
+    def failed(e: Exception, where: str = "") -> ConfigError:  # the module is there: it fails to import, or lacks it
+        return ConfigError(f"search_space.{key}: cannot import {target!r}{where}: {type(e).__name__}: {e}")
+
     try:
         return _locate(target)
     except ModuleNotFoundError as e:
+        if not missing_module(e, target):  # a module it imports is missing
+            raise failed(e) from None
         error: Exception = e
-    except Exception as e:  # the module is there and fails to import, or has no such attribute
-        raise ConfigError(f"search_space.{key}: cannot import {target!r}: {type(e).__name__}: {e}") from None
+    except Exception as e:
+        raise failed(e) from None
     cwd = os.getcwd()
     if cwd not in sys.path:
         sys.path.append(cwd)
         try:
             return _locate(target)
-        except Exception:
+        except Exception as e:
             sys.path.remove(cwd)
+            if not (isinstance(e, ModuleNotFoundError) and missing_module(e, target)):
+                raise failed(e, f" (from {cwd})") from None
     raise ConfigError(f"search_space.{key}: cannot import {target!r}: {error} (not on the Python path, "
                       f"nor under {cwd})") from None
 
@@ -161,7 +168,7 @@ def _locate(target: str) -> Callable[..., Any]:
         try:
             obj: Any = importlib.import_module(module)
         except ModuleNotFoundError as e:
-            if e.name is not None and module.startswith(e.name) and i > 1:
+            if missing_module(e, module) and i > 1:
                 continue  # ``module`` is not a module: try a shorter prefix (an attribute path)
             raise
         for attr in parts[i:]:

@@ -13,6 +13,16 @@ from renas.tracking import files
 log = logging.getLogger(__name__)
 
 
+def line(record: dict[str, Any]) -> str:
+    """One record as its line of a ``.jsonl`` file."""
+    return json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n"
+
+
+def rewrite_history(path: Path, records: list[dict[str, Any]]) -> None:
+    """Replace a ``.jsonl`` file by ``records``, atomically."""
+    files.atomic_write_bytes(Path(path), "".join(map(line, records)).encode())
+
+
 class HistoryWriter:
     """Append-only journal. Each record is one line, flushed to the OS when written, so a
     crash loses at most the line being written (detected and dropped by :func:`read_history`)."""
@@ -23,7 +33,7 @@ class HistoryWriter:
 
     def append(self, record: dict[str, Any]) -> None:
         try:
-            files.write_data(self._f, json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n")
+            files.write_data(self._f, line(record))
             self._f.flush()
         except OSError as e:  # a torn last line is cut when the search resumes (read_history)
             if disk_full(e):

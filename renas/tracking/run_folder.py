@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+
+from renas.errors import ConfigError, command
 
 CHECKPOINTS = "checkpoints"  # a training's <run>/checkpoints/last.ckpt and best.ckpt (renas.train.final)
 TRAIN_STATE = ".train_state.json"  # a training's W&B run id, for its resume (renas.train.final)
 #: what marks a folder as a training's run folder (train.py), and as a search's (search.py)
 TRAINING_FILES = ("result.json", "model.ckpt", TRAIN_STATE, CHECKPOINTS)
-SEARCH_FILES = ("state.pt", "history.jsonl")
+STATE_FILE, HISTORY_FILE = "state.pt", "history.jsonl"  # a search's state (renas.tracking.state) and history
+SEARCH_FILES = (STATE_FILE, HISTORY_FILE)
 BENCHMARK_FILES = ("benchmark.json",)  # python -m renas.benchmark
 
 
@@ -23,3 +27,52 @@ def run_folder_kind(run_dir: Path) -> str | None:
     if any((run_dir / name).exists() for name in BENCHMARK_FILES):
         return "benchmark"
     return None
+
+
+HYDRA_COPY = Path(".hydra") / "search"  # the search's own copy of Hydra's files (see keep_hydra_files)
+
+
+def keep_hydra_files(run_dir: Path) -> None:
+    """Copy ``.hydra/*.yaml`` to ``.hydra/search/`` when a search starts: Hydra rewrites
+    ``.hydra/`` whenever a command is pointed at the folder, and resume needs the original."""
+    src, dst = Path(run_dir) / ".hydra", Path(run_dir) / HYDRA_COPY
+    if src.is_dir():
+        dst.mkdir(parents=True, exist_ok=True)
+        for f in src.glob("*.yaml"):
+            shutil.copy2(f, dst / f.name)
+
+
+def discard_unstarted(run_dir: Path) -> bool:
+    """A new search that stopped before its first state file was written (e.g. the disk was
+    already full) has nothing to resume: remove what it made, leaving Hydra's own files (the
+    entry point then removes the folder). Returns whether it did."""
+    run_dir = Path(run_dir)
+    if (run_dir / STATE_FILE).exists():
+        return False
+    for name in (HISTORY_FILE, "generations.jsonl", "summary.json"):
+        (run_dir / name).unlink(missing_ok=True)
+    for folder in (run_dir / "plots", run_dir / HYDRA_COPY):
+        shutil.rmtree(folder, ignore_errors=True)
+    return True
+
+
+def refuse_existing_search(run_dir: Path) -> None:
+    """A new search pointed at a folder that already holds one (e.g. a re-run SLURM job with the
+    same hydra.run.dir) must not append to its history: restore Hydra's files and refuse. A
+    search killed before its first state file (an empty history, no ``state.pt``: nothing to
+    resume) is discarded instead, and the new one starts there."""
+    run_dir = Path(run_dir)
+    history = run_dir / HISTORY_FILE
+    if not (history.exists() or (run_dir / STATE_FILE).exists()):
+        return
+    if not (run_dir / STATE_FILE).exists() and history.stat().st_size == 0:
+        discard_unstarted(run_dir)
+        return
+    copy = run_dir / HYDRA_COPY
+    if copy.is_dir():
+        for f in copy.glob("*.yaml"):
+            shutil.copy2(f, run_dir / ".hydra" / f.name)
+    raise ConfigError(
+        f"{run_dir} already holds a search; continue it with: {command('search')} resume={run_dir} "
+        f"(or choose another hydra.run.dir); nothing in it was changed"
+    )

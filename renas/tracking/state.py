@@ -16,8 +16,8 @@ import torch
 
 from renas.errors import RenasError
 from renas.tracking.files import atomic_write_bytes
+from renas.tracking.run_folder import STATE_FILE
 
-STATE_FILE = "state.pt"
 FORMAT = 1
 
 

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from renas.build import build, build_datamodule, build_space, sweep_group
-from renas.config import check_schema, plain
+from renas.config import check_schema, load_saved, missing_folders_unwarned, plain, saved_searchpath, searchpath_override
 from renas.errors import ConfigError, command, one_line
 from renas.space import SPACES
 from renas.tracking.files import atomic_write_json
@@ -99,12 +99,17 @@ def prepare_train_resume(folder: str | Path) -> tuple[DictConfig, Path, Path | N
     overrides = run_dir / ".hydra" / "overrides.yaml"
     if not overrides.is_file():
         raise ConfigError(f"resume={run_dir}: not a train.py run folder (no .hydra/overrides.yaml)")
-    old = [str(o) for o in OmegaConf.load(overrides) if not str(o).startswith(("hydra.", "resume="))]
+    old = [str(o) for o in load_saved(overrides, list) if not str(o).startswith(("hydra.", "resume="))]
+    folders = saved_searchpath(run_dir / ".hydra")  # a user's own config folders (hydra.searchpath)
+    old = [searchpath_override(folders), *old] if folders else old
     try:
-        cfg = compose(config_name="train", overrides=old)
+        with missing_folders_unwarned():  # the error below names them
+            cfg = compose(config_name="train", overrides=old)
     except (HydraException, OmegaConfBaseException) as e:  # not train.py's overrides, or an older version's
+        mine = (f"; its config folders ({', '.join(folders)}) must still hold the files it started with "
+                f"(give hydra.searchpath=[...] if they moved)") if folders else ""
         raise ConfigError(f"resume={run_dir}: its saved overrides do not compose with train.py's config "
-                          f"({one_line(e)}); is it a train.py run folder?") from None
+                          f"({one_line(e)}){mine}; is it a train.py run folder?") from None
     if (run_dir / "result.json").is_file():
         return cfg, run_dir, None
     last = run_dir / CHECKPOINTS / "last.ckpt"
