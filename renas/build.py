@@ -14,9 +14,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
 
 from renas.config import plain
-from renas.errors import ConfigError, RenasError, moved_key, why_not_importable
+from renas.errors import ConfigError, RenasError, moved_key, one_line, why_not_importable
 
 
 def locate_class(target: Any) -> type | None:
@@ -125,10 +126,13 @@ def build_strategy(cfg: DictConfig, space):
         raise ConfigError(f"algorithm._target_={algo._target_}: {reason}")
     try:
         kwargs = {k: v for k, v in algo.items() if k not in ("_target_", "name")}
-        cls = get_class(algo._target_)
+    except OmegaConfBaseException as e:  # a user's own bundle: a value left ???
+        raise ConfigError(f"algorithm: {one_line(e)}") from None
+    cls = get_class(algo._target_)
+    try:
         return cls(space=space, ga=cfg.ga, controller=cfg.get("controller"), seed=int(cfg.seed), name=algo.get("name"),
                    **kwargs)
-    except RenasError:
-        raise
-    except Exception as e:  # a user's own bundle: a misspelled _target_ or key, a value left ???
-        raise as_config_error(e, algo, "algorithm") from None
+    except TypeError as e:
+        if e.__traceback__ is not None and e.__traceback__.tb_next is None:  # the call's own arguments: a bundle's key
+            raise as_config_error(e, algo, "algorithm") from None
+        raise  # an error inside the class: its traceback

@@ -53,12 +53,14 @@ def load_saved(path: str | Path, kind: type = object) -> Any:
 
 
 def absolute_searchpath(paths: Sequence[str], cwd: str | Path) -> list[str]:
-    """The config folders ``paths`` of a ``hydra.searchpath``, a relative ``file://`` one made
-    absolute against ``cwd`` (the folder the command ran in)."""
+    """The config folders ``paths`` of a ``hydra.searchpath``, a relative ``file://`` one (or a
+    bare folder, which Hydra reads as one) made absolute against ``cwd`` (the folder the command
+    ran in)."""
     out = []
     for path in map(str, paths):
-        if path.startswith("file://") and not Path(path[len("file://"):]).is_absolute():
-            path = "file://" + str(Path(cwd) / path[len("file://"):])
+        folder = path[len("file://"):] if path.startswith("file://") else None if "://" in path else path
+        if folder is not None and not Path(folder).is_absolute():
+            path = "file://" + str(Path(cwd) / folder)
         out.append(path)
     return out
 

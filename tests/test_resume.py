@@ -137,28 +137,49 @@ def test_a_search_killed_as_it_started_is_run_again_in_its_folder(tmp_path):
 
 
 @pytest.mark.needs_shared("data/nasbench201")
-def test_a_stop_after_the_last_evaluation_is_not_recorded_as_a_stop(tmp_path, monkeypatch):
-    """Ctrl-C after the last evaluation's record (the search complete, its last files not yet
-    written): the files are finished first and the command exits 130, but ``summary.json`` said
-    ``stopped: "interrupted"`` beside ``finished: true`` and the log "interrupted after 60
-    evaluations; nothing is lost"."""
+@pytest.mark.parametrize("when", ["before the last history line", "after it", "after the last snapshot"])
+def test_a_stop_at_the_last_evaluation_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch, when):
+    """Ctrl-C while the last evaluation is recorded (its history line, generation, W&B row, the
+    final snapshot): a stop like any other, whose resume completes the records and writes the
+    end files. The summary said ``stopped: "interrupted"`` beside ``finished: true`` and the
+    resume "finished; nothing to resume", so the last generation, the plots or the summary's
+    figures never came (and a first version of this change, which took ``steps == budget`` for
+    complete, lost the last generation, or the resume when the history line was not written)."""
+    from renas.search import run as search_run
     from renas.tracking import history
 
-    original = history.HistoryWriter.append
+    reference = tmp_path / "reference"
+    assert run_entry("search.py", *TABLE, f"hydra.run.dir={reference}").returncode == 0
+    append, on_step = history.HistoryWriter.append, search_run.Snapshots.on_step
 
-    def append(self, record):
-        original(self, record)
-        if self.path.name == "history.jsonl" and record["step"] == 59:
+    def stop_in_append(self, record):
+        last = self.path.name == "history.jsonl" and record["step"] == 59
+        if last and when == "before the last history line":
+            raise KeyboardInterrupt
+        append(self, record)
+        if last and when == "after it":
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(history.HistoryWriter, "append", append)
+    def stop_after_snapshot(self, search, record):
+        on_step(self, search, record)
+        if search.finished:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(history.HistoryWriter, "append", stop_in_append)
+    monkeypatch.setattr(search_run.Snapshots, "on_step", stop_after_snapshot)
     run_dir = tmp_path / "run"
     proc = run_entry("search.py", *TABLE, f"hydra.run.dir={run_dir}")
-    assert proc.returncode == 130 and "interrupted as the search finished; its results are complete" in proc.stderr
+    monkeypatch.setattr(history.HistoryWriter, "append", append)
+    monkeypatch.setattr(search_run.Snapshots, "on_step", on_step)
+    assert proc.returncode == 130 and "continue with: " in proc.stderr and f"resume={run_dir}" in proc.stderr, \
+        proc.stderr[-2000:]
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["finished"] is True and summary["stopped"] is None
-    assert "interrupted after" not in (run_dir / "search.log").read_text()
-    monkeypatch.setattr(history.HistoryWriter, "append", original)
+    assert summary["finished"] is False and summary["stopped"] == "interrupted"
+    proc = run_entry("search.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert comparable_summary(run_dir) == comparable_summary(reference)  # stopped: null, finished: true
+    assert read_jsonl(run_dir / "generations.jsonl") == read_jsonl(reference / "generations.jsonl")
+    assert without_times(read_jsonl(run_dir / "history.jsonl")) == without_times(read_jsonl(reference / "history.jsonl"))
     proc = run_entry("search.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
     assert proc.returncode == 0 and "is finished (60 of 60 evaluations)" in proc.stdout, proc.stderr[-2000:]
 
@@ -184,3 +205,31 @@ def test_a_cut_generations_file_is_written_again_from_the_snapshot(tmp_path):
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert "written again from the snapshot" in (run_dir / "search.log").read_text()
         assert read_jsonl(generations) == read_jsonl(reference / "generations.jsonl")
+
+
+def test_config_folders_are_made_absolute_from_where_the_command_ran():
+    """A resume composes with the folders of the search's ``hydra.searchpath``, from anywhere: a
+    relative one is taken from the folder the search ran in, a bare one too (Hydra reads it as a
+    ``file://`` folder; it was left relative and not found from elsewhere)."""
+    from renas.config import absolute_searchpath, searchpath_override
+
+    assert absolute_searchpath(["my_conf", "file://c", "file:///abs", "pkg://my.conf", "/abs2"], "/w") == [
+        "file:///w/my_conf", "file:///w/c", "file:///abs", "pkg://my.conf", "/abs2"]
+    assert searchpath_override(["file:///a b/it's"]) == "hydra.searchpath=['file:///a b/it\\'s']"
+
+
+@pytest.mark.needs_shared("data/nasbench201")
+def test_run_search_refuses_a_folder_that_holds_a_search(tmp_path):
+    """From a script, ``run_search`` into a folder that holds a search appended a second search
+    to its history; it is refused, without the advice of ``resume=`` (which takes only a
+    command's folder, with its ``.hydra/``)."""
+    from helpers import compose
+    from renas.errors import ConfigError
+    from renas.search.run import run_search
+
+    cfg = compose("search", [*TABLE, "ga.budget=12"])
+    run_search(cfg, tmp_path / "run")
+    before = (tmp_path / "run" / "history.jsonl").read_text()
+    with pytest.raises(ConfigError, match=r"already holds a search; choose another run folder; nothing in it was changed$"):
+        run_search(cfg, tmp_path / "run")
+    assert (tmp_path / "run" / "history.jsonl").read_text() == before

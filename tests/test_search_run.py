@@ -180,6 +180,9 @@ def test_an_algorithm_of_the_users_own_runs_as_the_readme_says(tmp_path, monkeyp
     assert proc.returncode == 2 and proc.stderr.strip() == (
         "error: algorithm._target_=my_project.climber.Climbr: my_project.climber has no 'Climbr'"), proc.stderr
     assert not (tmp_path / "bad").exists()
+    # an error inside the class is the class's: its traceback, not a line about the config
+    with pytest.raises(ValueError, match="invalid literal for int"):
+        run_entry("search.py", *args, "algorithm.n_init=abc", "hydra.run.dir=buggy")
     proc = run_entry("renas.benchmark", "hydra.searchpath=[file://my_conf]", "algorithms=[renas,climber]", "seeds=2",
                      "budget=20", "hydra.run.dir=bench")
     assert proc.returncode == 0, proc.stderr[-2000:]

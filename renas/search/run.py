@@ -325,7 +325,7 @@ def run_search(
         executor.close()
         raise
 
-    exit_code, stopped, failed = 1, None, False
+    exit_code, stopped, failed, ran = 1, None, False, False
     try:
         if resume:
             search.load_state_dict(resume["state"]["search"])
@@ -343,6 +343,7 @@ def run_search(
             log.info("searching %s with %s (%s evaluator, budget %d, %s, seed %d) in %s",
                      space.name, strategy.name, getattr(evaluator, "name", "?"), budget, first, cfg.seed, run_dir)
         search.run()
+        ran = True  # every evaluation recorded, with its history line, generation and W&B row
         if snapshots.steps != search.steps:
             snapshots.now(search)  # the end (also when the space ran out): nothing to replay on resume
         if search.best is None and search.steps:  # the budget spent on failures only: no result to report
@@ -356,7 +357,7 @@ def run_search(
         raise
     except KeyboardInterrupt:
         how = "terminated" if was_terminated() else "interrupted"
-        if search.finished:  # after the last evaluation: the search is complete, only the command stops
+        if ran:  # after the last evaluation's records: the search is complete, only the command stops
             if snapshots.steps != search.steps:
                 snapshots.now(search)
             log.warning("%s as the search finished: its last files are written first", how)
@@ -382,17 +383,18 @@ def run_search(
         with signals_held(said) as held:  # a Ctrl-C now must not leave these half-written; a second one goes through
             seconds = earlier + time.perf_counter() - start
             summary = summarize(search, cfg, choices, seconds, stopped)
+            if stopped in ("interrupted", "terminated"):  # in the last evaluation's records: the resume completes them
+                summary["finished"] = False
             summary["wandb_run_id"] = sink.run_id  # its artifact search-<id>: what train.py arch_from= links to
             executor.close()
             try:
                 history.close()
                 generations_file.close()
-                atomic_write_json(run_dir / "summary.json", summary)
             except DiskFullError as e:
                 if not failed:
                     raise
                 log.warning("could not write %s either (disk full)", e.path)  # the first error is the one to report
-            try:
+            try:  # before summary.json: a search killed now has no summary, and its resume draws them again
                 # deferred: matplotlib (~0.6 s) only at the end; in the try, a broken install costs only the plots
                 from renas.tracking.plots import plot_children, plot_generations
 
@@ -400,7 +402,13 @@ def run_search(
                 plot_children(run_dir / "history.jsonl", run_dir / "plots", title=f"{strategy.name} on {space.name}: every child")
             except Exception as e:  # a plot must never cost the results
                 log.warning("could not write plots: %s", e)
-            _finish_sink(sink, search, summary, exit_code)
+            try:
+                atomic_write_json(run_dir / "summary.json", summary)
+            except DiskFullError as e:
+                if not failed:
+                    raise
+                log.warning("could not write %s either (disk full)", e.path)
+            _finish_sink(sink, search, summary, exit_code)  # (its artifact holds summary.json)
     log.info(
         "done: %d evaluations in %s; best fitness %.4f: %s; results in %s", search.steps, _fmt_time(seconds),
         summary["best"]["fitness"] if summary["best"] else float("nan"),

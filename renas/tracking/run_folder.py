@@ -72,6 +72,8 @@ def refuse_existing_search(run_dir: Path) -> None:
     if copy.is_dir():
         for f in copy.glob("*.yaml"):
             shutil.copy2(f, run_dir / ".hydra" / f.name)
+    if not (run_dir / ".hydra").is_dir():  # a search of run_search's (a script's): no resume= for it
+        raise ConfigError(f"{run_dir} already holds a search; choose another run folder; nothing in it was changed")
     raise ConfigError(
         f"{run_dir} already holds a search; continue it with: {command('search')} resume={run_dir} "
         f"(or choose another hydra.run.dir); nothing in it was changed"
