@@ -30,14 +30,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 #: seconds each module's tests took (``pytest --durations=0``, summed per module, 2-core machine,
-#: 2026-11-30; test_benchmark_scripts and test_ordering_bound later, each alone with ``-n 0``): the
+#: the whole suite on 2 workers, 2026-12-01 at 2ed739b; test_resume after its shared reference): the
 #: longest start first
 MODULE_SECONDS = {
-    "test_executors": 71, "test_train_cli": 66, "test_sweeps": 66, "test_bad_input": 59, "test_benchmark": 57,
-    "test_genes_space": 34, "test_disk_full": 29, "test_algorithms": 28, "test_search_run": 26, "test_config_tree": 25,
-    "test_resume_training": 22, "test_package": 19, "test_resume": 15, "test_inherit": 14, "test_failures": 13,
-    "test_search_units": 12, "test_benchmark_scripts": 11, "test_table": 9, "test_networks": 9, "test_journal": 8,
-    "test_interrupts": 7, "test_ordering_bound": 4,
+    "test_train_cli": 71, "test_bad_input": 68, "test_executors": 61, "test_resume": 50, "test_benchmark": 51,
+    "test_sweeps": 42, "test_genes_space": 21, "test_disk_full": 20, "test_config_tree": 18,
+    "test_resume_training": 16, "test_algorithms": 15, "test_search_run": 14, "test_package": 11,
+    "test_search_units": 11, "test_inherit": 9, "test_failures": 9, "test_benchmark_scripts": 8, "test_journal": 8,
+    "test_ordering_bound": 7, "test_interrupts": 7, "test_table": 6, "test_networks": 5,
 }
 
 

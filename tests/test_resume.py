@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SHARED
 from helpers import drive, read_jsonl, run_entry, without_times
 
 TABLE = ["search_space=nasbench201", "evaluator=nasbench201", "ga.population_size=10", "ga.sample_size=3", "ga.budget=60",
@@ -21,6 +22,17 @@ def comparable_summary(run_dir: Path) -> dict:
     s = json.loads((run_dir / "summary.json").read_text())
     s.pop("seconds")
     return s
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """One uninterrupted table search of ``TABLE``, the reference of the tests below."""
+    if not (SHARED / "data/nasbench201").is_dir():
+        pytest.skip(f"needs shared data at {SHARED / 'data/nasbench201'}")
+    run_dir = tmp_path_factory.mktemp("reference") / "run"
+    proc = run_entry("search.py", *TABLE, f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return run_dir
 
 
 def resume_until_done(run_dir: Path, faults: list[tuple[str, int]], *extra: str) -> int:
@@ -119,7 +131,7 @@ def test_a_search_killed_while_it_wrote_its_last_files_resumes_to_them(tmp_path)
 
 
 @pytest.mark.needs_shared("data/nasbench201")
-def test_a_search_killed_as_it_started_is_run_again_in_its_folder(tmp_path):
+def test_a_search_killed_as_it_started_is_run_again_in_its_folder(tmp_path, reference):
     """SIGKILL before the first state file (the history open, still empty) left a folder that the
     same command refused ("already holds a search; continue it with resume=") and resume= refused
     too ("state.pt not found"): each sent the user to the other. Nothing was done, so the command
@@ -131,14 +143,12 @@ def test_a_search_killed_as_it_started_is_run_again_in_its_folder(tmp_path):
     (run_dir / "history.jsonl").write_text("")
     proc = run_entry("search.py", *TABLE, f"hydra.run.dir={run_dir}")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    reference = tmp_path / "reference"
-    assert run_entry("search.py", *TABLE, f"hydra.run.dir={reference}").returncode == 0
     assert without_times(read_jsonl(run_dir / "history.jsonl")) == without_times(read_jsonl(reference / "history.jsonl"))
 
 
 @pytest.mark.needs_shared("data/nasbench201")
 @pytest.mark.parametrize("when", ["before the last history line", "after it", "after the last snapshot"])
-def test_a_stop_at_the_last_evaluation_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch, when):
+def test_a_stop_at_the_last_evaluation_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch, reference, when):
     """Ctrl-C while the last evaluation is recorded (its history line, generation, W&B row, the
     final snapshot): a stop like any other, whose resume completes the records and writes the
     end files. The summary said ``stopped: "interrupted"`` beside ``finished: true`` and the
@@ -148,8 +158,6 @@ def test_a_stop_at_the_last_evaluation_resumes_to_the_uninterrupted_result(tmp_p
     from renas.search import run as search_run
     from renas.tracking import history
 
-    reference = tmp_path / "reference"
-    assert run_entry("search.py", *TABLE, f"hydra.run.dir={reference}").returncode == 0
     append, on_step = history.HistoryWriter.append, search_run.Snapshots.on_step
 
     def stop_in_append(self, record):
@@ -185,12 +193,10 @@ def test_a_stop_at_the_last_evaluation_resumes_to_the_uninterrupted_result(tmp_p
 
 
 @pytest.mark.needs_shared("data/nasbench201")
-def test_a_cut_generations_file_is_written_again_from_the_snapshot(tmp_path):
+def test_a_cut_generations_file_is_written_again_from_the_snapshot(tmp_path, reference):
     """``generations.jsonl`` cut (or deleted) in a stopped search's folder: the resume went on
     from the lines left (41 of 50 generations at the end, or only those after the snapshot). The
     snapshot records every generation up to it, so the file is written again from it."""
-    reference = tmp_path / "reference"
-    assert run_entry("search.py", *TABLE, f"hydra.run.dir={reference}").returncode == 0
     for cut in ("half", "deleted"):
         run_dir = tmp_path / cut
         proc = drive("eval", 40, *TABLE, f"hydra.run.dir={run_dir}")
