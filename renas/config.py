@@ -93,6 +93,12 @@ def saved_searchpath(hydra_dir: str | Path) -> list[str]:
         return []
 
 
+def moved_folders_hint(folders: Sequence[str]) -> str:
+    """What a resume that does not compose says of the run's own config folders ("" for none)."""
+    return (f"its config folders ({', '.join(folders)}) must still hold the files it started with "
+            f"(give hydra.searchpath=[...] if they moved)") if folders else ""
+
+
 @contextlib.contextmanager
 def missing_folders_unwarned():
     """Hydra's warning for a ``hydra.searchpath`` folder that is not there left out, where the

@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from omegaconf import open_dict as _open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from renas.config import flatten, load_saved, missing_folders_unwarned, saved_searchpath, searchpath_override
+from renas.config import flatten, load_saved, missing_folders_unwarned, moved_folders_hint, saved_searchpath, searchpath_override
 from renas.errors import ConfigError, RenasError, one_line
 from renas.search.run import SAFE_KEYS, SAFE_SETTINGS, may_change_on_resume, search_identity, without_safe
 from renas.tracking.history import read_history
@@ -73,8 +73,7 @@ def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[s
         with missing_folders_unwarned():  # the error below names them
             original = compose(config_name="search", overrides=old)
     except (HydraException, OmegaConfBaseException) as e:  # e.g. a key of an older renas version
-        mine = (f"its config folders ({', '.join(folders)}) must still hold the files it started with "
-                f"(give hydra.searchpath=[...] if they moved), and ") if folders else ""
+        mine = f"{moved_folders_hint(folders)}, and " if folders else ""
         raise ConfigError(f"resume={run_dir}: the search's saved overrides do not compose with this version "
                           f"({one_line(e)}); {mine}resume it with the renas version that started it") from None
     cfg = compose(config_name="search", overrides=old + list(new_overrides), return_hydra_config=True)

@@ -383,17 +383,19 @@ def run_search(
         with signals_held(said) as held:  # a Ctrl-C now must not leave these half-written; a second one goes through
             seconds = earlier + time.perf_counter() - start
             summary = summarize(search, cfg, choices, seconds, stopped)
-            if stopped in ("interrupted", "terminated"):  # in the last evaluation's records: the resume completes them
-                summary["finished"] = False
             summary["wandb_run_id"] = sink.run_id  # its artifact search-<id>: what train.py arch_from= links to
             executor.close()
-            try:
-                history.close()
-                generations_file.close()
-            except DiskFullError as e:
-                if not failed:
-                    raise
-                log.warning("could not write %s either (disk full)", e.path)  # the first error is the one to report
+
+            def write(*steps: Callable[[], Any]) -> None:
+                try:
+                    for step in steps:
+                        step()
+                except DiskFullError as e:
+                    if not failed:
+                        raise
+                    log.warning("could not write %s either (disk full)", e.path)  # the first error is the one to report
+
+            write(history.close, generations_file.close)
             try:  # before summary.json: a search killed now has no summary, and its resume draws them again
                 # deferred: matplotlib (~0.6 s) only at the end; in the try, a broken install costs only the plots
                 from renas.tracking.plots import plot_children, plot_generations
@@ -402,12 +404,7 @@ def run_search(
                 plot_children(run_dir / "history.jsonl", run_dir / "plots", title=f"{strategy.name} on {space.name}: every child")
             except Exception as e:  # a plot must never cost the results
                 log.warning("could not write plots: %s", e)
-            try:
-                atomic_write_json(run_dir / "summary.json", summary)
-            except DiskFullError as e:
-                if not failed:
-                    raise
-                log.warning("could not write %s either (disk full)", e.path)
+            write(lambda: atomic_write_json(run_dir / "summary.json", summary))
             _finish_sink(sink, search, summary, exit_code)  # (its artifact holds summary.json)
     log.info(
         "done: %d evaluations in %s; best fitness %.4f: %s; results in %s", search.steps, _fmt_time(seconds),
@@ -431,7 +428,8 @@ def summarize(search: Search, cfg: DictConfig, choices: dict[str, str], seconds:
         "dataset": choices.get("dataset") if cfg.evaluator.get("name") == "train" else None,
         "seed": int(cfg.seed),
         "budget": int(cfg.ga.budget),
-        "finished": search.finished,
+        # a signal in the last evaluation's records stops a search at its budget: the resume completes them
+        "finished": search.finished and stopped not in ("interrupted", "terminated"),
         "stopped": stopped,
         "best_initial_fitness": initial[-1] if initial else None,
         "duplicates": search.duplicates,

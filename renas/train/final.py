@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from renas.build import build, build_datamodule, build_space, sweep_group
-from renas.config import check_schema, load_saved, missing_folders_unwarned, plain, saved_searchpath, searchpath_override
+from renas.config import check_schema, load_saved, missing_folders_unwarned, moved_folders_hint, plain, saved_searchpath, searchpath_override
 from renas.errors import ConfigError, command, one_line
 from renas.space import SPACES
 from renas.tracking.files import atomic_write_json
@@ -106,8 +106,7 @@ def prepare_train_resume(folder: str | Path) -> tuple[DictConfig, Path, Path | N
         with missing_folders_unwarned():  # the error below names them
             cfg = compose(config_name="train", overrides=old)
     except (HydraException, OmegaConfBaseException) as e:  # not train.py's overrides, or an older version's
-        mine = (f"; its config folders ({', '.join(folders)}) must still hold the files it started with "
-                f"(give hydra.searchpath=[...] if they moved)") if folders else ""
+        mine = f"; {moved_folders_hint(folders)}" if folders else ""
         raise ConfigError(f"resume={run_dir}: its saved overrides do not compose with train.py's config "
                           f"({one_line(e)}){mine}; is it a train.py run folder?") from None
     if (run_dir / "result.json").is_file():
