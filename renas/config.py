@@ -14,6 +14,7 @@ from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.object_type import ObjectType
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -106,6 +107,56 @@ def missing_folders_unwarned():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="provider=hydra.searchpath", category=UserWarning)
         yield
+
+
+#: groups ``--help`` leaves out: Hydra's own (as Hydra's ``$APP_CONFIG_GROUPS`` does) and the
+#: ``schema`` group (the settings' types, for option files to start from; not options to pick)
+HIDDEN_GROUPS = ("hydra", "schema")
+
+
+def config_groups(which: str = "") -> str:
+    """The config groups a user picks options of, one ``group: option, option`` line each: what
+    Hydra's ``$APP_CONFIG_GROUPS`` lists, without the ``schema`` group (:data:`HIDDEN_GROUPS`),
+    with the options of the command line's ``hydra.searchpath`` (the user's own config folders,
+    which Hydra's list leaves out). The ``--help`` template of search.py, train.py and
+    renas.benchmark (``conf/hydra/help/renas.yaml``) writes it as ``${renas.config_groups:}``
+    (the resolver :func:`register_resolvers` adds); empty when no Hydra app is initialised (a
+    saved ``hydra.yaml`` resolved elsewhere). ``which``, by default the app's
+    ``hydra.help.groups``: ``all`` (search.py, renas.benchmark) or ``defaults``, only the groups
+    of the composed primary config's defaults list (Hydra's ``hydra.runtime.choices``:
+    train.py, which refuses the others)."""
+    if not GlobalHydra.instance().is_initialized():
+        return ""
+    hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
+    which = which or (str(hydra_cfg.help.get("groups", "all")) if hydra_cfg is not None else "all")
+    used = None
+    if which == "defaults" and hydra_cfg is not None:
+        used = {str(name).split("/")[0] for name in hydra_cfg.runtime.choices}
+    searchpath = list(hydra_cfg.searchpath or []) if hydra_cfg is not None else []
+    overrides = [searchpath_override(searchpath)] if searchpath else []  # the folders as given: --help runs where they are
+    loader = GlobalHydra.instance().config_loader()  # each query copies the ConfigStore: ask once per group
+    groups: dict[str, list[str]] = {}
+
+    def walk(parent: str) -> None:
+        for group in loader.get_group_options(parent, ObjectType.GROUP, overrides=overrides):
+            name = f"{parent}/{group}" if parent else group
+            if name.split("/")[0] in HIDDEN_GROUPS or (used is not None and name.split("/")[0] not in used):
+                continue
+            options = loader.get_group_options(name, ObjectType.CONFIG, overrides=overrides)
+            if options:
+                groups[name] = sorted(options)
+            walk(name)
+
+    with missing_folders_unwarned():
+        walk("")
+    return "\n".join(f"{name}: {', '.join(groups[name])}" for name in sorted(groups))
+
+
+def register_resolvers() -> None:
+    """:func:`config_groups` as the resolver ``renas.config_groups`` (the ``--help`` template's);
+    done when ``renas`` is imported."""
+    if not OmegaConf.has_resolver("renas.config_groups"):
+        OmegaConf.register_new_resolver("renas.config_groups", config_groups)
 
 
 def _sets_searchpath(overrides: Sequence[str]) -> bool:

@@ -29,9 +29,7 @@ from enum import Enum
 from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.object_type import ObjectType
-from omegaconf import MISSING, OmegaConf
+from omegaconf import MISSING
 
 #: Booleans are typed ``Any`` here: OmegaConf's bool node turns ``2`` or ``"yes"`` into True,
 #: where :func:`renas.config.check_bool` refuses anything but true / false in one line.
@@ -496,52 +494,9 @@ TARGETS = {
 }
 
 
-#: groups ``--help`` leaves out: Hydra's own (as Hydra's ``$APP_CONFIG_GROUPS`` does) and the
-#: ``schema`` group (the settings' types, for option files to start from; not options to pick)
-HIDDEN_GROUPS = ("hydra", "schema")
-
-
-def config_groups(which: str = "") -> str:
-    """The config groups a user picks options of, one ``group: option, option`` line each: what
-    Hydra's ``$APP_CONFIG_GROUPS`` lists, without the ``schema`` group (:data:`HIDDEN_GROUPS`).
-    The ``--help`` template of search.py, train.py and renas.benchmark
-    (``conf/hydra/help/renas.yaml``) writes it as ``${renas.config_groups:}``; empty when no
-    Hydra app is initialised (a saved ``hydra.yaml`` resolved elsewhere). ``which``, by default
-    the app's ``hydra.help.groups``: ``all`` (search.py, renas.benchmark) or ``defaults``, only the
-    groups of the composed primary config's defaults list (Hydra's ``hydra.runtime.choices``:
-    train.py, which refuses the others)."""
-    if not GlobalHydra.instance().is_initialized():
-        return ""
-    # deferred: Hydra's runtime config, only read here
-    from hydra.core.hydra_config import HydraConfig
-
-    hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
-    which = which or (str(hydra_cfg.help.get("groups", "all")) if hydra_cfg is not None else "all")
-    used = None
-    if which == "defaults" and hydra_cfg is not None:
-        used = {str(name).split("/")[0] for name in hydra_cfg.runtime.choices}
-    loader = GlobalHydra.instance().config_loader()  # each query copies the ConfigStore: ask once per group
-    groups: dict[str, list[str]] = {}
-
-    def walk(parent: str) -> None:
-        for group in loader.list_groups(parent):
-            name = f"{parent}/{group}" if parent else group
-            if name.split("/")[0] in HIDDEN_GROUPS or (used is not None and name.split("/")[0] not in used):
-                continue
-            options = loader.get_group_options(name, ObjectType.CONFIG)
-            if options:
-                groups[name] = sorted(options)
-            walk(name)
-
-    walk("")
-    return "\n".join(f"{name}: {', '.join(groups[name])}" for name in sorted(groups))
-
-
 def register() -> None:
-    """Put the schemas in Hydra's ConfigStore (group ``schema``), and :func:`config_groups` as the
-    resolver ``renas.config_groups``; done when ``renas`` is imported."""
+    """Put the schemas in Hydra's ConfigStore (group ``schema``); done when ``renas`` is
+    imported."""
     store = ConfigStore.instance()
     for name, node in SCHEMAS.items():
         store.store(group="schema", name=name, node=node)
-    if not OmegaConf.has_resolver("renas.config_groups"):
-        OmegaConf.register_new_resolver("renas.config_groups", config_groups)

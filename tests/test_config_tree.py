@@ -72,7 +72,7 @@ def test_the_hydra_settings_of_each_entry_point_are_where_hydra_reads_them(confi
 def test_help_lists_the_groups_to_pick_from_but_not_the_schemas():
     """``--help`` lists every config group with its options, as Hydra's template did, but not the
     ``schema`` group (the settings' types in Hydra's ConfigStore, which option files start from;
-    nobody picks one): ``conf/hydra/help/renas.yaml``, ``renas.schema.config_groups``."""
+    nobody picks one): ``conf/hydra/help/renas.yaml``, ``renas.config.config_groups``."""
     from helpers import run_entry
 
     proc = run_entry("search.py", "--help")
@@ -84,6 +84,30 @@ def test_help_lists_the_groups_to_pick_from_but_not_the_schemas():
     assert set(listed) == ours, groups
     assert not any(line.startswith("schema") for line in groups.splitlines())
     assert listed["algorithm"].startswith("evolution, ga, local") and "lstm, none, renas" in listed["controller"]
+
+
+def test_help_lists_the_options_of_the_users_own_config_folders(tmp_path):
+    """Hydra's own group list leaves out ``hydra.searchpath``'s folders; ours lists their options
+    in the groups they add to and the groups they add (search.py and train.py, whose list is its
+    defaults list's groups: a new group is not one of them)."""
+    from helpers import run_entry
+
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "mine.yaml").write_text("# @package _global_\nga:\n  budget: 5\n")
+    (tmp_path / "dataset").mkdir()
+    (tmp_path / "dataset" / "my_data.yaml").write_text("defaults: [digits]\n")
+    (tmp_path / "sweeps").mkdir()
+    (tmp_path / "sweeps" / "wide.yaml").write_text("{}\n")
+    for script in ("search.py", "train.py"):
+        proc = run_entry(script, f"hydra.searchpath=[file://{tmp_path}]", "--help")
+        assert proc.returncode == 0, proc.stderr
+        groups = proc.stdout.split("== Config ==")[0].split("== Configuration groups ==")[1]
+        listed = dict(line.split(": ", 1) for line in groups.splitlines() if ": " in line)
+        assert "my_data" in listed["dataset"].split(", ") and "digits" in listed["dataset"], groups
+        if script == "search.py":
+            assert "mine" in listed["experiment"].split(", ") and listed["sweeps"] == "wide", groups
+        else:
+            assert "experiment" not in listed and "sweeps" not in listed, groups
 
 
 @pytest.mark.parametrize("config_name", ["search", "train", "benchmark"])
