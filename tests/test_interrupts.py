@@ -59,6 +59,19 @@ def test_an_early_ctrl_c_of_a_search_leaves_nothing_and_offers_no_resume(tmp_pat
     assert not run_dir.exists()
 
 
+def test_an_early_ctrl_c_after_the_wandb_run_started_leaves_no_run_behind(tmp_path, monkeypatch):
+    """Ctrl-C once W&B's run has started but before the search's first state: the run is ended
+    then (not at exit) and its offline folder goes with the rest, so no stray run is left to
+    sync and no run folder is left that only holds it."""
+    import renas.search.run
+
+    monkeypatch.setattr(renas.search.run, "Search", _ctrl_c)
+    run_dir = tmp_path / "run"
+    proc = run_entry("search.py", "logger=wandb", "threads=1", f"hydra.run.dir={run_dir}")
+    _interrupted(proc, NOTHING)
+    assert not run_dir.exists()
+
+
 def test_an_early_ctrl_c_leaves_the_default_run_folder_out_too(tmp_path, monkeypatch):
     """Hydra's default ``outputs/search/<date>/<time>`` goes with the folders it made above it."""
     import renas.search.run

@@ -6,6 +6,7 @@ Run folder (one per search): ``history.jsonl`` (one line per evaluation), ``gene
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -285,6 +286,7 @@ def run_search(
 
     # before the run folder gets a file: Ray that cannot start or connect is bad input like any other
     executor = make_executor(cfg, evaluator, run_dir)
+    sink = None
     try:  # until the search's own try: whatever fails on the way closes the executor
         run_dir.mkdir(parents=True, exist_ok=True)
         if resume:  # the torn last line of a crash, if any, is cut before appending
@@ -323,6 +325,9 @@ def run_search(
                         seed=int(cfg.seed), settings=LoopSettings.from_config(cfg, evaluator), callbacks=callbacks)
     except BaseException:
         executor.close()
+        if sink is not None:  # started (W&B's run): ended now, not at exit; a new search's folder is then discarded
+            with contextlib.suppress(Exception):
+                sink.finish(1)
         raise
 
     exit_code, stopped, failed, ran = 1, None, False, False

@@ -51,7 +51,7 @@ def discard_unstarted(run_dir: Path) -> bool:
         return False
     for name in (HISTORY_FILE, "generations.jsonl", "summary.json"):
         (run_dir / name).unlink(missing_ok=True)
-    for folder in (run_dir / "plots", run_dir / HYDRA_COPY):
+    for folder in (run_dir / "plots", run_dir / HYDRA_COPY, run_dir / "wandb"):  # (W&B: a run that logged nothing)
         shutil.rmtree(folder, ignore_errors=True)
     return True
 
