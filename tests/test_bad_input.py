@@ -390,6 +390,10 @@ def _damaged(finished_runs: Path, tmp_path: Path, how: str) -> Path:
         (run / ".hydra" / "search" / "overrides.yaml").write_text("- [unclosed\n")
     elif how == "overrides_not_a_list":
         (run / ".hydra" / "search" / "overrides.yaml").write_text("a: 1\n")
+    elif how == "config_cut":  # cut short at a line's end: still YAML, without its last sections
+        config = run / ".hydra" / "search" / "config.yaml"
+        lines = config.read_text().splitlines(keepends=True)
+        config.write_text("".join(lines[: len(lines) // 2]))
     elif how == "history_cut":
         lines = (run / "history.jsonl").read_text().splitlines(keepends=True)
         (run / "history.jsonl").write_text("".join(lines[:5]))
@@ -404,6 +408,7 @@ RESUME_CASES = [
     ("unstarted", [], "the search stopped before it wrote its first state (state.pt); nothing to resume: run its"),
     ("overrides_torn", [], "search/overrides.yaml is damaged and cannot be read (while parsing a flow sequence"),
     ("overrides_not_a_list", [], "search/overrides.yaml is damaged (not a list); the run folder was left as it is"),
+    ("config_cut", [], "resume it with the renas version that started it (or "),
     ("history_cut", [], "history"),
     ("old_keys", [], "saved overrides do not compose with this version (Could not override 'evaluator.workers'"),
     ("intact", ["ga.budget=99"], "would change the search"),

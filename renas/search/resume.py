@@ -93,9 +93,10 @@ def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[s
     if files_changed:
         key, a, b = files_changed
         mine = f" and the config folders ({', '.join(folders)})" if folders else ""
+        cut = f" (or {saved_config} was cut short: it lacks {key})" if a == "<unset>" else ""
         raise ConfigError(
             f"resume: the config files changed since this search started ({key}: {a!r} then, {b!r} now); "
-            f"resume it with the renas version{mine} that started it"
+            f"resume it with the renas version{mine} that started it{cut}"
         )
     diff = first_difference(without_safe(state["config"]), search_identity(cfg))  # a state of before: with them
     if diff:
