@@ -448,6 +448,21 @@ def test_arch_from_of_a_space_of_its_own_says_what_train_py_takes(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("searched", ["mnist", "digits"])
+def test_arch_from_a_search_on_another_dataset_says_so(tmp_path, searched):
+    """The cell of a search on another data set is trained on train.py's (it can be meant: a
+    subset then the full set), and the log says which data set each used; the same data set,
+    or a table search (no data set), says nothing."""
+    search = _fake_run(tmp_path / "search", {"summary.json": json.dumps(
+        {"best": {"arch": CNN_ARCH}, "search_space": "digits_cnn", "dataset": searched})})
+    proc, run_dir = train(tmp_path, "logger=none", "search_space=digits_cnn", f"arch_from={search}",
+                          "trainer.max_epochs=1", "dataset.subset=0.2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = (f"arch_from={search}: that search ran on dataset=mnist; this training uses dataset=digits "
+            f"(add dataset=mnist to train on the search's data)")
+    assert (line in (run_dir / "train.log").read_text()) == (searched == "mnist")
+
+
 def test_arch_from_an_unfinished_search_says_how_to_finish_it(tmp_path):
     search = tmp_path / "search"
     search.mkdir()

@@ -70,6 +70,28 @@ def resolve_arch(cfg: DictConfig, space) -> tuple[Any, str]:
     return space.reference(), "reference architecture"
 
 
+def other_dataset(cfg: DictConfig) -> str | None:
+    """A new ``train.py arch_from=<search>`` on another data set than that search's (a cell
+    found on ``cifar10_subset`` trained on ``cifar10`` can be meant, or a forgotten
+    ``dataset=``): the line that says so, else ``None``. Both are the ``dataset`` group's
+    options: the search's as its ``summary.json`` records it (none for a table search), this
+    command's as Hydra composed it (unknown outside a Hydra app)."""
+    # deferred: Hydra's runtime config, read only here
+    from hydra.core.hydra_config import HydraConfig
+
+    if not cfg.get("arch_from") or not HydraConfig.initialized():
+        return None
+    try:
+        searched = json.loads((Path(str(cfg.arch_from)).expanduser() / "summary.json").read_text()).get("dataset")
+    except (OSError, ValueError, AttributeError):  # resolve_arch has read it already; nothing more to say here
+        return None
+    training = HydraConfig.get().runtime.choices.get("dataset")
+    if not searched or not training or searched == training:
+        return None
+    return (f"arch_from={cfg.arch_from}: that search ran on dataset={searched}; this training uses "
+            f"dataset={training} (add dataset={searched} to train on the search's data)")
+
+
 def _checkpoint_callbacks(run_dir: Path) -> list[Any]:
     # deferred: Lightning (~4 s) stays off train.py's bad-input checks
     import lightning.pytorch as pl
@@ -184,6 +206,8 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
     """Train ``cfg.arch`` (or the reference / ``arch_from``) and write ``result.json``;
     ``resume_from``: a checkpoint of this run folder to continue from (``train.py resume=``)."""
     space, genotype, source = prepare_training(cfg)
+    if resume_from is None and (line := other_dataset(cfg)):  # (a resume's own command composes no dataset)
+        log.warning(line)
 
     import lightning.pytorch as pl  # after the checks: bad input fails before this slow import
 
