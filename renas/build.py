@@ -97,6 +97,16 @@ def sweep_group() -> str | None:
     return None
 
 
+def run_name(*parts: Any) -> str:
+    """A W&B run's name: ``parts`` joined by ``-`` (the algorithm and seed of a search:
+    ``rea-s0``), with the job's number in a Hydra multirun (``rea-s0-3``), so the runs of one
+    sweep are told apart in W&B's list."""
+    parts = tuple(p for p in parts if p not in (None, ""))
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        parts = (*parts, HydraConfig.get().job.num)
+    return "-".join(str(p) for p in parts)
+
+
 #: evaluator.* keys the search reads (the rest go to the evaluator's constructor)
 LOOP_KEYS = ("name", "failure_fitness")
 

@@ -11,6 +11,7 @@ import runpy
 import struct
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,7 @@ def _copy(script: str, args: list[str], fault: str = "none", n: int = 0) -> tupl
             signal.signal(signal.SIGINT, signal.default_int_handler)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             torch.set_num_threads(1)
+            os.environ.pop("WANDB_SERVICE", None)  # this process's W&B service, if it started one, is not the copy's
             fault_driver.install(fault, n)
             try:
                 fault_driver.run([script, *args])
@@ -259,7 +261,13 @@ def wandb_run(run_dir: Path) -> dict[str, Any]:
     """History rows, config, summary, group and run id of the single offline W&B run in ``run_dir``."""
     files = sorted(Path(run_dir).glob("wandb/offline-run-*/*.wandb"))
     assert len(files) == 1, f"expected one offline W&B run in {run_dir}, found {files}"
-    out: dict[str, Any] = {"history": [], "summary": {}, "config": {}, "group": None, "id": None, "metrics": {},
+    # run.finish() in this process can return before W&B's service has written the file out
+    # (its last record is the run's exit): wait for it a little
+    deadline = time.monotonic() + 30
+    while (not any(r.WhichOneof("record_type") == "exit" for r in read_wandb_records(files[0]))
+           and time.monotonic() < deadline):
+        time.sleep(0.1)
+    out: dict[str, Any] = {"history": [], "summary": {}, "config": {}, "group": None, "id": None, "name": None, "metrics": {},
                            "artifacts": []}
 
     def key(item) -> str:
@@ -274,6 +282,7 @@ def wandb_run(run_dir: Path) -> dict[str, Any]:
         elif kind == "run":
             out["group"] = rec.run.run_group
             out["id"] = rec.run.run_id
+            out["name"] = rec.run.display_name
             for i in rec.run.config.update:
                 out["config"][key(i)] = json.loads(i.value_json)
         elif kind == "config":

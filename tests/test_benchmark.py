@@ -115,6 +115,26 @@ def test_the_benchmark_runs_with_hydras_logging_off(tmp_path):
     assert not (out / "history.jsonl").exists() and not (out / "wandb").exists()
 
 
+def test_a_benchmark_logged_to_wandb_has_each_searchs_own_seed_and_budget(tmp_path):
+    """``logger=wandb``: one run per search, its config as search.py's would be (the search's
+    ``seed`` and ``ga.budget``, not the benchmark's defaults ``seeds: 100``, ``budget: 100``) and
+    its summary under search.py's keys, charted against the generation."""
+    from helpers import wandb_run
+
+    out = tmp_path / "bench"
+    proc = run_entry("renas.benchmark", "algorithms=[random]", "seeds=2", "budget=[10,12]", *SMALL, "logger=wandb",
+                     f"hydra.run.dir={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    folders = sorted((out / "runs").iterdir())
+    assert [f.name for f in folders] == ["random-b10-s0", "random-b10-s1", "random-b12-s0", "random-b12-s1"]
+    run = wandb_run(folders[3])
+    config = {k: v.get("value", v) if isinstance(v, dict) else v for k, v in run["config"].items()}
+    assert config["seed"] == 1 and config["ga"]["budget"] == 12 and config["choices"] == {"algorithm": "random"}
+    assert "seeds" not in config and "budget" not in config
+    assert run["name"] == "random-b12-s1" and run["metrics"]["fitness/*"] == "generation"
+    assert run["summary"]["finished"] is True and "best/c10_test_200ep" in run["summary"]
+
+
 def test_algorithm_keys_reach_each_bundle_from_the_command_line(tmp_path):
     """``algorithm.restart=false`` as README's tables write it (Hydra alone refused it: the
     benchmark's own config has no ``algorithm``); a bundle without the key refuses it in one line."""

@@ -245,3 +245,30 @@ def test_the_workers_of_a_killed_search_end_with_it(tmp_path):
             with __import__("contextlib").suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     assert not alive, f"workers {alive} outlived the search"
+
+
+def test_a_ray_child_trains_with_its_cpus_as_torch_threads(tmp_path, monkeypatch):
+    """A Ray worker's torch threads were whatever Ray's environment left (its OMP_NUM_THREADS
+    hint, where Ray started the worker): a child's fitness depends on the count, so it is set to
+    the task's ``executor.num_cpus``, the count ``threads=`` must match in-process for the same
+    history (README)."""
+    import sys
+    import types
+
+    import torch
+
+    from renas.evaluate import executors
+    from renas.evaluate.base import Task
+
+    fake = types.SimpleNamespace(get_runtime_context=lambda: types.SimpleNamespace(get_node_id=lambda: "node"))
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setattr(executors, "_WORKER", {})
+    spec = {**executors.evaluator_spec(compose("search", TABLE), tmp_path), "threads": 1}
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        space_arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+        outcome = executors._ray_evaluate(spec, Task(id=0, arch=space_arch, values=(), seed=0))
+        assert outcome.status == "ok" and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

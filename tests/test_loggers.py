@@ -42,3 +42,46 @@ def test_console_capture_and_system_metrics_are_settings(tmp_path, monkeypatch):
     finally:
         sink.finish(0)
     assert _sink().console == "off" and _sink().system_metrics is False  # the defaults
+
+
+def test_a_disabled_run_leaves_no_run_id(tmp_path):
+    """``logger.mode=disabled``: no run exists, so none is named (``summary.json``'s
+    ``wandb_run_id``, which train.py ``arch_from=`` links as ``search-<id>``)."""
+    sink = _sink("logger.mode=disabled")
+    sink.start(tmp_path, {}, job_type="search")
+    try:
+        assert sink.run_id is None
+    finally:
+        sink.finish(0)
+
+
+def test_a_run_that_cannot_start_is_one_line_that_says_what_to_do(tmp_path, monkeypatch):
+    """W&B online without an API key (or network) raised from ``wandb.init``: a traceback of 58
+    lines. It is one line, with the way out."""
+    import wandb
+
+    from renas.errors import RenasError
+
+    def no_key(**kwargs):
+        raise wandb.errors.UsageError("No API key configured. Use `wandb login` to log in.")
+
+    monkeypatch.setattr(wandb, "init", no_key)
+    sink = _sink("logger.mode=online")
+    with pytest.raises(RenasError) as e:
+        sink.start(tmp_path, {}, job_type="search")
+    assert str(e.value) == ("logger: W&B could not start its online run (No API key configured. Use `wandb login` to "
+                            "log in.); run `wandb login` or export WANDB_API_KEY, or log offline (logger.mode=offline) "
+                            "and `wandb sync` later")
+
+
+def test_a_training_run_charts_against_lightnings_step(tmp_path, monkeypatch):
+    """Lightning defines its ``trainer/global_step`` axis only for a run it makes itself; train.py
+    hands it ours, so the sink defines it (else ``val/acc`` is charted against W&B's row count)."""
+    from helpers import wandb_run
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    sink = _sink()
+    sink.start(tmp_path, {}, name="train-digits-s0", job_type="train")
+    sink.finish(0)
+    run = wandb_run(tmp_path)
+    assert run["metrics"]["*"] == "trainer/global_step" and run["name"] == "train-digits-s0"

@@ -95,6 +95,22 @@ def test_real_training_search_is_reproducible_and_writes_the_run_folder(tmp_path
 
 
 @pytest.mark.needs_shared("data/nasbench201")
+@pytest.mark.parametrize("algorithm", ["random", "local"])
+def test_every_algorithm_logs_the_children_table_under_a_name_with_its_choices(tmp_path, algorithm):
+    """The ``children`` table (W&B's parallel coordinates of ``gene/*`` against fitness) was
+    logged only beside a final population, so random search, local search, TPE and REINFORCE had
+    none; runs had no name (W&B makes one up) and their config no data set or space by name."""
+    run_dir, _ = _search(tmp_path, *TABLE, f"algorithm={algorithm}", "ga.budget=12", "seed=3")
+    run = wandb_run(run_dir)
+    assert run["summary"]["children/_type"] == "table-file" and run["summary"]["children/nrows"] == 12
+    assert run["name"] == f"{algorithm}-s3"
+    choices = run["config"]["choices"]
+    choices = choices.get("value", choices)
+    assert choices["algorithm"] == algorithm and choices["search_space"] == "nasbench201"
+    assert not any(key.startswith("hydra/") for key in choices)
+
+
+@pytest.mark.needs_shared("data/nasbench201")
 def test_table_search_history_and_summary_agree(tmp_path):
     run_dir, proc = _search(tmp_path, *TABLE, "algorithm=rea", "ga.population_size=10", "ga.sample_size=3", "ga.budget=50",
                             "logger=none")

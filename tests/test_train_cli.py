@@ -12,7 +12,7 @@ import pytest
 
 from helpers import REPO, compose, run_cli, run_entry, wandb_run
 
-RESULT_FIELDS = {"arch", "search_space", "dataset", "epochs", "val_acc", "test_acc", "params", "flops", "seconds"}
+RESULT_FIELDS = {"arch", "search_space", "dataset", "epochs", "val_acc", "test_acc", "params", "flops", "seconds", "threads"}
 RENASNET_STR = (
     "|sep_conv_5x5~0|sep_conv_3x3~1|+|identity~1|sep_conv_3x3~1|+|sep_conv_3x3~0|avg_pool_3x3~0|"
     "+|sep_conv_5x5~1|sep_conv_3x3~0|+|identity~2|sep_conv_3x3~2|"

@@ -160,22 +160,35 @@ def optuna_version() -> str | None:
     return optuna.__version__
 
 
-def _make_sink(cfg: DictConfig, run_dir: Path, name: str, group: str):
+#: the benchmark's own keys: what one of its searches is run with replaces them in its W&B config
+BENCHMARK_KEYS = ("algorithms", "seeds", "budget", "reference")
+
+
+def _make_sink(cfg: DictConfig, run_dir: Path, name: str, group: str, algorithm: str, seed: int, budget: int):
+    """One search's W&B run, its config as ``search.py``'s would be (``seed``, ``ga.budget``,
+    ``choices.algorithm``), so benchmark runs and searches are filtered by the same keys."""
     if get_class(cfg.logger._target_) is Sink:
         return None
     sink = instantiate(cfg.logger)
     folder = run_dir / "runs" / name
     folder.mkdir(parents=True, exist_ok=True)
-    sink.start(folder, plain(cfg), name=name, job_type="benchmark", group=group)
+    config = plain(cfg)
+    for key in BENCHMARK_KEYS:
+        config.pop(key, None)
+    config["seed"] = int(seed)
+    config["ga"]["budget"] = int(budget)
+    config["choices"] = {"algorithm": algorithm}
+    sink.start(folder, config, name=name, job_type="benchmark", group=group)
     return sink
 
 
-def _finish_sink(sink, result: RunResult | None, seed: int) -> None:
+def _finish_sink(sink, result: RunResult | None, seed: int, report: str) -> None:
+    """Its summary under ``search.py``'s keys (``best/<report column>``, ``finished``)."""
     try:
         if result is not None:
             sink.summary({"seed": seed, "best/arch": result.best_arch, "best/fitness": result.best_fitness,
-                          "best/report": result.best_report, "evaluations": result.evaluations,
-                          "duplicates": result.duplicates})
+                          f"best/{report}": result.best_report, "evaluations": result.evaluations,
+                          "duplicates": result.duplicates, "finished": True})
     finally:
         sink.finish(0 if result is not None else 1)
 
@@ -268,7 +281,7 @@ def run_benchmark(
             runs: list[RunResult] = []
             progress = _Progress(out, a, budget, n, report)
             for seed in plan_.seeds:
-                sink = _make_sink(plan_.configs[a], run_dir, f"{a}-b{budget}-s{seed}", group)
+                sink = _make_sink(plan_.configs[a], run_dir, f"{a}-b{budget}-s{seed}", group, a, seed, budget)
                 r = None
                 progress.begin(seed)
                 try:
@@ -276,7 +289,7 @@ def run_benchmark(
                                         max_duplicates=plan_.max_duplicates, sink=sink, heartbeat=progress.heartbeat)
                 finally:
                     if sink is not None:
-                        _finish_sink(sink, r, seed)
+                        _finish_sink(sink, r, seed, report)
                 runs.append(r)
                 progress.done(runs)
             results[budget][a] = summarize_runs(runs, budget, opt_arch, opt_fit, time.perf_counter() - progress.start)

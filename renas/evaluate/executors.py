@@ -156,6 +156,11 @@ def _ray_evaluate(spec: dict[str, Any], task: Task, parent_weights: bytes | None
     import ray
 
     key = repr(sorted(spec["cfg"].items())) + spec["run_dir"]
+    if spec.get("threads"):
+        # deferred: torch, as the evaluator's own modules import it
+        import torch
+
+        torch.set_num_threads(int(spec["threads"]))
     if _WORKER.get("key") != key:  # once per Ray worker process
         evaluator = _build(spec)
         if hasattr(evaluator, "weights_travel"):
@@ -214,7 +219,9 @@ class RayExecutor:
         self.capacity = workers
         self.remote = ray.remote(_ray_evaluate).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=1,
                                                         retry_exceptions=False)
-        self.spec_ref = ray.put(spec)
+        # the child's torch threads: its CPUs (Ray's own OMP_NUM_THREADS is its hint, set only where Ray
+        # starts the worker): so a child gets the fitness it gets in-process with threads=<that count>
+        self.spec_ref = ray.put({**spec, "threads": max(1, int(num_cpus))})
         self.weights_dir = Path(weights_dir) if weights_dir is not None else None
         self.refs: dict[Any, Task] = {}
 

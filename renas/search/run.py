@@ -16,7 +16,8 @@ from typing import Any, Callable
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from renas.build import build, build_evaluator, build_space, build_strategy, locate_class
+from renas.build import build, build_evaluator, build_space, build_strategy, locate_class, run_name
+from renas.train.profile import torch_threads
 from renas.config import check_schema, plain
 from renas.errors import ConfigError, DiskFullError, act_on_held, signals_held, was_terminated
 from renas.evaluate.executors import executor_settings
@@ -303,8 +304,15 @@ def run_search(
         history = HistoryWriter(run_dir / "history.jsonl")
         generations_file = HistoryWriter(run_dir / "generations.jsonl")
         sink = build(cfg.logger, "logger")
-        sink.start(run_dir, plain(cfg), job_type="search", group=group,
-                   resume_id=resume["state"].get("run_id") if resume else None)
+        saved = resume["state"] if resume else {}
+        threads = torch_threads(cfg.get("threads"), saved.get("threads"))
+        # a resumed search keeps its W&B run: its id, and the group and name a sweep job gave it
+        group = saved.get("group", group) if resume else group
+        name = saved.get("name") or run_name(choices.get("algorithm") or strategy.name, f"s{cfg.seed}")
+        config = {**plain(cfg), "choices": {k: v for k, v in choices.items() if not k.startswith("hydra/")}}
+        sink.start(run_dir, config, name=name, job_type="search", group=group, resume_id=saved.get("run_id"))
+        if resume:
+            sink.replay(resume["history"], resume["generations"])
 
         earlier = 0.0
         if resume:  # the wall time up to the snapshot, and the replayed evaluations' own time
@@ -314,7 +322,8 @@ def run_search(
 
         def write_state(search: Search) -> None:
             seconds = earlier + time.perf_counter() - start
-            save_state(run_dir, {"config": identity, "run_id": sink.run_id, "seconds": seconds, "search": search.state_dict()})
+            save_state(run_dir, {"config": identity, "run_id": sink.run_id, "group": group, "name": name, "seconds": seconds,
+                                 "threads": threads, "search": search.state_dict()})
 
         snapshots = Snapshots(write_state, *snapshot_settings(cfg))
         callbacks: list[SearchCallback] = [RunFiles(history, generations_file, sink, progress, logged)]
@@ -387,7 +396,7 @@ def run_search(
 
         with signals_held(said) as held:  # a Ctrl-C now must not leave these half-written; a second one goes through
             seconds = earlier + time.perf_counter() - start
-            summary = summarize(search, cfg, choices, seconds, stopped)
+            summary = summarize(search, cfg, choices, seconds, stopped, threads)
             summary["wandb_run_id"] = sink.run_id  # its artifact search-<id>: what train.py arch_from= links to
             executor.close()
 
@@ -420,7 +429,8 @@ def run_search(
     return summary
 
 
-def summarize(search: Search, cfg: DictConfig, choices: dict[str, str], seconds: float, stopped: str | None) -> dict[str, Any]:
+def summarize(search: Search, cfg: DictConfig, choices: dict[str, str], seconds: float, stopped: str | None,
+              threads: int | None = None) -> dict[str, Any]:
     p = int(cfg.ga.population_size)
     initial = [f for f in search.best_so_far[:p]]
     return {
@@ -440,6 +450,7 @@ def summarize(search: Search, cfg: DictConfig, choices: dict[str, str], seconds:
         "duplicates": search.duplicates,
         "failures": search.failures,
         "seconds": round(seconds, 3),
+        "threads": threads,
     }
 
 
@@ -473,17 +484,17 @@ def _finish_sink(sink, search: Search, summary: dict[str, Any], exit_code: int) 
             values.update({"best/arch": best["arch"], "best/fitness": best["fitness"], "best/step": best["step"]})
             values.update({f"best/{k}": v for k, v in best["metrics"].items() if isinstance(v, (int, float, str))})
         sink.summary(values)
-        rows = search.final_population()
-        if rows and search.generations:
-            step = search.generations[-1]["generation"]
+        rows = search.final_population()  # (none for an algorithm without a population: random, local, TPE, REINFORCE)
+        step = search.generations[-1]["generation"] if search.generations else 0
+        if rows:
             sink.table(
                 "final_population",
                 ["step", "arch", "fitness", "born"],
                 [[r["step"], r["arch"], r["fitness"], r["born"]] for r in rows],
                 step=step,
             )
-            if sink.keeps_tables:  # (reading the whole history back is only worth it for a sink that keeps it)
-                sink.table("children", *children_table(search.space, sink.run_dir / "history.jsonl"), step=step)
+        if sink.keeps_tables and search.steps:  # (reading the whole history back is only worth it for a sink that keeps it)
+            sink.table("children", *children_table(search.space, sink.run_dir / "history.jsonl"), step=step)
         if best:
             files = [sink.run_dir / name for name in ("summary.json", "history.jsonl", "generations.jsonl")]
             sink.artifact(f"search-{sink.run_id or 'run'}", "search", files,

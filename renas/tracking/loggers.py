@@ -7,11 +7,15 @@ Children's proxy training never gets a sink, so it creates no W&B runs of its ow
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any
+
+from renas.errors import RenasError, one_line
 
 
 log = logging.getLogger("renas.tracking")
@@ -41,6 +45,12 @@ class Sink:
     def log_evaluation(self, record: dict[str, Any], best_so_far: float | None) -> None:
         """One evaluation (a history record) as it finishes; the sinks that chart per
         evaluation (W&B) log it, the others keep to the per-generation rows."""
+
+    def replay(self, records: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
+        """A resumed search's past, once after :meth:`start`: every history record so far and
+        every generation row logged before (the run folder's, which a kill never loses). A
+        sink whose own file may have lost the end of it (a CSV written per row, an offline W&B
+        run whose last records were still buffered) writes it again from them."""
 
     def summary(self, values: dict[str, Any]) -> None:
         pass
@@ -73,8 +83,16 @@ class CSVSink(Sink):
         super().start(run_dir, config)
         self._rows: list[dict[str, Any]] = []
 
+    def replay(self, records: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
+        self._rows = [{"step": row["generation"], **{k: v for k, v in row.items() if v is not None}} for row in rows]
+        if self._rows:
+            self._write()
+
     def log(self, metrics: dict[str, Any], step: int) -> None:
         self._rows.append({"step": step, **metrics})
+        self._write()
+
+    def _write(self) -> None:
         keys: list[str] = []
         for row in self._rows:
             keys += [k for k in row if k not in keys]
@@ -142,6 +160,34 @@ class WandbSink(Sink):
         # Always passed explicitly: a resumed offline run must not be checked against a live one.
         env = {"dryrun": "offline", "run": "online"}.get(os.environ.get("WANDB_MODE", ""), os.environ.get("WANDB_MODE"))
         mode = self.mode or (env if env in ("offline", "online", "disabled") else "offline")
+        try:
+            self._init(wandb, mode, config, name, job_type, group, resume_id)
+        except Exception as e:  # no API key, no network (after W&B's init_timeout), a bad entity
+            if self.run is not None:
+                with contextlib.suppress(Exception):
+                    self.run.finish(exit_code=1)
+                self.run = None
+            hint = ("run `wandb login` or export WANDB_API_KEY, or log offline (logger.mode=offline) and "
+                    "`wandb sync` later") if mode == "online" else "or logger=none / logger=csv"
+            raise RenasError(f"logger: W&B could not start its {mode} run ({one_line(e)}); {hint}") from None
+        # a disabled run has an id of nothing: no artifact or run for train.py arch_from= to name
+        self.run_id = None if mode == "disabled" else self.run.id
+        if job_type == "train":  # as Lightning does for a run it makes itself: its metrics against the step
+            self.run.define_metric("trainer/global_step")
+            self.run.define_metric("*", step_metric="trainer/global_step", step_sync=True)
+        if job_type in ("search", "benchmark"):  # (a benchmark's search logs the per-generation rows)
+            # two kinds of rows, each with its own x-axis: per generation (fitness/*, controller/*)
+            # and per evaluation (eval/*: every child as it finishes, x = the evaluation count);
+            # W&B's own step just counts rows
+            self.run.define_metric("generation")
+            for prefix in ("fitness/*", "controller/*", "evaluations", "duplicates"):
+                self.run.define_metric(prefix, step_metric="generation")
+            self.run.define_metric("fitness/best_so_far", step_metric="generation", summary="max")
+            self.run.define_metric("evaluation")
+            self.run.define_metric("eval/*", step_metric="evaluation")
+            self.run.define_metric("eval/best_so_far", step_metric="evaluation", summary="max")
+
+    def _init(self, wandb: Any, mode: str, config, name, job_type, group, resume_id) -> None:
         self.run = wandb.init(
             project=self.project,
             entity=self.entity,
@@ -157,21 +203,33 @@ class WandbSink(Sink):
             reinit="create_new",
             settings=wandb.Settings(console=self.console, x_disable_stats=not self.system_metrics, quiet=True),
         )
-        self.run_id = self.run.id
-        if job_type == "search":
-            # two kinds of rows, each with its own x-axis: per generation (fitness/*, controller/*)
-            # and per evaluation (eval/*: every child as it finishes, x = the evaluation count);
-            # W&B's own step just counts rows
-            self.run.define_metric("generation")
-            for prefix in ("fitness/*", "controller/*", "evaluations", "duplicates"):
-                self.run.define_metric(prefix, step_metric="generation")
-            self.run.define_metric("fitness/best_so_far", step_metric="generation", summary="max")
-            self.run.define_metric("evaluation")
-            self.run.define_metric("eval/*", step_metric="evaluation")
-            self.run.define_metric("eval/best_so_far", step_metric="evaluation", summary="max")
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
         self.run.log(metrics)  # the row carries its own x (generation)
+
+    def replay(self, records: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
+        """An offline run resumed is a new file (``offline-run-<time>-<id>``) beside the earlier
+        ones, whose last records may never have reached the disk (a kill: W&B buffers them);
+        this one gets the whole past, so it alone is the run, and the earlier files move to
+        ``wandb/superseded/`` (kept, out of ``wandb sync <run>/wandb/offline-run-*``). An
+        online run keeps what W&B received."""
+        if self.run is None or not self.run.offline or self.run_id is None:
+            return
+        for row in rows:
+            self.log({k: v for k, v in row.items() if v is not None}, step=row["generation"])
+        best = None
+        for record in records:
+            if record.get("status") == "ok" and record.get("fitness") is not None:
+                best = record["fitness"] if best is None else max(best, record["fitness"])
+            self.log_evaluation(record, best)
+        current = Path(self.run.dir).parent.name  # <run>/wandb/offline-run-<time>-<id>/files
+        earlier = [p for p in (self.run_dir / "wandb").glob(f"offline-run-*-{self.run_id}") if p.name != current]
+        for folder in earlier:
+            with contextlib.suppress(OSError):
+                (self.run_dir / "wandb" / "superseded").mkdir(exist_ok=True)
+                shutil.move(str(folder), str(self.run_dir / "wandb" / "superseded" / folder.name))
+        log.info("W&B: the resumed offline run holds the search's %d evaluations and %d generations so far%s",
+                 len(records), len(rows), f"; {len(earlier)} earlier file(s) moved to wandb/superseded" if earlier else "")
 
     def log_evaluation(self, record: dict[str, Any], best_so_far: float | None) -> None:
         row: dict[str, Any] = {"evaluation": int(record["step"]) + 1, "eval/ok": int(record["status"] == "ok")}

@@ -16,7 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from renas.build import build, build_datamodule, build_space, sweep_group
+from renas.build import build, build_datamodule, build_space, run_name, sweep_group
 from renas.config import check_schema, load_saved, missing_folders_unwarned, moved_folders_hint, plain, saved_searchpath, searchpath_override
 from renas.errors import ConfigError, command, one_line
 from renas.space import SPACES
@@ -24,7 +24,7 @@ from renas.tracking.files import atomic_write_json
 from renas.tracking.loggers import Sink
 from renas.tracking.run_folder import CHECKPOINTS, TRAIN_STATE, run_folder_kind
 from renas.train.checks import check_optim, check_trainer
-from renas.train.profile import count_flops, count_params
+from renas.train.profile import count_flops, count_params, torch_threads
 
 log = logging.getLogger("renas.train")
 
@@ -149,16 +149,30 @@ def prepare_train_resume(folder: str | Path) -> tuple[DictConfig, Path, Path | N
     return cfg, run_dir, last
 
 
-def _saved_run_id(state_file: Path) -> str | None:
-    """The W&B run id a stopped training saved, so its resume continues that run; an unreadable
-    file (torn by a kill) starts a new W&B run, with a warning."""
+def _saved_run(state_file: Path) -> dict[str, Any]:
+    """The W&B run a stopped training saved (``run_id``, and the ``group``, ``name`` and
+    ``choices`` it started with), so its resume continues that run as it was: a sweep job's stays
+    in its sweep's group; an unreadable file (torn by a kill) starts a new W&B run, with a warning."""
     if not state_file.is_file():
-        return None
+        return {}
     try:
-        return json.loads(state_file.read_text()).get("run_id")
-    except (OSError, ValueError, AttributeError) as e:
+        saved = json.loads(state_file.read_text())
+        if not isinstance(saved, dict):
+            raise ValueError("not a mapping")
+        return saved
+    except (OSError, ValueError) as e:
         log.warning("%s cannot be read (%s); the resumed training logs to a new W&B run", state_file, type(e).__name__)
-        return None
+        return {}
+
+
+def _choices() -> dict[str, str]:
+    """The config groups' options this command composed (``dataset: mnist``), for the W&B config."""
+    # deferred: Hydra's runtime config, read only here
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return {}
+    return {str(k): str(v) for k, v in HydraConfig.get().runtime.choices.items() if not str(k).startswith("hydra/")}
 
 
 def check_resume_checkpoint(path: Path, module: Any) -> None:
@@ -239,11 +253,16 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
     lead = rank_zero_only.rank == 0
     sink = build(cfg.logger, "logger") if lead else Sink()
     state_file = Path(run_dir) / TRAIN_STATE
-    run_id = _saved_run_id(state_file) if resume_from else None
+    saved = _saved_run(state_file) if resume_from else {}
+    threads = torch_threads(cfg.get("threads"), saved.get("threads"))  # (the epochs to come train with the same count)
     if resume_from is not None:
         check_resume_checkpoint(resume_from, module)  # before a W&B run or a Trainer exists
-    sink.start(run_dir, plain(cfg), job_type="train", group=sweep_group(),
-               resume_id=run_id)
+    # a resume's own command composes none of these: the run's are saved with its id
+    name = run_name("train", dataset_name, f"s{cfg.seed}")
+    wandb_run = {"group": saved.get("group"), "name": saved.get("name") or name, "choices": saved.get("choices", {})} \
+        if resume_from is not None else {"group": sweep_group(), "name": name, "choices": _choices()}
+    sink.start(run_dir, {**plain(cfg), "choices": wandb_run["choices"]}, name=wandb_run["name"], job_type="train",
+               group=wandb_run["group"], resume_id=saved.get("run_id"))
     search_artifact = _search_artifact(cfg)
     if search_artifact:
         sink.use_artifact(search_artifact)
@@ -251,7 +270,7 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
     try:
         keep = bool(cfg.get("save_checkpoint", True))
         if lead:
-            atomic_write_json(state_file, {"run_id": sink.run_id})
+            atomic_write_json(state_file, {"run_id": sink.run_id, **wandb_run, "threads": threads})
         trainer = instantiate(cfg.trainer, logger=sink.lightning(), default_root_dir=str(run_dir),
                               enable_checkpointing=keep, callbacks=_checkpoint_callbacks(run_dir) if keep else None)
         if resume_from is not None:
@@ -282,6 +301,7 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
             "flops": flops,
             "seconds": seconds,
             "seed": int(cfg.seed),
+            "threads": threads,
         }
         if cfg.get("save_checkpoint", True):
             trainer.save_checkpoint(str(run_dir / "model.ckpt"), weights_only=False)  # collective: process 0 writes
