@@ -148,6 +148,16 @@ def test_the_loops_fallback_never_grows_a_population_past_its_size(algorithm):
         assert any(origin == "fallback" for origin, _ in sizes)
 
 
+@pytest.mark.parametrize("selection", ["roulette", "tournament"])
+def test_a_crossover_mates_the_parent_with_another_member(selection):
+    """The mate was selected from the whole population, the parent included: 12 % of a GA's
+    crossovers were a copy of the parent (``ga.crossover_rate`` lower than set)."""
+    _, _, _, records = _search("ga", additive, 200, overrides=[f"ga.selection={selection}", "ga.crossover_rate=1.0"])
+    arch = {r["step"]: r["arch"] for r in records}
+    crossed = [r for r in records if r["origin"].startswith("crossover")]
+    assert len(crossed) > 150 and all(arch[r["mate"]] != arch[r["parent"]] for r in crossed)
+
+
 def test_tpe_takes_the_loops_fallback_as_a_trial_of_its_own():
     """The fallback used to reach TPE's tell without an Optuna trial (KeyError 'trial')."""
     _, strategy, search, records = _search("tpe", additive, 40, overrides=["algorithm.n_startup_trials=5"], max_duplicates=1)

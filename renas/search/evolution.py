@@ -47,11 +47,20 @@ class Evolution(Strategy):
         self.initial_proposed = 0
 
     # --- the algorithm -------------------------------------------------------------------
-    def select(self) -> tuple[Member, list[Member] | None]:
-        """The parent, and the tournament sample it won (``None`` for roulette)."""
+    def select(self, among: Population | None = None) -> tuple[Member, list[Member] | None]:
+        """The parent, and the tournament sample it won (``None`` for roulette); from
+        ``among`` (default: the population)."""
+        among = self.population if among is None else among
         if self.selection == "tournament":
-            return tournament(self.population, self.sample_size, self.rng)
-        return roulette(self.population, self.rng), None
+            return tournament(among, self.sample_size, self.rng)
+        return roulette(among, self.rng), None
+
+    def select_mate(self, parent: Member) -> Member:
+        """Crossover's second parent, selected as the first among the members of another
+        architecture: the parent as its own mate made the crossover a copy (12 % of a GA's
+        crossovers at P 20); none: the parent (a population of one architecture)."""
+        others = [m for m in self.population.members if m.values != parent.values]
+        return self.select(Population(others))[0] if others else parent
 
     def mutate(self, base: tuple[int, ...], proposal: Proposal) -> tuple[tuple[int, ...], list[Edit]]:
         """The child of ``base`` and its edits (RENAS overrides this with its controller)."""
@@ -68,7 +77,7 @@ class Evolution(Strategy):
         for _ in range(MAX_VARIATIONS):  # a space with a `valid` hook: vary again until allowed
             base, proposal.mate, proposal.origin, proposal.info = parent.values, None, self.origin, {}
             if self.crossover_rate > 0 and self.rng.random() < self.crossover_rate:
-                proposal.mate, _ = self.select()
+                proposal.mate = self.select_mate(parent)
                 base = uniform_crossover(parent.values, proposal.mate.values, self.rng)
                 proposal.origin = "crossover+" + proposal.origin
             proposal.base = base

@@ -183,6 +183,10 @@ class Search:
         self.expected: deque[dict[str, Any]] = deque()
         #: tasks in ``pending`` not yet given to the executor (held while the journal replays)
         self.held: set[int] = set()
+        #: proposals of a child already in evaluation (several workers), by its key: answered
+        #: with its result when it comes, as a repeat is from the cache (the strategy counts on
+        #: an answer to every proposal: a dropped one kept a population from ever reaching P)
+        self.twins: dict[str, list[Proposal]] = {}
         strategy.is_known = self.is_known
 
     def is_known(self, values: tuple[int, ...]) -> bool:
@@ -202,6 +206,7 @@ class Search:
                 {"task": _task_dict(p.task), "proposal": p.proposal.to_dict(), "key": p.key}
                 for p in sorted(self.pending.values(), key=lambda p: p.task.id)
             ],
+            "twins": [[k, [p.to_dict() for p in ps]] for k, ps in self.twins.items()],
             "archs": [[k, v] for k, v in self.archs.items()],
             "best": self.best,
             "best_so_far": list(self.best_so_far),
@@ -227,6 +232,7 @@ class Search:
             t = p["task"]
             task = Task(int(t["id"]), t["arch"], tuple(t["values"]), int(t["seed"]), t["parent_arch"])
             self.pending[task.id] = Pending(task, Proposal.from_dict(p["proposal"]), p["key"])
+        self.twins = {k: [Proposal.from_dict(p) for p in ps] for k, ps in state.get("twins", [])}
         self.archs = {int(k): v for k, v in state["archs"]}
         self.best = state["best"]
         self.best_so_far = list(state["best_so_far"])
@@ -321,6 +327,10 @@ class Search:
                 f"history.jsonl step {record['step']} ({record['arch']}) is past the end of the resumed search: "
                 f"history.jsonl and state.pt do not belong together"
             )
+        if self.steps < self.budget and not self.exhausted:
+            log.warning("%s proposed no new architecture after %d of %d evaluations: the search ends short of its "
+                        "budget (every architecture it can still reach is evaluated)", self.strategy.name, self.steps,
+                        self.budget)
         if self.steps and (not self.generations or self.generations[-1]["evaluations"] < self.steps):
             self._log_generation()  # a last, partial generation
 
@@ -336,8 +346,9 @@ class Search:
             self.duplicates += 1
             self._learn(proposal, hit.fitness, hit.step)
             return False
-        if any(p.key == key for p in self.pending.values()):
-            return False  # the same child is already in evaluation; propose again
+        if any(p.key == key for p in self.pending.values()):  # the same child is in evaluation: its result answers it
+            self.twins.setdefault(key, []).append(proposal)
+            return False
         parent_arch = self.archs.get(proposal.parent.step) if proposal.parent is not None else None
         if parent_arch is not None:  # a parent that failed (loop.on_failure=worst) has no weights to give
             entry = self.cache.get(self.key(self.space.from_values(proposal.parent.values)))
@@ -376,6 +387,9 @@ class Search:
         self.cache[pending.key] = CacheEntry(step, fitness, outcome.status)
         self.archs[step] = task.arch
         reward = self._learn(proposal, fitness, step)
+        for twin in self.twins.pop(pending.key, []):
+            self.duplicates += 1
+            self._learn(twin, fitness, step)
         self.steps += 1
         record = {
             "step": step,
