@@ -15,7 +15,9 @@ class LocalSearch(Strategy):
 
     1. ``n_init`` random architectures are evaluated; the best is the centre.
     2. The centre's neighbours (every single-gene change to another legal value) are
-       evaluated in random order, skipping any already evaluated.
+       evaluated in random order; one evaluated before is answered from the loop's cache at no
+       cost, and moves the centre like any other (skipping it left a restart's centre where an
+       evaluated neighbour was better).
        ``move=first``: the first neighbour better than the centre becomes the centre at once.
        ``move=best``: the whole neighbourhood is evaluated, then the best neighbour becomes
        the centre if it is better (NASLib's variant).
@@ -67,11 +69,9 @@ class LocalSearch(Strategy):
             return self.random_proposal()
         if self.centre is None:
             return None  # the initial architectures are still being evaluated
-        while self.queue:
-            values = self.queue.pop()
-            if not self.is_known(values):
-                self.in_flight += 1
-                return Proposal(values, "local", parent=self.centre)
+        if self.queue:
+            self.in_flight += 1
+            return Proposal(self.queue.pop(), "local", parent=self.centre)
         if self.in_flight:
             return None  # a neighbour in evaluation may still move the centre
         if self.candidate is not None and self.candidate.fitness > self.centre.fitness:
