@@ -18,7 +18,7 @@ from typing import NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from renas.build import sweep_group
 from renas.cli import (hydra_run_dir, move_logging, quiet_lightning, quote_arch_overrides, refuse_occupied_run_dir,
@@ -136,7 +136,11 @@ def _train(cfg: DictConfig, run: _Run) -> float:
         from renas.train.final import prepare_train_resume
 
         run.resume = Path(str(cfg.resume)).expanduser().resolve()
+        threads = cfg.get("threads")  # the one setting a training's resume takes from its command
         cfg, folder, resume_from = prepare_train_resume(cfg.resume)
+        if threads is not None:
+            with open_dict(cfg):
+                cfg.threads = threads
         run.dir = run.resume = move_logging(hydra_run_dir(), folder)
         if resume_from is None:
             print(f"the training in {run.dir} is finished (result.json); nothing to resume")

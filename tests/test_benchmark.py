@@ -123,14 +123,14 @@ def test_a_benchmark_logged_to_wandb_has_each_searchs_own_seed_and_budget(tmp_pa
 
     out = tmp_path / "bench"
     proc = run_entry("renas.benchmark", "algorithms=[random]", "seeds=2", "budget=[10,12]", *SMALL, "logger=wandb",
-                     f"hydra.run.dir={out}")
+                     "max_duplicates=50", f"hydra.run.dir={out}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     folders = sorted((out / "runs").iterdir())
     assert [f.name for f in folders] == ["random-b10-s0", "random-b10-s1", "random-b12-s0", "random-b12-s1"]
     run = wandb_run(folders[3])
     config = {k: v.get("value", v) if isinstance(v, dict) else v for k, v in run["config"].items()}
     assert config["seed"] == 1 and config["ga"]["budget"] == 12 and config["choices"] == {"algorithm": "random"}
-    assert "seeds" not in config and "budget" not in config
+    assert "seeds" not in config and "budget" not in config and config["max_duplicates"] == 50
     assert run["name"] == "random-b12-s1" and run["metrics"]["fitness/*"] == "generation"
     assert run["summary"]["finished"] is True and "best/c10_test_200ep" in run["summary"]
 

@@ -71,6 +71,17 @@ def test_an_early_ctrl_c_after_the_wandb_run_started_leaves_no_run_behind(tmp_pa
     _interrupted(proc, NOTHING)
     assert not run_dir.exists()
 
+    # a folder that already holds W&B runs of the user's own (hydra.run.dir=. in a project): they stay
+    import os
+
+    theirs = tmp_path / "project" / "wandb" / "offline-run-20260101_000000-abc123"
+    theirs.mkdir(parents=True)
+    (theirs / "run-abc123.wandb").write_text("keep")
+    os.utime(theirs, (1.7e9, 1.7e9))
+    proc = run_entry("search.py", "logger=wandb", "threads=1", f"hydra.run.dir={tmp_path / 'project'}")
+    _interrupted(proc, NOTHING)
+    assert [p.name for p in theirs.parent.iterdir()] == [theirs.name] and (theirs / "run-abc123.wandb").read_text() == "keep"
+
 
 def test_an_early_ctrl_c_leaves_the_default_run_folder_out_too(tmp_path, monkeypatch):
     """Hydra's default ``outputs/search/<date>/<time>`` goes with the folders it made above it."""

@@ -85,3 +85,21 @@ def test_a_training_run_charts_against_lightnings_step(tmp_path, monkeypatch):
     sink.finish(0)
     run = wandb_run(tmp_path)
     assert run["metrics"]["*"] == "trainer/global_step" and run["name"] == "train-digits-s0"
+
+
+def test_a_resumed_offline_run_retires_its_earlier_files_only_once_it_went_on(tmp_path, monkeypatch):
+    """A resume refused on the way (a journal that does not belong) leaves the earlier files
+    where they were; one that went on moves them to ``wandb/superseded/``."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    earlier = tmp_path / "wandb" / "offline-run-20260101_000000-abc123"
+    earlier.mkdir(parents=True)
+    record = {"step": 0, "status": "ok", "fitness": 1.0}
+    for went_on in (False, True):
+        sink = _sink()
+        sink.start(tmp_path, {}, job_type="search", resume_id="abc123")
+        sink.replay([record], [])
+        if went_on:
+            sink.log_evaluation({**record, "step": 1}, 1.0)
+        sink.finish(1)
+        assert earlier.is_dir() != went_on
+    assert (tmp_path / "wandb" / "superseded" / earlier.name).is_dir()

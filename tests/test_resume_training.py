@@ -32,8 +32,9 @@ def test_kill_during_a_childs_training_and_resume(tmp_path):
     reference_history = read_jsonl(reference / "history.jsonl")
     assert {r["arch"] for r in history} == {r["arch"] for r in reference_history}
     assert without_times(history) == without_times(reference_history)
-    runs = sorted(run_dir.glob("wandb/offline-run-*"))
-    assert len(runs) == 2 and runs[0].name.split("-")[-1] == runs[1].name.split("-")[-1]  # same run id
+    # the same W&B run: the resumed file holds the whole search, the killed one's is kept aside
+    (run,), (earlier,) = run_dir.glob("wandb/offline-run-*"), run_dir.glob("wandb/superseded/offline-run-*")
+    assert run.name.split("-")[-1] == earlier.name.split("-")[-1]
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, open_dict
 
-from renas.benchmark.plan import Plan, check, plan, table_parts
+from renas.benchmark.plan import BENCHMARK_KEYS, Plan, check, plan, table_parts
 from renas.benchmark.report import jsonable, markdown, plot_regret
 from renas.benchmark.stats import mean, paired_against, summarize_runs
 from renas.build import build_strategy
@@ -160,13 +160,12 @@ def optuna_version() -> str | None:
     return optuna.__version__
 
 
-#: the benchmark's own keys: what one of its searches is run with replaces them in its W&B config
-BENCHMARK_KEYS = ("algorithms", "seeds", "budget", "reference")
-
-
-def _make_sink(cfg: DictConfig, run_dir: Path, name: str, group: str, algorithm: str, seed: int, budget: int):
+def _make_sink(cfg: DictConfig, run_dir: Path, name: str, group: str, algorithm: str, seed: int, budget: int,
+               max_duplicates: int | None):
     """One search's W&B run, its config as ``search.py``'s would be (``seed``, ``ga.budget``,
-    ``choices.algorithm``), so benchmark runs and searches are filtered by the same keys."""
+    ``choices.algorithm``), so benchmark runs and searches are filtered by the same keys: the
+    benchmark's own keys (:data:`~renas.benchmark.plan.BENCHMARK_KEYS`, composed here with their
+    defaults) give way to what the search ran with."""
     if get_class(cfg.logger._target_) is Sink:
         return None
     sink = instantiate(cfg.logger)
@@ -177,6 +176,7 @@ def _make_sink(cfg: DictConfig, run_dir: Path, name: str, group: str, algorithm:
         config.pop(key, None)
     config["seed"] = int(seed)
     config["ga"]["budget"] = int(budget)
+    config["max_duplicates"] = max_duplicates  # (the loop's repeat limit: it changes results)
     config["choices"] = {"algorithm": algorithm}
     sink.start(folder, config, name=name, job_type="benchmark", group=group)
     return sink
@@ -281,7 +281,8 @@ def run_benchmark(
             runs: list[RunResult] = []
             progress = _Progress(out, a, budget, n, report)
             for seed in plan_.seeds:
-                sink = _make_sink(plan_.configs[a], run_dir, f"{a}-b{budget}-s{seed}", group, a, seed, budget)
+                sink = _make_sink(plan_.configs[a], run_dir, f"{a}-b{budget}-s{seed}", group, a, seed, budget,
+                                  plan_.max_duplicates)
                 r = None
                 progress.begin(seed)
                 try:

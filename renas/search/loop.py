@@ -273,7 +273,8 @@ class Search:
         if not match:
             raise RenasError(
                 f"history.jsonl step {record['step']} ({record['arch']}) is not an evaluation the resumed search "
-                f"has in flight: history.jsonl and state.pt do not belong together"
+                f"has in flight: history.jsonl and state.pt do not belong together (or the search was started by "
+                f"an earlier renas whose algorithm proposed otherwise: resume it with that version)"
             )
         task = match[0]
         self.held.discard(task.id)

@@ -149,6 +149,8 @@ class WandbSink(Sink):
         self.tags = list(tags or [])
         self.name = name
         self.run = None
+        self._superseded: list[Path] = []  # a resumed offline run's earlier files (replay)
+        self._went_on = False
 
     def start(self, run_dir, config, name=None, job_type="search", group=None, resume_id=None) -> None:
         super().start(run_dir, config)
@@ -211,8 +213,8 @@ class WandbSink(Sink):
         """An offline run resumed is a new file (``offline-run-<time>-<id>``) beside the earlier
         ones, whose last records may never have reached the disk (a kill: W&B buffers them);
         this one gets the whole past, so it alone is the run, and the earlier files move to
-        ``wandb/superseded/`` (kept, out of ``wandb sync <run>/wandb/offline-run-*``). An
-        online run keeps what W&B received."""
+        ``wandb/superseded/`` (kept, out of ``wandb sync <run>/wandb/offline-run-*``) when it
+        finishes, having gone on from them. An online run keeps what W&B received."""
         if self.run is None or not self.run.offline or self.run_id is None:
             return
         for row in rows:
@@ -223,15 +225,22 @@ class WandbSink(Sink):
                 best = record["fitness"] if best is None else max(best, record["fitness"])
             self.log_evaluation(record, best)
         current = Path(self.run.dir).parent.name  # <run>/wandb/offline-run-<time>-<id>/files
-        earlier = [p for p in (self.run_dir / "wandb").glob(f"offline-run-*-{self.run_id}") if p.name != current]
-        for folder in earlier:
+        self._superseded = [p for p in (self.run_dir / "wandb").glob(f"offline-run-*-{self.run_id}") if p.name != current]
+        self._went_on = False
+        log.info("W&B: the resumed offline run holds the search's %d evaluations and %d generations so far%s",
+                 len(records), len(rows), "; the earlier file(s) go to wandb/superseded once it goes on" if self._superseded else "")
+
+    def _retire_superseded(self) -> None:
+        """The earlier files of a resumed offline run, once the resume went on from them (a resume
+        refused on the way, e.g. a journal that does not belong, leaves them where they were)."""
+        for folder in self._superseded:
             with contextlib.suppress(OSError):
                 (self.run_dir / "wandb" / "superseded").mkdir(exist_ok=True)
                 shutil.move(str(folder), str(self.run_dir / "wandb" / "superseded" / folder.name))
-        log.info("W&B: the resumed offline run holds the search's %d evaluations and %d generations so far%s",
-                 len(records), len(rows), f"; {len(earlier)} earlier file(s) moved to wandb/superseded" if earlier else "")
+        self._superseded = []
 
     def log_evaluation(self, record: dict[str, Any], best_so_far: float | None) -> None:
+        self._went_on = True
         row: dict[str, Any] = {"evaluation": int(record["step"]) + 1, "eval/ok": int(record["status"] == "ok")}
         for key, value in (("fitness", record.get("fitness")), ("reward", record.get("reward")),
                            ("seconds", record.get("seconds")), ("best_so_far", best_so_far)):
@@ -279,3 +288,5 @@ class WandbSink(Sink):
         if self.run is not None:
             self.run.finish(exit_code=exit_code)
             self.run = None
+        if self._superseded and (exit_code == 0 or self._went_on):
+            self._retire_superseded()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -49,11 +50,30 @@ def discard_unstarted(run_dir: Path) -> bool:
     run_dir = Path(run_dir)
     if (run_dir / STATE_FILE).exists():
         return False
+    history = run_dir / HISTORY_FILE
+    if history.exists():  # (opened just before the W&B run started; its files, not a W&B folder's others)
+        _discard_wandb_since(run_dir / "wandb", history.stat().st_mtime)
     for name in (HISTORY_FILE, "generations.jsonl", "summary.json"):
         (run_dir / name).unlink(missing_ok=True)
-    for folder in (run_dir / "plots", run_dir / HYDRA_COPY, run_dir / "wandb"):  # (W&B: a run that logged nothing)
+    for folder in (run_dir / "plots", run_dir / HYDRA_COPY):
         shutil.rmtree(folder, ignore_errors=True)
     return True
+
+
+def _discard_wandb_since(folder: Path, since: float) -> None:
+    """The W&B run of a search that logged nothing (a stray run to sync): its folders in
+    ``folder`` made at ``since`` or later, the links W&B left to them, and ``folder`` if that
+    empties it. Runs already there (``hydra.run.dir=.`` in a project's own ``wandb/``) stay."""
+    if not folder.is_dir():
+        return
+    for run in folder.glob("*run-*"):
+        if run.is_dir() and not run.is_symlink() and run.stat().st_mtime >= since - 0.01:
+            shutil.rmtree(run, ignore_errors=True)
+    for link in folder.iterdir():
+        if link.is_symlink() and not link.exists():  # latest-run, debug.log: pointed at what went
+            link.unlink()
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def refuse_existing_search(run_dir: Path) -> None:

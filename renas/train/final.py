@@ -301,7 +301,7 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
             "flops": flops,
             "seconds": seconds,
             "seed": int(cfg.seed),
-            "threads": threads,
+            "threads": torch.get_num_threads(),  # what fit trained with (Lightning's DDP launcher sets its own count)
         }
         if cfg.get("save_checkpoint", True):
             trainer.save_checkpoint(str(run_dir / "model.ckpt"), weights_only=False)  # collective: process 0 writes
