@@ -30,14 +30,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 #: seconds each module's tests took (``pytest --durations=0``, summed per module, 2-core machine,
-#: the whole suite on 2 workers, 2026-12-01 at 2ed739b; test_resume after its shared reference): the
-#: longest start first
+#: the whole suite on 2 workers, re-measured 2026-12-01 at ba5cdd0): the longest start first
 MODULE_SECONDS = {
-    "test_train_cli": 71, "test_bad_input": 68, "test_executors": 61, "test_resume": 50, "test_benchmark": 51,
-    "test_sweeps": 42, "test_genes_space": 21, "test_disk_full": 20, "test_config_tree": 18,
-    "test_resume_training": 16, "test_algorithms": 15, "test_search_run": 14, "test_package": 11,
-    "test_search_units": 11, "test_inherit": 9, "test_failures": 9, "test_benchmark_scripts": 8, "test_journal": 8,
-    "test_ordering_bound": 7, "test_interrupts": 7, "test_table": 6, "test_networks": 5,
+    "test_resume": 80, "test_bad_input": 67, "test_train_cli": 66, "test_benchmark": 58, "test_executors": 50,
+    "test_sweeps": 37, "test_config_tree": 26, "test_genes_space": 22, "test_disk_full": 20, "test_journal": 17,
+    "test_algorithms": 17, "test_resume_training": 16, "test_search_run": 15, "test_search_units": 12,
+    "test_package": 11, "test_inherit": 9, "test_failures": 8, "test_ordering_bound": 8, "test_interrupts": 8,
+    "test_benchmark_scripts": 7, "test_table": 6, "test_networks": 5,
 }
 
 
