@@ -242,21 +242,16 @@ def test_run_search_refuses_a_folder_that_holds_a_search(tmp_path):
 
 
 @pytest.mark.needs_shared("data/nasbench201")
-@pytest.mark.parametrize("sweep", [False, True], ids=["single", "sweep job"])
-def test_a_killed_search_resumes_into_one_whole_offline_wandb_run(tmp_path, reference, sweep):
+def test_a_killed_search_resumes_into_one_whole_offline_wandb_run(tmp_path, reference):
     """SIGKILL loses what W&B still buffered (the killed run's file can be 7 bytes after 30
     evaluations), and a resumed offline run is a new file: the resume logs the whole past from
     the run folder into it and moves the earlier file to ``wandb/superseded/``, so
     ``wandb sync <run>/wandb/offline-run-*`` uploads one run with every evaluation and
-    generation once. A sweep job's resume stays in its sweep's group, under its name."""
+    generation once. A sweep job's resume stays in its sweep's group, under its name (a single
+    search's is the same code without the job's number and group)."""
     table = [a if a != "logger=none" else "logger=wandb" for a in TABLE]
-    if sweep:
-        args = ["-m", "seed=0", *table, f"hydra.sweep.dir={tmp_path / 'sweep'}", "hydra.sweep.subdir=job"]
-        run_dir = tmp_path / "sweep" / "job"
-    else:
-        run_dir = tmp_path / "run"
-        args = [*table, f"hydra.run.dir={run_dir}"]
-    proc = drive("history", 30, *args)
+    run_dir = tmp_path / "sweep" / "job"
+    proc = drive("history", 30, "-m", "seed=0", *table, f"hydra.sweep.dir={tmp_path / 'sweep'}", "hydra.sweep.subdir=job")
     assert proc.returncode == -signal.SIGKILL
     proc = run_entry("search.py", f"resume={run_dir}")
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -274,39 +269,26 @@ def test_a_killed_search_resumes_into_one_whole_offline_wandb_run(tmp_path, refe
     generations = [row for row in run["history"] if "generation" in row]
     assert [{k: v for k, v in row.items() if not k.startswith("_")} for row in generations] == [
         {k: v for k, v in g.items() if v is not None} for g in read_jsonl(run_dir / "generations.jsonl")]
-    assert run["name"] == ("renas-s0-0" if sweep else "renas-s0")
-    assert run["group"] == ("test_a_killed_search_resumes0_sweep" if sweep else "") or sweep and run["group"].endswith("_sweep")
-    assert run["config"]["choices"]["value" if "value" in run["config"]["choices"] else "algorithm"]
+    assert run["name"] == "renas-s0-0" and run["group"].endswith("_sweep")
+    choices = run["config"]["choices"]
+    assert choices.get("value", choices)["algorithm"] == "renas"  # (the resumed run's, saved with its state)
     assert run["summary"]["children/nrows"] == 60
 
 
 @pytest.mark.needs_shared("data/nasbench201")
-def test_a_killed_search_resumes_its_csv_metrics_whole(tmp_path, reference):
+def test_a_killed_search_resumes_its_csv_metrics_whole_with_its_thread_count(tmp_path):
     """``logger=csv`` kept its rows in memory and wrote the file again on each: a resume's file
-    held only the generations logged after it. The resume writes them from the run folder."""
-    run_dir = tmp_path / "run"
-    proc = drive("history", 30, *[a if a != "logger=none" else "logger=csv" for a in TABLE], f"hydra.run.dir={run_dir}")
-    assert proc.returncode == -signal.SIGKILL
-    proc = run_entry("search.py", f"resume={run_dir}")
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    held only the generations logged after it; the resume writes them from the run folder.
+    ``threads=null`` (the default) is torch's own count, which a joblib sweep job gets as 1 and a
+    shell as every core; with real training the count changes the children's fitness, so it is
+    recorded (``summary.json``, ``state.pt``) and a resume without ``threads=`` takes it."""
     import csv
 
-    with open(run_dir / "metrics.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    generations = read_jsonl(run_dir / "generations.jsonl")
-    assert [int(r["generation"]) for r in rows] == [g["generation"] for g in generations] == list(range(6))
-    assert [float(r["fitness/best_so_far"]) for r in rows] == pytest.approx([g["fitness/best_so_far"] for g in generations])
-
-
-@pytest.mark.needs_shared("data/nasbench201")
-def test_a_resume_trains_with_the_thread_count_the_search_had(tmp_path, monkeypatch):
-    """``threads=null`` (the default) is torch's own count, which a joblib sweep job gets as 1 and
-    a shell as every core; with real training the count changes the children's fitness, so it
-    is recorded (``summary.json``, ``state.pt``) and a resume without ``threads=`` takes it."""
     import torch
 
     run_dir = tmp_path / "run"
-    proc = drive("history", 30, *[a for a in TABLE if not a.startswith("threads=")], f"hydra.run.dir={run_dir}")
+    table = [a if a != "logger=none" else "logger=csv" for a in TABLE if not a.startswith("threads=")]
+    proc = drive("history", 30, *table, f"hydra.run.dir={run_dir}")
     assert proc.returncode == -signal.SIGKILL  # (the killed copy trained with 1 thread)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -315,5 +297,10 @@ def test_a_resume_trains_with_the_thread_count_the_search_had(tmp_path, monkeypa
     finally:
         torch.set_num_threads(before)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(run_dir / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    generations = read_jsonl(run_dir / "generations.jsonl")
+    assert [int(r["generation"]) for r in rows] == [g["generation"] for g in generations] == list(range(6))
+    assert [float(r["fitness/best_so_far"]) for r in rows] == pytest.approx([g["fitness/best_so_far"] for g in generations])
     assert json.loads((run_dir / "summary.json").read_text())["threads"] == 1
     assert "threads=1, as the run had when it started (give threads= to change it)" in (run_dir / "search.log").read_text()
