@@ -90,8 +90,7 @@ def run_search_once(
     overrides = {} if max_duplicates is None else {"max_duplicates": int(max_duplicates)}
     callbacks = [Journal(journal)]
     if sink is not None:
-        callbacks.append(OnGeneration(lambda row: sink.log({k: v for k, v in row.items() if v is not None},
-                                                           step=row["generation"])))
+        callbacks.append(OnGeneration(sink.log_generation))
     search = Search(space, strategy, InlineExecutor(evaluator), budget=int(budget),
                     generation_size=int(cfg.ga.population_size), seed=int(seed),
                     settings=LoopSettings.from_config(cfg, evaluator, **overrides), callbacks=callbacks)

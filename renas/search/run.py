@@ -151,7 +151,7 @@ class RunFiles(SearchCallback):
         if row["generation"] < self.logged:  # written before the crash; replayed now
             return
         self.generations.append(row)
-        self.sink.log({k: v for k, v in row.items() if v is not None}, step=row["generation"])
+        self.sink.log_generation(row)
         self.progress.generation(row)
 
 

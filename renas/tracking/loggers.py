@@ -21,6 +21,12 @@ from renas.errors import RenasError, one_line
 log = logging.getLogger("renas.tracking")
 
 
+def generation_metrics(row: dict[str, Any]) -> dict[str, Any]:
+    """What a sink logs of a generation's row: its values that are set (a generation without
+    controller updates has no ``controller/*``)."""
+    return {k: v for k, v in row.items() if v is not None}
+
+
 class Sink:
     """No-op base (``logger=none``)."""
 
@@ -41,6 +47,10 @@ class Sink:
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
         pass
+
+    def log_generation(self, row: dict[str, Any]) -> None:
+        """One generation's row (a ``generations.jsonl`` line), its unset values left out."""
+        self.log(generation_metrics(row), step=row["generation"])
 
     def log_evaluation(self, record: dict[str, Any], best_so_far: float | None) -> None:
         """One evaluation (a history record) as it finishes; the sinks that chart per
@@ -84,7 +94,7 @@ class CSVSink(Sink):
         self._rows: list[dict[str, Any]] = []
 
     def replay(self, records: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
-        self._rows = [{"step": row["generation"], **{k: v for k, v in row.items() if v is not None}} for row in rows]
+        self._rows = [{"step": row["generation"], **generation_metrics(row)} for row in rows]
         if self._rows:
             self._write()
 
@@ -218,7 +228,7 @@ class WandbSink(Sink):
         if self.run is None or not self.run.offline or self.run_id is None:
             return
         for row in rows:
-            self.log({k: v for k, v in row.items() if v is not None}, step=row["generation"])
+            self.log_generation(row)
         best = None
         for record in records:
             if record.get("status") == "ok" and record.get("fitness") is not None:
