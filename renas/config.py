@@ -94,6 +94,17 @@ def saved_searchpath(hydra_dir: str | Path) -> list[str]:
         return []
 
 
+def group_choices(choices: Any = None) -> dict[str, str | None]:
+    """The option of each config group (``dataset: mnist``), Hydra's own groups left out: of
+    ``choices`` (a composed config's ``hydra.runtime.choices``), by default the running app's
+    (``{}`` outside one). What a run's W&B config records as ``choices``."""
+    if choices is None:
+        if not HydraConfig.initialized():
+            return {}
+        choices = HydraConfig.get().runtime.choices
+    return {str(k): None if v is None else str(v) for k, v in choices.items() if not str(k).startswith("hydra/")}
+
+
 def moved_folders_hint(folders: Sequence[str]) -> str:
     """What a resume that does not compose says of the run's own config folders ("" for none)."""
     return (f"its config folders ({', '.join(folders)}) must still hold the files it started with "

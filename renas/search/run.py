@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from renas.build import build, build_evaluator, build_space, build_strategy, locate_class, run_name
 from renas.train.profile import torch_threads
-from renas.config import check_schema, plain
+from renas.config import check_schema, group_choices, plain
 from renas.errors import ConfigError, DiskFullError, act_on_held, signals_held, was_terminated
 from renas.evaluate.executors import executor_settings
 from renas.search.loop import LoopSettings, Search, SearchCallback, SearchStopped
@@ -307,9 +307,9 @@ def run_search(
         saved = resume["state"] if resume else {}
         threads = torch_threads(cfg.get("threads"), saved.get("threads"))
         # a resumed search keeps its W&B run: its id, and the group and name a sweep job gave it
-        group = saved.get("group", group) if resume else group
+        group = saved.get("group", group)
         name = saved.get("name") or run_name(choices.get("algorithm") or strategy.name, f"s{cfg.seed}")
-        config = {**plain(cfg), "choices": {k: v for k, v in choices.items() if not k.startswith("hydra/")}}
+        config = {**plain(cfg), "choices": group_choices(choices)}
         sink.start(run_dir, config, name=name, job_type="search", group=group, resume_id=saved.get("run_id"))
         if resume:
             sink.replay(resume["history"], resume["generations"])

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from renas.build import build, build_datamodule, build_space, run_name, sweep_group
-from renas.config import check_schema, load_saved, missing_folders_unwarned, moved_folders_hint, plain, saved_searchpath, searchpath_override
+from renas.config import check_schema, group_choices, load_saved, missing_folders_unwarned, moved_folders_hint, plain, saved_searchpath, searchpath_override
 from renas.errors import ConfigError, command, one_line
 from renas.space import SPACES
 from renas.tracking.files import atomic_write_json
@@ -76,17 +76,14 @@ def other_dataset(cfg: DictConfig) -> str | None:
     ``dataset=``): the line that says so, else ``None``. Both are the ``dataset`` group's
     options: the search's as its ``summary.json`` records it (none for a table search), this
     command's as Hydra composed it (unknown outside a Hydra app)."""
-    # deferred: Hydra's runtime config, read only here
-    from hydra.core.hydra_config import HydraConfig
-
-    if not cfg.get("arch_from") or not HydraConfig.initialized():
+    training = group_choices().get("dataset")
+    if not cfg.get("arch_from") or not training:
         return None
     try:
         searched = json.loads((Path(str(cfg.arch_from)).expanduser() / "summary.json").read_text()).get("dataset")
     except (OSError, ValueError, AttributeError):  # resolve_arch has read it already; nothing more to say here
         return None
-    training = HydraConfig.get().runtime.choices.get("dataset")
-    if not searched or not training or searched == training:
+    if not searched or searched == training:
         return None
     return (f"arch_from={cfg.arch_from}: that search ran on dataset={searched}; this training uses "
             f"dataset={training} (add dataset={searched} to train on the search's data)")
@@ -163,16 +160,6 @@ def _saved_run(state_file: Path) -> dict[str, Any]:
     except (OSError, ValueError) as e:
         log.warning("%s cannot be read (%s); the resumed training logs to a new W&B run", state_file, type(e).__name__)
         return {}
-
-
-def _choices() -> dict[str, str]:
-    """The config groups' options this command composed (``dataset: mnist``), for the W&B config."""
-    # deferred: Hydra's runtime config, read only here
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return {}
-    return {str(k): str(v) for k, v in HydraConfig.get().runtime.choices.items() if not str(k).startswith("hydra/")}
 
 
 def check_resume_checkpoint(path: Path, module: Any) -> None:
@@ -260,7 +247,7 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
     # a resume's own command composes none of these: the run's are saved with its id
     name = run_name("train", dataset_name, f"s{cfg.seed}")
     wandb_run = {"group": saved.get("group"), "name": saved.get("name") or name, "choices": saved.get("choices", {})} \
-        if resume_from is not None else {"group": sweep_group(), "name": name, "choices": _choices()}
+        if resume_from is not None else {"group": sweep_group(), "name": name, "choices": group_choices()}
     sink.start(run_dir, {**plain(cfg), "choices": wandb_run["choices"]}, name=wandb_run["name"], job_type="train",
                group=wandb_run["group"], resume_id=saved.get("run_id"))
     search_artifact = _search_artifact(cfg)
