@@ -175,8 +175,8 @@ def test_the_loops_fallback_never_grows_a_population_past_its_size(algorithm):
 
 @pytest.mark.parametrize("selection", ["roulette", "tournament"])
 def test_a_crossover_mates_the_parent_with_another_member(selection):
-    """The mate was selected from the whole population, the parent included: 12 % of a GA's
-    crossovers were a copy of the parent (``ga.crossover_rate`` lower than set)."""
+    """The mate was selected from the whole population, the parent included: 29 % of the ``ga``
+    bundle's crossovers on the NAS-Bench-201 table were a copy of the parent (``ga.crossover_rate`` lower than set)."""
     _, _, _, records = _search("ga", additive, 200, overrides=[f"ga.selection={selection}", "ga.crossover_rate=1.0"])
     arch = {r["step"]: r["arch"] for r in records}
     crossed = [r for r in records if r["origin"].startswith("crossover")]
