@@ -118,7 +118,7 @@ class NoControllerSchema:
 @dataclass
 class SamplerControllerSchema(NoControllerSchema):
     """``controller=sampler``: the REINFORCE baseline's architecture sampler (its network and
-    its REINFORCE learner, which RENAS's controller has too)."""
+    its REINFORCE learner and the masked log-probability, which RENAS's controller has too)."""
 
     embed: int = rule(1, 4096)
     hidden: int = rule(1, 4096)
@@ -127,13 +127,13 @@ class SamplerControllerSchema(NoControllerSchema):
     entropy_weight: float = rule(0.0, 100.0)
     baseline_decay: float = rule(0.0, 1.0)
     normalize: Any = rule(boolean=True)  # bool
+    mask_logprob: Any = rule(boolean=True)  # bool
 
 
 @dataclass
 class EditControllerSchema(SamplerControllerSchema):
     """``controller=renas`` / ``lstm`` / ``least_squares``: RENAS's mutation controller: the
-    sampler's settings plus its own (what it scores, hindsight replay, the masked
-    log-probability, how it learns)."""
+    sampler's settings plus its own (what it scores, hindsight replay, how it learns)."""
 
     encoder: Encoder = MISSING
     utility: Any = rule(boolean=True)  # bool
@@ -145,7 +145,6 @@ class EditControllerSchema(SamplerControllerSchema):
     memory: int = rule(0)
     memory_sample: int = rule(0)
     steps: int = rule(1, 1000)
-    mask_logprob: Any = rule(boolean=True)  # bool
     learner: Learner = MISSING
     prior: Prior = MISSING
     temperature: float = rule(0.0, 100.0, low_open=True)

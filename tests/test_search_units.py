@@ -393,10 +393,11 @@ def test_a_collapsed_sampler_still_samples_an_unknown_architecture(nb201):
             head.bias[0] = 200.0  # value 0 everywhere, the others underflow to 0
     assert float(torch.softmax(sampler.heads[0].bias.detach(), -1)[1]) == 0.0
     generator = torch_generator(0)
-    assert sampler.sample(generator) == (0,) * len(nb201.genes)
+    assert sampler.sample(generator) == ((0,) * len(nb201.genes), [])
     blocked = lambda prefix: prefix[0] == 0  # every architecture starting with value 0 is known
     for _ in range(20):
-        values = sampler.sample(generator, blocked)
+        values, masked = sampler.sample(generator, blocked)
+        assert masked == [0]  # the first gene's value 0
         assert values[0] != 0 and values[1:] == (0,) * (len(nb201.genes) - 1)
 
 
@@ -476,3 +477,74 @@ def test_the_budget_must_cover_the_algorithms_initial_phase_only(algorithm, budg
     else:
         with pytest.raises(ConfigError, match=re.escape(error)):
             check_between(cfg, build_space(cfg.search_space))
+
+
+def test_the_sampler_trains_on_the_distribution_it_drew_from():
+    """With prefixes blocked (every completion known), the REINFORCE sampler never draws them,
+    and the log-probability it trains on is that of the masked distribution it drew from:
+    over the free architectures it sums to 1 and matches the frequencies of 4,000 draws;
+    the unmasked one (no slots given) does not (issue 12)."""
+    import itertools
+
+    from renas.search.controller import ArchitectureSampler, torch_generator
+    from renas.space.base import Gene
+
+    genes = [Gene("a", "op", ("x", "y", "z")), Gene("b", "op", ("x", "y", "z")), Gene("c", "op", ("x", "y"))]
+    torch.manual_seed(3)
+    sampler = ArchitectureSampler(genes)
+    with torch.no_grad():
+        for head in sampler.heads:
+            head.bias.copy_(torch.randn_like(head.bias))  # far from uniform
+    known = {(0, 1, 0), (0, 1, 1), (2, 0, 1)} | {(1, b, c) for b in range(3) for c in range(2)}
+    arities = [3, 3, 2]
+    completions = [int(np.prod(arities[i:])) for i in range(4)]
+
+    def blocked(prefix):
+        return sum(1 for k in known if k[: len(prefix)] == prefix) >= completions[len(prefix)]
+
+    generator = torch_generator(0)
+    counts: dict[tuple, int] = {}
+    masks: dict[tuple, list[int]] = {}
+    n = 4000
+    for _ in range(n):
+        values, masked = sampler.sample(generator, blocked)
+        counts[values] = counts.get(values, 0) + 1
+        masks.setdefault(values, masked)
+        assert masks[values] == masked  # the mask depends on the path to the architecture only
+    free = [v for v in itertools.product(*map(range, arities)) if v not in known]
+    assert set(counts) <= set(free)
+    with torch.no_grad():
+        logp, ent = sampler.log_prob(torch.tensor(free), [masks.get(v, []) for v in free])
+        plain, _ = sampler.log_prob(torch.tensor(free))
+    p = logp.exp().numpy()
+    assert abs(p.sum() - 1) < 1e-5 and plain.exp().sum() < 0.8
+    observed = np.array([counts.get(v, 0) for v in free])
+    chi2 = float((((observed - n * p) ** 2) / (n * p)).sum())
+    assert chi2 < 32, chi2  # 11 degrees of freedom: p < 0.001 (a fixed seed: it does not flake)
+    assert (ent > 0).all()
+    # the first gene's value 1 (all known) is masked for every draw; (0, 1, .) only after 0
+    assert all(1 in m for m in masks.values())
+    assert all((3 + 1 in m) == (v[0] == 0) for v, m in masks.items())
+
+
+def test_reinforce_search_trains_on_the_mask_it_drew_with(nb201):
+    """ReinforceSearch hands the learner the mask its proposal was drawn with (and none with
+    controller.mask_logprob=false, renas 0.3.0's behaviour kept for comparison)."""
+    from helpers import compose
+
+    from renas.search.reinforce import ReinforceSearch
+
+    for mask_logprob in (True, False):
+        cfg = compose("search", ["algorithm=reinforce", f"controller.mask_logprob={str(mask_logprob).lower()}"])
+        search = ReinforceSearch(nb201, cfg.ga, cfg.controller, seed=0)
+        seen = []
+        search.learner.observe = lambda exp, replay=(): seen.append(exp)
+        first = search.ask()
+        search.tell(first, 50.0, 1)
+        search._blocked = lambda prefix: len(prefix) == 1 and prefix[0] < 4  # as if all were known
+        second = search.ask()
+        assert second.values[0] == 4 and second.info["masked"] == [0, 1, 2, 3]
+        search.tell(second, 60.0, 2)
+        assert seen[0].masked == []
+        assert seen[1].masked == (list(second.info["masked"]) if mask_logprob else [])
+        assert Experience.from_dict(seen[1].to_dict()) == seen[1]  # kept in the state as it is

@@ -225,6 +225,16 @@ def propose(policy: EditPolicy, parent: Sequence[int], k: int, generator: torch.
     return Mutation(edits, masked)
 
 
+def slot_mask(batch: int, width: int, masked: Sequence[Sequence[int]]) -> torch.Tensor:
+    """(batch, width) booleans, true at each row's ``masked`` slots (``gene * max_arity + value``)."""
+    mask = torch.zeros(batch, width, dtype=torch.bool)
+    cells = [(b, j) for b, slots in enumerate(masked) for j in slots]
+    if cells:
+        rows, cols = zip(*cells)
+        mask[list(rows), list(cols)] = True
+    return mask
+
+
 def log_prob(policy: EditPolicy, parents: torch.Tensor, mutations: Sequence[Mutation]) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probability (B,) of each mutation under the distribution :func:`propose` drew it
     from (genes edited before excluded, the last edit's ``masked`` slots excluded), and the
@@ -237,11 +247,7 @@ def log_prob(policy: EditPolicy, parents: torch.Tensor, mutations: Sequence[Muta
     k_max = max(lengths)
     flat = [[i * A + v for i, _, v in m.edits] + [0] * (k_max - len(m.edits)) for m in mutations]
     idx = torch.tensor(flat, dtype=torch.long)
-    last_mask = torch.zeros(batch, width, dtype=torch.bool)
-    rows_masked = [(b, j) for b, m in enumerate(mutations) for j in m.masked]
-    if rows_masked:
-        rb, cj = zip(*rows_masked)
-        last_mask[list(rb), list(cj)] = True
+    last_mask = slot_mask(batch, width, [m.masked for m in mutations])
     taken = torch.zeros(batch, width, dtype=torch.bool)
     gene_of = torch.arange(width) // policy.max_arity
     rows = torch.arange(batch)
@@ -286,59 +292,76 @@ class ArchitectureSampler(nn.Module):
         self.heads = nn.ModuleList(nn.Linear(hidden, g.arity) for g in genes)
 
     def _run(self, values: torch.Tensor | None, generator: torch.Generator | None,
-             blocked: Callable[[tuple[int, ...]], bool] | None = None):
-        """Teacher-forced (values given, (B, n)) or sampled (B = 1) pass."""
+             blocked: Callable[[tuple[int, ...]], bool] | None = None,
+             masked: Sequence[Sequence[int]] | None = None):
+        """Teacher-forced (``values`` given, (B, n), with each row's ``masked`` slots) or
+        sampled (B = 1, never sampling a value ``blocked`` rules out) pass. A slot is
+        ``gene * max_arity + value``; the log-probabilities and entropies are those of the
+        distributions the values are (or were) drawn from, the masked slots excluded.
+        Returns the values, their log-probability (B,), the mean entropy (B,) and the slots
+        masked while sampling."""
         batch = 1 if values is None else values.shape[0]
+        A = self.max_arity
+        mask = slot_mask(batch, self.n_genes * A, masked or [])
         x = self.start.expand(batch, -1)
         state = None
         out, logps, ents = [], [], []
+        drawn_mask: list[int] = []
         prefix: tuple[int, ...] = ()
         for i in range(self.n_genes):
             state = self.cell(x, state)
             logits = self.heads[i](state[0])
-            dist = torch.distributions.Categorical(logits=logits)
+            arity = logits.shape[1]
             if values is None:
-                probs = dist.probs
+                probs = torch.distributions.Categorical(logits=logits).probs
                 if blocked is not None:
-                    free = torch.tensor([not blocked(prefix + (v,)) for v in range(probs.shape[1])])
-                    if bool(free.any()):
-                        masked = probs * free.to(probs.dtype)
+                    free = torch.tensor([not blocked(prefix + (v,)) for v in range(arity)])
+                    if bool(free.any()) and not bool(free.all()):
+                        drawn_mask += [i * A + v for v in range(arity) if not free[v]]
+                        mask[0, i * A: i * A + arity] = ~free
+                        masked_probs = probs * free.to(probs.dtype)
                         # a collapsed sampler gives the free values probability 0.0 in float32:
                         # renormalise among them in log space instead
-                        probs = masked if float(masked.sum()) > 0 else torch.softmax(
+                        probs = masked_probs if float(masked_probs.sum()) > 0 else torch.softmax(
                             logits.masked_fill(~free[None], float("-inf")), -1)
                 v = torch.multinomial(probs, 1, generator=generator).squeeze(1)
                 prefix += (int(v[0]),)
             else:
                 v = values[:, i]
+            dist = torch.distributions.Categorical(logits=logits.masked_fill(mask[:, i * A: i * A + arity], float("-inf")))
             out.append(v)
             logps.append(dist.log_prob(v))
             ents.append(dist.entropy())
             x = self.val_embed(v + self.offset[i])
-        return torch.stack(out, 1), torch.stack(logps, 1).sum(1), torch.stack(ents, 1).mean(1)
+        return torch.stack(out, 1), torch.stack(logps, 1).sum(1), torch.stack(ents, 1).mean(1), drawn_mask
 
     @torch.no_grad()
     def sample(self, generator: torch.Generator,
-               blocked: Callable[[tuple[int, ...]], bool] | None = None) -> tuple[int, ...]:
-        """One architecture; ``blocked(prefix)`` (optional) is true for gene-value prefixes
-        whose every completion is known already, which are then not sampled."""
-        values, _, _ = self._run(None, generator, blocked)
-        return tuple(int(v) for v in values[0])
+               blocked: Callable[[tuple[int, ...]], bool] | None = None) -> tuple[tuple[int, ...], list[int]]:
+        """One architecture, and the slots (``gene * max_arity + value``) masked while drawing
+        it: ``blocked(prefix)`` (optional) is true for gene-value prefixes whose every
+        completion is known already, which are then not sampled."""
+        values, _, _, drawn_mask = self._run(None, generator, blocked)
+        return tuple(int(v) for v in values[0]), drawn_mask
 
-    def log_prob(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        _, logp, ent = self._run(values, None)
+    def log_prob(self, values: torch.Tensor, masked: Sequence[Sequence[int]] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probability (B,) of each architecture ``values`` (B, n) under the distribution
+        it was drawn from (its ``masked`` slots excluded), and the mean entropy (B,) of those
+        distributions."""
+        _, logp, ent, _ = self._run(values, None, masked=masked)
         return logp, ent
 
 # --- REINFORCE ---------------------------------------------------------------------------------
 @dataclass
 class Experience:
     """One action and its reward: for the mutation controller ``parent`` + its ``mutation``;
-    for the architecture sampler ``values``."""
+    for the architecture sampler ``values`` and the slots ``masked`` while drawing them."""
 
     reward: float
     parent: tuple[int, ...] | None = None
     mutation: Mutation | None = None
     values: tuple[int, ...] | None = None
+    masked: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -347,6 +370,7 @@ class Experience:
             "edits": None if self.mutation is None else [list(e) for e in self.mutation.edits],
             "masked": None if self.mutation is None else list(self.mutation.masked),
             "values": None if self.values is None else list(self.values),
+            "values_masked": list(self.masked),
         }
 
     @classmethod
@@ -357,6 +381,7 @@ class Experience:
             None if d["parent"] is None else tuple(d["parent"]),
             mutation,
             None if d["values"] is None else tuple(d["values"]),
+            list(d.get("values_masked", [])),  # (states of renas 0.3.0 have none: unmasked)
         )
 
 
@@ -432,7 +457,8 @@ class Reinforce:
 
     def _scores(self, batch: list[Experience]) -> tuple[torch.Tensor, torch.Tensor]:
         if batch[0].values is not None:
-            return self.policy.log_prob(torch.tensor([e.values for e in batch], dtype=torch.long))
+            return self.policy.log_prob(torch.tensor([e.values for e in batch], dtype=torch.long),
+                                        [e.masked for e in batch])
         parents = torch.tensor([e.parent for e in batch], dtype=torch.long)
         return log_prob(self.policy, parents, [e.mutation for e in batch])
 

@@ -30,6 +30,9 @@ class ReinforceSearch(Strategy):
             torch.manual_seed(int(seed))
             policy = ArchitectureSampler(self.genes, embed=int(controller.embed), hidden=int(controller.hidden))
         self.learner = make_learner(policy, controller, seed)
+        # train on the log-probability under the mask the architecture was drawn with
+        # (mask_logprob=false: the unmasked policy, as renas 0.3.0 did, for comparison)
+        self.mask_logprob = bool(controller.get("mask_logprob", True))
         self.generator = torch_generator(seed)
 
         # Sampling without replacement: a converged sampler would otherwise propose known
@@ -52,9 +55,9 @@ class ReinforceSearch(Strategy):
 
     def ask(self) -> Proposal:
         for _ in range(MAX_REJECTIONS):
-            values = self.learner.policy.sample(self.generator, self._blocked)
+            values, masked = self.learner.policy.sample(self.generator, self._blocked)
             if self.space.is_valid(values):
-                return Proposal(values, "sampler")
+                return Proposal(values, "sampler", info={"masked": masked})
             # not allowed by the space: never sampled again (blocked like a known architecture)
             self._remember(values)
         raise no_valid_genotype(self.space)
@@ -64,7 +67,9 @@ class ReinforceSearch(Strategy):
         self._remember(tuple(int(v) for v in proposal.values))
         if fitness is None:
             return None
-        return Feedback(fitness, self.learner.observe(Experience(fitness, values=proposal.values)))
+        # the slots masked while drawing it (none for a proposal saved by renas 0.3.0)
+        masked = list(proposal.info.get("masked", [])) if self.mask_logprob else []
+        return Feedback(fitness, self.learner.observe(Experience(fitness, values=proposal.values, masked=masked)))
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
