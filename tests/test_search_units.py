@@ -482,7 +482,7 @@ def test_the_budget_must_cover_the_algorithms_initial_phase_only(algorithm, budg
 def test_the_sampler_trains_on_the_distribution_it_drew_from():
     """With prefixes blocked (every completion known), the REINFORCE sampler never draws them,
     and the log-probability it trains on is that of the masked distribution it drew from:
-    over the free architectures it sums to 1 and matches the frequencies of 4,000 draws;
+    over the free architectures it sums to 1 and matches the frequencies of 2,000 draws;
     the unmasked one (no slots given) does not (issue 12)."""
     import itertools
 
@@ -505,7 +505,7 @@ def test_the_sampler_trains_on_the_distribution_it_drew_from():
     generator = torch_generator(0)
     counts: dict[tuple, int] = {}
     masks: dict[tuple, list[int]] = {}
-    n = 4000
+    n = 2000
     for _ in range(n):
         values, masked = sampler.sample(generator, blocked)
         counts[values] = counts.get(values, 0) + 1
