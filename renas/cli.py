@@ -123,6 +123,21 @@ def _distributed_worker() -> bool:
     return any(os.environ.get(name, "0") != "0" for name in ("RANK", "LOCAL_RANK", "NODE_RANK"))
 
 
+def check_output_dir(path: Any, key: str) -> None:
+    """The folder Hydra is to make (``hydra.run.dir``, ``hydra.sweep.dir``) can be made: its
+    nearest existing ancestor is a folder this process may write in. Otherwise a
+    :class:`ConfigError` naming ``key`` (Hydra's ``os.makedirs`` would end in a traceback)."""
+    target = Path(str(path)).expanduser().absolute()
+    for folder in (target, *target.parents):
+        if not os.path.lexists(folder):
+            continue
+        if not folder.is_dir():
+            raise ConfigError(f"{key}={path}: {folder} is a file, not a folder; choose another {key}")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ConfigError(f"{key}={path}: {folder} is not writable here; choose another {key}")
+        return
+
+
 def refuse_occupied_run_dir(run_dir: Path, job: str, resume: Any = None) -> None:
     """A new ``job`` (``search``, ``train`` or ``benchmark``) must not write into a run folder that
     holds a training, a search or a benchmark (``hydra.run.dir=`` of an earlier run): a :class:`ConfigError` that says
@@ -192,6 +207,7 @@ class CheckFirst(Callback):
             job = {"search": "search", "train": "train", "benchmark": "benchmark"}.get(str(kwargs.get("config_name")))
             if job is not None:  # a run folder that holds a run: refused before Hydra writes its files there
                 refuse_occupied_run_dir(Path(str(config.hydra.run.dir)), job, task_cfg.get("resume"))
+            check_output_dir(config.hydra.run.dir, "hydra.run.dir")  # last: a bad value is the first thing to say
         except RenasError as e:
             print(f"error: {e}", file=sys.stderr, flush=True)
             sys.exit(2)
@@ -229,6 +245,11 @@ class CheckFirst(Callback):
                 msg = msg if msg.startswith(key) else f"{key}={value!r}: {msg}"
                 print(f"error: {msg} (a value of the sweep {override}; no job was started)", file=sys.stderr, flush=True)
                 sys.exit(2)
+        try:  # last: a bad value is the first thing to say
+            check_output_dir(config.hydra.sweep.dir, "hydra.sweep.dir")
+        except RenasError as e:
+            print(f"error: {e} (no job was started)", file=sys.stderr, flush=True)
+            sys.exit(2)
         global _SWEEP_DIR
         _SWEEP_DIR = Path(str(config.hydra.sweep.dir))
 

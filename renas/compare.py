@@ -287,7 +287,7 @@ def compare(paths: list[str], group_by: str | None = None, out: str | None = "co
               file=sys.stderr)
     if as_json:
         print(json.dumps([{**{k: v for k, v in r.items() if k not in ("curve", "settings")},
-                           "overrides": {k: r["overrides"].get(k) for k in keys if k in r["overrides"]},
+                           "overrides": dict(r["overrides"]),  # all of them, as given (the table: those that differ)
                            "settings": {k: setting(r, k) for k in keys}} for r in rows], indent=2))
     else:
         print(f"{len(rows)} runs in {common}")

@@ -401,7 +401,7 @@ def _damaged(finished_runs: Path, tmp_path: Path, how: str) -> Path:
 
 
 RESUME_CASES = [
-    ("truncated", [], "corrupt or truncated"),
+    ("truncated", [], "corrupt or truncated and cannot be read (PytorchStreamReader failed reading zip archive: failed finding central directory); the run"),
     ("garbage", [], "corrupt or truncated"),
     ("foreign", [], "different search config"),
     ("missing", [], "state.pt is missing but history.jsonl holds 20 evaluations (deleted, or the folder copied"),
@@ -488,3 +488,20 @@ def test_a_hook_whose_module_imports_a_missing_package_says_so(tmp_path, monkeyp
         import_function("valid", "myhooks.valid")
     with pytest.raises(ConfigError, match=r"cannot import 'nohooks.valid': No module named 'nohooks' \(not on the"):
         import_function("valid", "nohooks.valid")
+
+
+@pytest.mark.parametrize("script,args", [
+    ("search.py", ["hydra.run.dir={file}/run"]),
+    ("train.py", ["hydra.run.dir={file}/run"]),
+    ("search.py", ["-m", "hydra.sweep.dir={file}/sweep", "seed=0,1"]),
+])
+def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path, script, args):
+    """A run or sweep folder under a file ended in Hydra's ``os.makedirs`` traceback, status 1."""
+    (tmp_path / "notes.txt").write_text("mine\n")
+    args = [a.format(file=tmp_path / "notes.txt") for a in args]
+    proc = run_entry(script, *args, "ga.budget=3" if script == "search.py" else "trainer.max_epochs=1", "logger=none")
+    key = "hydra.sweep.dir" if "-m" in args else "hydra.run.dir"
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().startswith(f"error: {key}=") and proc.stderr.strip().count("\n") == 0, proc.stderr[-2000:]
+    assert f"{tmp_path / 'notes.txt'} is a file, not a folder; choose another {key}" in proc.stderr
+    assert (tmp_path / "notes.txt").read_text() == "mine\n" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

@@ -203,3 +203,35 @@ def test_an_algorithm_of_the_users_own_runs_as_the_readme_says(tmp_path, monkeyp
                      "budget=20", "hydra.run.dir=bench")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert sorted(json.loads((tmp_path / "bench" / "benchmark.json").read_text())["results"]) == ["climber", "renas"]
+
+
+def test_torch_threads_on_a_busy_machine_are_warned_about(tmp_path, monkeypatch):
+    """``threads=null`` (torch's own count) on a machine whose other work keeps cores busy: torch's
+    threads wait for each other (a proxy child took 7 s with 2 threads against 1.9 s with 1, one
+    core of 2 busy), so a search that trains its children here says so and how to avoid it; with
+    ``threads=`` given, an idle machine, or one thread, it does not."""
+    import os
+
+    import torch
+
+    from renas.train.profile import busy_machine
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.9, 1.0, 0.5))
+    assert busy_machine(2) == "the machine is busy (load average 1.9 on 2 cores) and torch trains with 2 threads"
+    assert busy_machine(1) is None
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.6, 1.0, 0.5))  # this process's own start-up
+    assert busy_machine(2) is None
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.9, 1.0, 0.5))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        tiny = [a for a in TINY_TRAIN if a != "threads=1"] + ["ga.budget=3", "logger=none", "progress=none"]
+        warned, _ = _search(tmp_path, *tiny, name="null")
+        quiet, _ = _search(tmp_path, *tiny, "threads=2", name="given")
+    finally:
+        torch.set_num_threads(before)
+    line = "the machine is busy (load average 1.9 on 2 cores) and torch trains with 2 threads: training may be"
+    assert line in (warned / "search.log").read_text()
+    assert "the machine is busy" not in (quiet / "search.log").read_text()
+    assert json.loads((warned / "summary.json").read_text())["threads"] == 2

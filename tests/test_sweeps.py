@@ -69,7 +69,12 @@ def test_compare_shows_the_differing_overrides_and_writes_the_plot(joblib_sweep,
     as_json = run_entry("renas.compare", str(joblib_sweep), "--json")
     assert as_json.returncode == 0, as_json.stderr
     data = json.loads(as_json.stdout)
-    assert [r["overrides"] for r in data] == [{"ga.mutation_rate": 0.1}, {"ga.mutation_rate": 0.2}]
+    # every override as given (a script reads ga.budget there too), the differing ones in settings
+    assert [r["overrides"]["ga.mutation_rate"] for r in data] == [0.1, 0.2]
+    for r, job in zip(data, _jobs(joblib_sweep)):
+        given = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
+        assert sorted(r["overrides"]) == sorted(o.split("=", 1)[0] for o in given) and r["overrides"]["ga.budget"] == 20
+    assert [r["settings"] for r in data] == [{"ga.mutation_rate": 0.1}, {"ga.mutation_rate": 0.2}]
     assert all(r["finished"] and r["evaluations"] == 20 and r["seconds"] > 0 for r in data)
 
 

@@ -305,7 +305,9 @@ def run_search(
         generations_file = HistoryWriter(run_dir / "generations.jsonl")
         sink = build(cfg.logger, "logger")
         saved = resume["state"] if resume else {}
-        threads = torch_threads(cfg.get("threads"), saved.get("threads"))
+        # (children train in this process with one local worker: the busy-machine warning is theirs)
+        threads = torch_threads(cfg.get("threads"), saved.get("threads"), trains_here=cfg.evaluator.get("name") == "train"
+                                and cfg.executor.name == "local" and int(cfg.executor.workers) == 1)
         # a resumed search keeps its W&B run: its id, and the group and name a sweep job gave it
         group = saved.get("group", group)
         name = saved.get("name") or run_name(choices.get("algorithm") or strategy.name, f"s{cfg.seed}")
@@ -318,7 +320,7 @@ def run_search(
         if resume:  # the wall time up to the snapshot, and the replayed evaluations' own time
             earlier = float(resume["state"].get("seconds", 0.0)) + sum(
                 float(r.get("seconds") or 0.0) for r in resume["history"][int(resume["state"]["search"]["steps"]):])
-        start = time.perf_counter()
+        start = progress.start = time.perf_counter()  # the progress lines' elapsed time is the summary's, from here
 
         def write_state(search: Search) -> None:
             seconds = earlier + time.perf_counter() - start
