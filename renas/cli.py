@@ -127,12 +127,13 @@ def check_output_dir(path: Any, key: str) -> None:
     """The folder Hydra is to make (``hydra.run.dir``, ``hydra.sweep.dir``) can be made: its
     nearest existing ancestor is a folder this process may write in. Otherwise a
     :class:`ConfigError` naming ``key`` (Hydra's ``os.makedirs`` would end in a traceback)."""
-    target = Path(str(path)).expanduser().absolute()
+    target = Path(str(path)).absolute()  # as Hydra makes it (``~`` is a folder name to it)
     for folder in (target, *target.parents):
         if not os.path.lexists(folder):
             continue
         if not folder.is_dir():
-            raise ConfigError(f"{key}={path}: {folder} is a file, not a folder; choose another {key}")
+            what = "a file" if folder.is_file() else "a broken link" if folder.is_symlink() else "something else"
+            raise ConfigError(f"{key}={path}: {folder} is {what}, not a folder; choose another {key}")
         if not os.access(folder, os.W_OK | os.X_OK):
             raise ConfigError(f"{key}={path}: {folder} is not writable here; choose another {key}")
         return
@@ -203,11 +204,11 @@ class CheckFirst(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         task_cfg = _task_config(config)
         try:
-            check_schema(task_cfg)
+            check_schema(task_cfg)  # first: a bad value is the first thing to say
+            check_output_dir(config.hydra.run.dir, "hydra.run.dir")  # (before a folder that cannot be entered is read)
             job = {"search": "search", "train": "train", "benchmark": "benchmark"}.get(str(kwargs.get("config_name")))
             if job is not None:  # a run folder that holds a run: refused before Hydra writes its files there
                 refuse_occupied_run_dir(Path(str(config.hydra.run.dir)), job, task_cfg.get("resume"))
-            check_output_dir(config.hydra.run.dir, "hydra.run.dir")  # last: a bad value is the first thing to say
         except RenasError as e:
             print(f"error: {e}", file=sys.stderr, flush=True)
             sys.exit(2)

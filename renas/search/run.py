@@ -17,7 +17,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from renas.build import build, build_evaluator, build_space, build_strategy, locate_class, run_name
-from renas.train.profile import torch_threads
+from renas.train.profile import torch_threads, trains_on_cpu
 from renas.config import check_schema, group_choices, plain
 from renas.errors import ConfigError, DiskFullError, act_on_held, signals_held, was_terminated
 from renas.evaluate.executors import executor_settings
@@ -305,9 +305,9 @@ def run_search(
         generations_file = HistoryWriter(run_dir / "generations.jsonl")
         sink = build(cfg.logger, "logger")
         saved = resume["state"] if resume else {}
-        # (children train in this process with one local worker: the busy-machine warning is theirs)
+        # (children train in this process on the CPU with one local worker: the busy-machine warning is theirs)
         threads = torch_threads(cfg.get("threads"), saved.get("threads"), trains_here=cfg.evaluator.get("name") == "train"
-                                and cfg.executor.name == "local" and int(cfg.executor.workers) == 1)
+                                and cfg.executor.name == "local" and int(cfg.executor.workers) == 1 and trains_on_cpu(cfg.trainer))
         # a resumed search keeps its W&B run: its id, and the group and name a sweep job gave it
         group = saved.get("group", group)
         name = saved.get("name") or run_name(choices.get("algorithm") or strategy.name, f"s{cfg.seed}")

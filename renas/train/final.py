@@ -24,7 +24,7 @@ from renas.tracking.files import atomic_write_json
 from renas.tracking.loggers import Sink
 from renas.tracking.run_folder import CHECKPOINTS, TRAIN_STATE, run_folder_kind
 from renas.train.checks import check_optim, check_trainer
-from renas.train.profile import count_flops, count_params, torch_threads
+from renas.train.profile import count_flops, count_params, torch_threads, trains_on_cpu
 
 log = logging.getLogger("renas.train")
 
@@ -241,7 +241,8 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
     sink = build(cfg.logger, "logger") if lead else Sink()
     state_file = Path(run_dir) / TRAIN_STATE
     saved = _saved_run(state_file) if resume_from else {}
-    threads = torch_threads(cfg.get("threads"), saved.get("threads"))  # (the epochs to come train with the same count)
+    # (the epochs to come train with the same count; the busy-machine warning once, on the CPU)
+    threads = torch_threads(cfg.get("threads"), saved.get("threads"), trains_here=lead and trains_on_cpu(cfg.trainer))
     if resume_from is not None:
         check_resume_checkpoint(resume_from, module)  # before a W&B run or a Trainer exists
     # a resume's own command composes none of these: the run's are saved with its id
