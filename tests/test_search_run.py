@@ -231,11 +231,9 @@ def test_torch_threads_on_a_busy_machine_are_warned_about(tmp_path, monkeypatch,
                 assert profile.torch_threads(wanted, saved, trains_here=here) == 2
         assert "busy" not in caplog.text
         tiny = [a for a in TINY_TRAIN if a != "threads=1"] + ["ga.budget=3", "logger=none", "progress=none"]
-        warned, _ = _search(tmp_path, *tiny, name="null")
-        quiet, _ = _search(tmp_path, *tiny, "threads=2", name="given")
+        warned, _ = _search(tmp_path, *tiny, name="null")  # (threads= given: the third case above)
     finally:
         torch.set_num_threads(before)
     line = "the machine is busy (other work keeps 1.0 of its 2 CPUs busy) and torch trains with 2 threads: training may be"
     assert line in (warned / "search.log").read_text()
-    assert "the machine is busy" not in (quiet / "search.log").read_text()
     assert json.loads((warned / "summary.json").read_text())["threads"] == 2
