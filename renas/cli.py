@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import os
 import re
@@ -246,6 +247,12 @@ class CheckFirst(Callback):
                 msg = msg if msg.startswith(key) else f"{key}={value!r}: {msg}"
                 print(f"error: {msg} (a value of the sweep {override}; no job was started)", file=sys.stderr, flush=True)
                 sys.exit(2)
+        if kwargs.get("config_name") == "search":
+            try:
+                check_jobs_between(config, task_cfg)
+            except RenasError as e:
+                print(f"error: {e}; no job was started)", file=sys.stderr, flush=True)
+                sys.exit(2)
         try:  # last: a bad value is the first thing to say
             check_output_dir(config.hydra.sweep.dir, "hydra.sweep.dir")
         except RenasError as e:
@@ -349,6 +356,54 @@ def _swept_values(config: DictConfig) -> list[tuple[str, str, Any]]:
                 break
             out.append((override.input_line, key, value))
     return out
+
+
+def check_jobs_between(config: DictConfig, task_cfg: DictConfig) -> None:
+    """The search's rules between keys (S <= P, the budget against the population: the rules
+    :func:`renas.search.run.check_between` applies in each job) for the jobs of a basic sweep of
+    settings, before the first starts. When every job breaks one (``-m seed=0,1 ga.budget=2``),
+    a :class:`RenasError` with the first job's (its message ends in ``(the job ... of the
+    sweep``, for the caller to close): the sweep failed job by job, each with the same line.
+    When some do (a grid of P and S), a warning names how many and the first; they fail in
+    their turn and the others run, as before. Only where the jobs are the product of the
+    command line's lists and ranges on one config (no swept config group, search space key or
+    Optuna search space), up to :data:`SWEEP_VALUES_CHECKED` jobs."""
+    if task_cfg.get("resume") or "basic" not in str(config.hydra.sweeper.get("_target_", "")).lower():
+        return
+    groups = set(config.hydra.runtime.choices.keys())
+    sweeps = [o for o in _sweeps(config) if not o.key_or_group.startswith("hydra.")]
+    if not sweeps or any(o.key_or_group in groups or o.key_or_group.startswith("search_space")
+                         or o.value_type not in (ValueType.SIMPLE_CHOICE_SWEEP, ValueType.CHOICE_SWEEP,
+                                                 ValueType.RANGE_SWEEP) for o in sweeps):
+        return
+    keys = [o.key_or_group for o in sweeps]
+    jobs = list(itertools.islice(itertools.product(*(list(o.sweep_iterator()) for o in sweeps)), SWEEP_VALUES_CHECKED + 1))
+    if len(jobs) > SWEEP_VALUES_CHECKED:
+        return  # too many to check here: each job checks its own
+    # deferred: building the space pulls the search stack (torch), which a sweep's start needs here only
+    from renas.build import build_space
+    from renas.search.run import check_between
+
+    try:
+        space = build_space(task_cfg.search_space)
+    except RenasError:
+        return  # the same for every job: each says so
+    broken: list[str] = []
+    for values in jobs:
+        job_cfg = task_cfg.copy()
+        with read_write(job_cfg), open_dict(job_cfg):
+            for key, value in zip(keys, values):
+                OmegaConf.update(job_cfg, key, value, force_add=True)
+        try:
+            check_between(job_cfg, space)
+        except RenasError as e:
+            job = " ".join(f"{key}={value}" for key, value in zip(keys, values))
+            broken.append(f"{e} (the job {job} of the sweep")
+    if len(broken) == len(jobs):
+        raise ConfigError(broken[0])
+    if broken:
+        print(f"warning: {len(broken)} of the sweep's {len(jobs)} jobs break a rule between keys and will fail "
+              f"in their turn; the first: {broken[0]})", file=sys.stderr, flush=True)
 
 
 def _task_config(config: DictConfig) -> DictConfig:

@@ -259,6 +259,10 @@ def test_a_sweep_whose_every_job_has_a_bad_value_is_refused_before_any_job(tmp_p
     (["hparams_search=mine", "hydra.searchpath=[file://{tmp}]"],
      "ga.population_size=0 is out of range: must be an integer >= 1 (a value of the sweep ga.population_size=choice(5, 0)"),
     (["hparams_search=optuna", "algorithm=choice(renas,nope)"], "Could not find 'algorithm/nope'"),
+    # a rule between keys that every job breaks (each job failed with the same line)
+    (["seed=0,1", "ga.budget=2"], "error: ga.budget=2 is smaller than ga.population_size=3: the initial population "
+                                  "alone needs 3 evaluations (the job seed=0 of the sweep; no job was started)"),
+    (["ga.population_size=3,10", "ga.budget=2"], "(the job ga.population_size=3 of the sweep; no job was started)"),
 ])
 def test_a_swept_bad_value_is_refused_before_any_job(tmp_path, sweep_args, expected):
     """Each value of a listed or ranged sweep is checked before the sweep starts (it failed in its

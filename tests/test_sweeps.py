@@ -251,5 +251,8 @@ def test_one_bad_job_does_not_stop_the_sweep(tmp_path):
     proc = run_entry("search.py", "-m", "ga.sample_size=50,3", *args, "logger=none", f"hydra.sweep.dir={sweep}")
     assert proc.returncode != 0
     assert "error: ga.sample_size=50 is larger than ga.population_size=10" in proc.stderr
+    # said before the first job: the others run (a grid of P and S has such jobs)
+    assert ("warning: 1 of the sweep's 2 jobs break a rule between keys and will fail in their turn; the first: "
+            "ga.sample_size=50 is larger than ga.population_size=10") in proc.stderr.splitlines()[0]
     jobs = _jobs(sweep)
     assert [j.name for j in jobs] == ["1"] and _summary(jobs[0])["finished"]
