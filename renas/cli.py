@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from hydra._internal.hydra import Hydra
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -414,6 +415,29 @@ def _task_config(config: DictConfig) -> DictConfig:
     return task_cfg
 
 
+def _help_groups_when_asked() -> None:
+    """Hydra's ``get_help`` formats ``$HYDRA_CONFIG_GROUPS`` and ``$APP_CONFIG_GROUPS`` before it
+    reads the template: 2 s of a 3 s ``--help`` (each group's query copies the ConfigStore).
+    renas's template (``conf/hydra/help/renas.yaml``) uses neither, so they are formatted only
+    for a template that names them (``--hydra-help``'s, or a user's own); the text is the same.
+    Hydra's private ``Hydra.get_help`` is wrapped: without it (another Hydra) nothing changes."""
+    original = getattr(Hydra, "get_help", None)
+    if original is None or getattr(original, "renas_lazy", False) or not hasattr(Hydra, "format_config_groups"):
+        return
+
+    def get_help(self: Any, help_cfg: DictConfig, *args: Any, **kwargs: Any) -> str:
+        if "CONFIG_GROUPS" in str(help_cfg.get("template", "")):
+            return original(self, help_cfg, *args, **kwargs)
+        self.format_config_groups = lambda *_, **__: ""  # this call only: the instance's attribute
+        try:
+            return original(self, help_cfg, *args, **kwargs)
+        finally:
+            del self.format_config_groups
+
+    get_help.renas_lazy = True  # type: ignore[attr-defined]
+    Hydra.get_help = get_help
+
+
 def run_hydra_main(main: Callable[[], Any], job: str | None = None) -> Any:
     """Run a ``@hydra.main`` function so that Hydra's own errors (a bad override, an unknown
     option or key, a wrong type caught by a schema: all before the run folder exists) are one
@@ -424,6 +448,8 @@ def run_hydra_main(main: Callable[[], Any], job: str | None = None) -> Any:
         return main()
 
     _TASK_STARTED, _SWEEP_DIR = False, None
+    if "--help" in sys.argv or "-h" in sys.argv:
+        _help_groups_when_asked()
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing its report and exiting 1
     try:
         return main()
