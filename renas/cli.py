@@ -237,10 +237,8 @@ class CheckFirst(Callback):
             print(f"error: {e} (every job of the sweep has it; no job was started)", file=sys.stderr, flush=True)
             sys.exit(2)
         for override, key, value in _swept_values(config):
-            job_cfg = task_cfg.copy()
             try:
-                with read_write(job_cfg), open_dict(job_cfg):
-                    OmegaConf.update(job_cfg, key, value, force_add=True)  # a typed key checks its type here
+                job_cfg = _with_values(task_cfg, {key: value})  # a typed key checks its type here
                 check_schema(job_cfg)
                 job_check(job_cfg)
             except (RenasError, OmegaConfBaseException) as e:
@@ -391,12 +389,8 @@ def check_jobs_between(config: DictConfig, task_cfg: DictConfig) -> None:
         return  # the same for every job: each says so
     broken: list[str] = []
     for values in jobs:
-        job_cfg = task_cfg.copy()
-        with read_write(job_cfg), open_dict(job_cfg):
-            for key, value in zip(keys, values):
-                OmegaConf.update(job_cfg, key, value, force_add=True)
         try:
-            check_between(job_cfg, space)
+            check_between(_with_values(task_cfg, dict(zip(keys, values))), space)
         except RenasError as e:
             job = " ".join(f"{key}={value}" for key, value in zip(keys, values))
             broken.append(f"{e} (the job {job} of the sweep")
@@ -405,6 +399,15 @@ def check_jobs_between(config: DictConfig, task_cfg: DictConfig) -> None:
     if broken:
         print(f"warning: {len(broken)} of the sweep's {len(jobs)} jobs break a rule between keys and will fail "
               f"in their turn; the first: {broken[0]})", file=sys.stderr, flush=True)
+
+
+def _with_values(task_cfg: DictConfig, values: dict[str, Any]) -> DictConfig:
+    """A copy of ``task_cfg`` with ``values`` (``key: value``) set, as a sweep's job has them."""
+    job_cfg = task_cfg.copy()
+    with read_write(job_cfg), open_dict(job_cfg):
+        for key, value in values.items():
+            OmegaConf.update(job_cfg, key, value, force_add=True)
+    return job_cfg
 
 
 def _task_config(config: DictConfig) -> DictConfig:

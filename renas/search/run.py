@@ -17,7 +17,6 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from renas.build import build, build_evaluator, build_space, build_strategy, locate_class, run_name
-from renas.train.profile import torch_threads, trains_on_cpu
 from renas.config import check_schema, group_choices, plain
 from renas.errors import ConfigError, DiskFullError, act_on_held, signals_held, was_terminated
 from renas.evaluate.executors import executor_settings
@@ -25,6 +24,7 @@ from renas.search.loop import LoopSettings, Search, SearchCallback, SearchStoppe
 from renas.tracking.files import atomic_write_json
 from renas.tracking.history import HistoryWriter, read_history, rewrite_history
 from renas.train.checks import check_trainer
+from renas.train.profile import torch_threads, trains_on_cpu
 
 log = logging.getLogger("renas.search")
 
