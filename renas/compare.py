@@ -10,7 +10,8 @@ set; each shown with the value the run ran with, from ``.hydra/config.yaml`` and
 choices in ``.hydra/hydra.yaml``; ``-`` only where a run folder has no such files and did not
 override the key), the best fitness, evaluations, whether the search finished, the algorithm and
 its wall seconds. Runs of different search spaces, evaluators or data sets are compared with a
-warning: their fitness values may be on other scales. A run that crashed (no ``summary.json``)
+warning: their fitness values may be on other scales; runs made with different versions of renas,
+torch, Lightning ... (``summary.json``'s ``versions``) with another. A run that crashed (no ``summary.json``)
 is read from its history and shown as unfinished.
 
 The plot (``--out``, default ``compare.png``; with ``--json`` only when ``--out`` is given)
@@ -153,6 +154,7 @@ def read_run(run: Path) -> dict[str, Any]:
         "finished": bool(summary.get("finished", False)),
         "algorithm": summary.get("algorithm") or settings.get("algorithm.name"),
         "seconds": summary.get("seconds"),
+        "versions": summary.get("versions") if isinstance(summary.get("versions"), dict) else None,
         "curve": [(g["generation"], g["fitness/best_so_far"]) for g in generations
                   if g.get("fitness/best_so_far") is not None],
     }
@@ -285,6 +287,12 @@ def compare(paths: list[str], group_by: str | None = None, out: str | None = "co
     if mixed:
         print(f"warning: these runs differ in {'; '.join(mixed)}: their fitness values may not be comparable",
               file=sys.stderr)
+    recorded = [r["versions"] for r in rows if r["versions"]]  # (older runs record none)
+    versions = [f"{name} {', '.join(sorted({str(v.get(name)) for v in recorded}))}"
+                for name in dict.fromkeys(n for v in recorded for n in v) if len({v.get(name) for v in recorded}) > 1]
+    if versions:
+        print(f"warning: these runs ran with different versions ({'; '.join(versions)}): the same settings and seed "
+              f"may give other results", file=sys.stderr)
     if as_json:
         print(json.dumps([{**{k: v for k, v in r.items() if k not in ("curve", "settings")},
                            "overrides": dict(r["overrides"]),  # all of them, as given (the table: those that differ)

@@ -25,6 +25,7 @@ from renas.cli import (hydra_run_dir, move_logging, quiet_lightning, quote_arch_
                        remove_empty_run_dir, report_errors, run_hydra_main, set_threads)
 from renas.errors import DiskFullError, RenasError, as_disk_full, command, stop_on_sigterm, stop_status
 from renas.tracking.run_folder import CHECKPOINTS, TRAIN_STATE, discard_unstarted, keep_hydra_files, refuse_existing_search
+from renas.tracking.versions import warn_changed_versions
 
 CONFIG_PATH = "pkg://renas.conf"
 
@@ -86,6 +87,7 @@ def _search(cfg: DictConfig, run: _Run) -> float:
             return float(best["fitness"]) if best else math.nan
         # (every evaluation done but summary.json not written: killed while it wrote its last files,
         # which the resume writes now: the summary, the plots, the W&B run's end)
+        warn_changed_versions(resume["state"].get("versions"), run.dir)
     else:
         refuse_occupied_run_dir(run.dir, "search")  # a training's folder (CheckFirst: before Hydra writes there)
         refuse_existing_search(run.dir)

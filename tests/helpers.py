@@ -226,7 +226,8 @@ def without_times(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def read_wandb_records(path: Path) -> list[Any]:
     """Parse a W&B ``.wandb`` file (LevelDB-log framing: 7-byte file header, 32 KiB blocks,
-    7-byte chunk headers ``<crc u32, len u16, type u8>``) into protobuf ``Record`` objects."""
+    7-byte chunk headers ``<crc u32, len u16, type u8>``) into protobuf ``Record`` objects; the
+    records whole so far (a file still being written ends at its last whole chunk)."""
     from wandb.proto import wandb_internal_pb2 as pb
 
     data = Path(path).read_bytes()
@@ -238,6 +239,8 @@ def read_wandb_records(path: Path) -> list[Any]:
             pos += left
             continue
         _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        if pos + 7 + length > len(data):  # a chunk W&B is still writing (read while the run ends): not yet a record
+            break
         chunk = data[pos + 7 : pos + 7 + length]
         pos += 7 + length
         if kind == 1:  # full

@@ -8,6 +8,7 @@ The cases run the entry points in this process (:func:`helpers.run_entry`: the s
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from helpers import REPO, compose, run_cli, run_entry
 from conftest import SHARED
+from renas.tracking.versions import versions
 
 TABLE = ["search_space=nasbench201", "evaluator=nasbench201"]
 
@@ -372,6 +374,15 @@ def finished_runs(tmp_path_factory):
     return root
 
 
+def _set_versions(run: Path, **changed: str) -> None:
+    """Rewrite ``run``'s state.pt as if a process with other versions had written it."""
+    import torch  # (deferred: only these tests read a state)
+
+    state = torch.load(run / "state.pt", weights_only=True)
+    state["versions"] = {**state["versions"], **changed}
+    torch.save(state, run / "state.pt")
+
+
 def _damaged(finished_runs: Path, tmp_path: Path, how: str) -> Path:
     run = tmp_path / "run"
     shutil.copytree(finished_runs / "a", run)
@@ -387,6 +398,10 @@ def _damaged(finished_runs: Path, tmp_path: Path, how: str) -> Path:
     elif how == "old_keys":  # a search started by renas 0.1, whose evaluator carried the executor's keys
         with (run / ".hydra" / "search" / "overrides.yaml").open("a") as f:
             f.write("- evaluator.workers=1\n")
+    elif how == "old_version":  # the same, from a state that records the renas version that wrote it
+        with (run / ".hydra" / "search" / "overrides.yaml").open("a") as f:
+            f.write("- evaluator.workers=1\n")
+        _set_versions(run, renas="0.1.0")
     elif how == "unstarted":  # killed as it started: an empty history, no state yet
         state.unlink()
         (run / "history.jsonl").write_text("")
@@ -415,6 +430,7 @@ RESUME_CASES = [
     ("config_cut", [], "resume it with the renas version that started it (or "),
     ("history_cut", [], "history"),
     ("old_keys", [], "saved overrides do not compose with this version (Could not override 'evaluator.workers'"),
+    ("old_version", [], f"resume it with the renas version that started it (renas 0.1.0; this is {versions()['renas']})"),
     ("intact", ["ga.budget=99"], "would change the search"),
     ("intact", ["algorithm=rea"], "would change the search"),
     # an override given again unchanged is not named among the changes
@@ -450,6 +466,23 @@ def test_resuming_a_finished_search_says_so(finished_runs, tmp_path, monkeypatch
     proc = run_entry("search.py", f"resume={run}", "progress=none", "hydra.run.dir=.")
     assert proc.returncode == 0 and "nothing to resume" in proc.stdout, proc.stderr[-2000:]
     assert list(here.iterdir()) == [] and _digest(run) == before
+
+
+def test_a_resume_with_other_versions_warns_and_records_its_own(finished_runs, tmp_path):
+    """A search killed as it wrote its last files (no summary.json), resumed with another torch: a
+    warning names what differs, and the summary the resume writes records this process's versions."""
+    run = _damaged(finished_runs, tmp_path, "intact")
+    (run / "summary.json").unlink()
+    _set_versions(run, torch="0.0.1")
+    proc = run_entry("search.py", f"resume={run}", "progress=none")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    said = proc.stdout + proc.stderr  # (the log's warnings go to the console, stdout)
+    assert f"was run with other versions than this process's (torch 0.0.1 -> {versions()['torch']})" in said
+    assert "renas 0" not in said  # only what differs
+    assert json.loads((run / "summary.json").read_text())["versions"] == versions()
+    # a finished search is not resumed: nothing to warn about
+    proc = run_entry("search.py", f"resume={run}", "progress=none")
+    assert proc.returncode == 0 and "nothing to resume" in proc.stdout and "other versions" not in proc.stdout + proc.stderr
 
 
 def test_a_new_search_in_a_folder_that_holds_one_is_refused(finished_runs, tmp_path):

@@ -9,6 +9,7 @@ import pytest
 
 from helpers import compose, run_cli, run_entry, without_times
 from renas.errors import ConfigError
+from renas.tracking.versions import versions
 
 pytestmark = pytest.mark.needs_shared("data/nasbench201/nb201_cifar10.csv")
 
@@ -130,6 +131,7 @@ def test_a_benchmark_logged_to_wandb_has_each_searchs_own_seed_and_budget(tmp_pa
     run = wandb_run(folders[3])
     config = {k: v.get("value", v) if isinstance(v, dict) else v for k, v in run["config"].items()}
     assert config["seed"] == 1 and config["ga"]["budget"] == 12 and config["choices"] == {"algorithm": "random"}
+    assert config["versions"] == versions()
     assert "seeds" not in config and "budget" not in config and config["max_duplicates"] == 50
     assert run["name"] == "random-b12-s1" and run["metrics"]["fitness/*"] == "generation"
     assert run["summary"]["finished"] is True and "best/c10_test_200ep" in run["summary"]
@@ -247,6 +249,7 @@ def test_benchmark_gives_paired_statistics_of_the_reference_against_every_algori
     data = _bench(tmp_path, "algorithms=[renas,evolution,tpe]", "seeds=4", "budget=[12,20]", *SMALL,
                   "ga.mutation_rate=0.2")
     assert data["reference"] == "renas" and data["optuna"] == optuna.__version__
+    assert data["versions"] == versions()
     for b in ("12", "20"):
         pairs = data["paired"][b]
         assert set(pairs) == {"evolution", "tpe"}

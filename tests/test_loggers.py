@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import compose
+from helpers import compose, read_wandb_records
 from renas.build import build
 
 
@@ -103,3 +103,26 @@ def test_a_resumed_offline_run_retires_its_earlier_files_only_once_it_went_on(tm
         sink.finish(1)
         assert earlier.is_dir() != went_on
     assert (tmp_path / "wandb" / "superseded" / earlier.name).is_dir()
+
+
+def test_the_tests_wandb_reader_takes_the_whole_records_of_a_file_still_being_written(tmp_path):
+    """The tests read a run's ``.wandb`` file while W&B may still write it (``wandb_run`` waits for
+    its exit record): a chunk cut short is not yet a record, not a protobuf error (a flaky failure)."""
+    import struct
+
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    def chunk(record) -> bytes:
+        payload = record.SerializeToString()
+        return struct.pack("<IHB", 0, len(payload), 1) + payload
+
+    first, second = pb.Record(), pb.Record()
+    first.run.run_id = "abc"
+    second.history.item.add(key="loss", value_json="0.5")
+    whole = b"\0" * 7 + chunk(first) + chunk(second)
+    path = tmp_path / "run.wandb"
+    for cut in (len(whole) - 3, len(whole) - len(chunk(second)) + 4):  # in the last payload, in its header
+        path.write_bytes(whole[:cut])
+        assert [r.run.run_id for r in read_wandb_records(path)] == ["abc"]
+    path.write_bytes(whole)
+    assert [r.WhichOneof("record_type") for r in read_wandb_records(path)] == ["run", "history"]

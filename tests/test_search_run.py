@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from helpers import read_jsonl, run_entry, wandb_run, without_times
+from renas.tracking.versions import versions
 
 TINY_TRAIN = [
     "search_space=digits_cnn",  # a space from config with a build hook: real networks, trained in a second
@@ -108,6 +109,8 @@ def test_every_algorithm_logs_the_children_table_under_a_name_with_its_choices(t
     choices = choices.get("value", choices)
     assert choices["algorithm"] == algorithm and choices["search_space"] == "nasbench201"
     assert not any(key.startswith("hydra/") for key in choices)
+    recorded = run["config"]["versions"]
+    assert recorded.get("value", recorded) == versions()  # a dashboard can filter on them
 
 
 @pytest.mark.needs_shared("data/nasbench201")

@@ -12,6 +12,7 @@ import yaml
 
 from helpers import REPO, compose, run_entry, wandb_run
 from renas import compare
+from renas.tracking.versions import versions
 
 TABLE = ["search_space=nasbench201", "evaluator=nasbench201", "ga.population_size=10", "ga.sample_size=3",
          "ga.budget=20", "threads=1", "progress=generation"]
@@ -196,6 +197,24 @@ def test_compare_groups_runs_given_one_by_one(tmp_path, capsys):
     assert (tmp_path / "g.png").is_file() and "plot:" in captured.err
 
 
+def test_compare_warns_when_runs_ran_with_different_versions(tmp_path, capsys):
+    """A seed fixes a run for one set of versions (summary.json's ``versions``): runs made with
+    another torch are compared with a warning naming it; a run that records none (older) is not counted."""
+    runs = [_fake_run(tmp_path / f"r{i}", [f"seed={i}"], [0.5, 0.6]) for i in range(3)]
+    for run, torch in zip(runs, ("2.14.1", "2.13.0", None)):
+        summary = json.loads((run / "summary.json").read_text())
+        if torch:
+            summary["versions"] = {"python": "3.11.7", "renas": "0.3.0", "torch": torch}
+        (run / "summary.json").write_text(json.dumps(summary))
+    compare.main([*map(str, runs), "--json"])
+    captured = capsys.readouterr()
+    assert captured.err.strip() == ("warning: these runs ran with different versions (torch 2.13.0, 2.14.1): the same "
+                                    "settings and seed may give other results")
+    assert [r["versions"] and r["versions"]["torch"] for r in json.loads(captured.out)] == ["2.14.1", "2.13.0", None]
+    compare.main([*map(str, runs[:1] + runs[2:]), "--json"])
+    assert "warning" not in capsys.readouterr().err
+
+
 @pytest.mark.needs_shared("data/nasbench201")
 def test_compare_shows_the_values_runs_ran_with_and_warns_across_spaces(tmp_path, capsys):
     """``seed=0`` and no seed ran the same search: no column; ``ga.mutation_rate`` shows the
@@ -211,6 +230,7 @@ def test_compare_shows_the_values_runs_ran_with_and_warns_across_spaces(tmp_path
     assert [r["settings"] for r in rows] == [{"ga.mutation_rate": default}, {"ga.mutation_rate": default},
                                              {"ga.mutation_rate": 0.5}]
     assert "warning" not in captured.err
+    assert all(r["versions"] == versions() for r in rows)  # what each search recorded
     other = _fake_run(tmp_path / "d", ["seed=0"], [0.5, 0.9])
     summary = json.loads((other / "summary.json").read_text())
     (other / "summary.json").write_text(json.dumps({**summary, "search_space": "digits_cnn"}))

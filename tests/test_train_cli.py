@@ -11,6 +11,7 @@ import shlex
 import pytest
 
 from helpers import REPO, compose, run_cli, run_entry, wandb_run
+from renas.tracking.versions import versions
 
 RESULT_FIELDS = {"arch", "search_space", "dataset", "epochs", "val_acc", "test_acc", "params", "flops", "seconds", "threads"}
 RENASNET_STR = (
@@ -109,6 +110,8 @@ def test_default_logger_writes_one_offline_wandb_run_also_with_two_devices(tmp_p
     assert run["summary"]["val_acc"] == pytest.approx(result["val_acc"])
     assert run["summary"]["arch"] == CNN_ARCH
     assert run["config"]["trainer"]["max_epochs"] == 1
+    recorded = run["config"]["versions"]
+    assert recorded.get("value", recorded) == versions() == result["versions"]
     assert not {"meta", "num_classes", "scheduler", "aux_weight"} & set(run["config"])  # the module's, not logged
     assert any("val/acc" in row for row in run["history"])
     (model,) = [x for x in run["artifacts"] if x["type"] == "model"]
@@ -271,6 +274,13 @@ def test_a_foreign_checkpoint_or_state_file_is_one_line_or_a_warning(tmp_path):
     proc = run_entry("train.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
     assert proc.returncode == 2 and "holds another network's weights (first difference: " in proc.stderr
     last.write_bytes(good)
+    state = json.loads((run_dir / ".train_state.json").read_text())
+    (run_dir / ".train_state.json").write_text(json.dumps({**state, "versions": {**state["versions"], "torch": "0.0.1"}}))
+    proc = run_entry("train.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
+    assert proc.returncode == 0 and (run_dir / "result.json").is_file(), proc.stderr[-2000:]
+    assert f"was run with other versions than this process's (torch 0.0.1 -> {versions()['torch']})" in (
+        run_dir / "train.log").read_text()
+    (run_dir / "result.json").unlink()
     (run_dir / ".train_state.json").write_text('{"run_')  # torn
     proc = run_entry("train.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
     assert proc.returncode == 0 and (run_dir / "result.json").is_file(), proc.stderr[-2000:]

@@ -22,6 +22,7 @@ from renas.errors import ConfigError
 from renas.evaluate.base import InlineExecutor
 from renas.tracking.files import atomic_write_bytes, atomic_write_json
 from renas.tracking.loggers import Sink
+from renas.tracking.versions import versions
 
 
 @dataclass
@@ -177,6 +178,7 @@ def _make_sink(cfg: DictConfig, run_dir: Path, name: str, group: str, algorithm:
     config["ga"]["budget"] = int(budget)
     config["max_duplicates"] = max_duplicates  # (the loop's repeat limit: it changes results)
     config["choices"] = {"algorithm": algorithm}
+    config["versions"] = versions()
     sink.start(folder, config, name=name, job_type="benchmark", group=group)
     return sink
 
@@ -268,6 +270,7 @@ def run_benchmark(
         "overrides": plan_.overrides,
         "max_duplicates": plan_.max_duplicates,
         "threads": cfg.get("threads"),
+        "versions": versions(),
         "optuna": optuna_version() if "tpe" in [c.algorithm.name for c in plan_.configs.values()] else None,
         "settings": {a: plain(c.algorithm) | {"ga": plain(c.ga), "controller": plain(c.controller)}
                      for a, c in plan_.configs.items()},

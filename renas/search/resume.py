@@ -24,6 +24,7 @@ from renas.search.run import SAFE_KEYS, SAFE_SETTINGS, may_change_on_resume, sea
 from renas.tracking.history import read_history
 from renas.tracking.run_folder import HISTORY_FILE, HYDRA_COPY, STATE_FILE
 from renas.tracking.state import load_state
+from renas.tracking.versions import started_by
 
 
 def first_difference(a: dict[str, Any], b: dict[str, Any]) -> tuple[str, Any, Any] | None:
@@ -65,6 +66,7 @@ def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[s
         raise RenasError(f"{run_dir / STATE_FILE} is missing but {HISTORY_FILE} holds {records} evaluations (deleted, or "
                          f"the folder copied without it); the run folder was left as it is")
     state = load_state(run_dir)
+    version = started_by(state.get("versions"))  # " (renas 0.3.0; this is 0.4.0)", or nothing for an older state
     folders = saved_searchpath(hydra_dir)  # a user's own config folders (hydra.searchpath)
     old = [searchpath_override(folders)] if folders else []
     old += [str(o) for o in load_saved(saved_overrides, list)]
@@ -75,7 +77,7 @@ def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[s
     except (HydraException, OmegaConfBaseException) as e:  # e.g. a key of an older renas version
         mine = f"{moved_folders_hint(folders)}, and " if folders else ""
         raise ConfigError(f"resume={run_dir}: the search's saved overrides do not compose with this version "
-                          f"({one_line(e)}); {mine}resume it with the renas version that started it") from None
+                          f"({one_line(e)}); {mine}resume it with the renas version that started it{version}") from None
     cfg = compose(config_name="search", overrides=old + list(new_overrides), return_hydra_config=True)
     choices = dict(cfg.hydra.runtime.choices)
     with open_dict(cfg):
@@ -96,7 +98,7 @@ def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[s
         cut = f" (or {saved_config} was cut short: it lacks {key})" if a == "<unset>" else ""
         raise ConfigError(
             f"resume: the config files changed since this search started ({key}: {a!r} then, {b!r} now); "
-            f"resume it with the renas version{mine} that started it{cut}"
+            f"resume it with the renas version{mine} that started it{version}{cut}"
         )
     diff = first_difference(without_safe(state["config"]), search_identity(cfg))  # a state of before: with them
     if diff:

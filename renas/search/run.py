@@ -23,6 +23,7 @@ from renas.evaluate.executors import executor_settings
 from renas.search.loop import LoopSettings, Search, SearchCallback, SearchStopped
 from renas.tracking.files import atomic_write_json
 from renas.tracking.history import HistoryWriter, read_history, rewrite_history
+from renas.tracking.versions import versions
 from renas.train.checks import check_trainer
 from renas.train.profile import torch_threads, trains_on_cpu
 
@@ -311,7 +312,7 @@ def run_search(
         # a resumed search keeps its W&B run: its id, and the group and name a sweep job gave it
         group = saved.get("group", group)
         name = saved.get("name") or run_name(choices.get("algorithm") or strategy.name, f"s{cfg.seed}")
-        config = {**plain(cfg), "choices": group_choices(choices)}
+        config = {**plain(cfg), "choices": group_choices(choices), "versions": versions()}
         sink.start(run_dir, config, name=name, job_type="search", group=group, resume_id=saved.get("run_id"))
         if resume:
             sink.replay(resume["history"], resume["generations"])
@@ -325,7 +326,7 @@ def run_search(
         def write_state(search: Search) -> None:
             seconds = earlier + time.perf_counter() - start
             save_state(run_dir, {"config": identity, "run_id": sink.run_id, "group": group, "name": name, "seconds": seconds,
-                                 "threads": threads, "search": search.state_dict()})
+                                 "threads": threads, "versions": versions(), "search": search.state_dict()})
 
         snapshots = Snapshots(write_state, *snapshot_settings(cfg))
         callbacks: list[SearchCallback] = [RunFiles(history, generations_file, sink, progress, logged)]
@@ -453,6 +454,7 @@ def summarize(search: Search, cfg: DictConfig, choices: dict[str, str], seconds:
         "failures": search.failures,
         "seconds": round(seconds, 3),
         "threads": threads,
+        "versions": versions(),
     }
 
 

@@ -23,6 +23,7 @@ from renas.space import SPACES
 from renas.tracking.files import atomic_write_json
 from renas.tracking.loggers import Sink
 from renas.tracking.run_folder import CHECKPOINTS, TRAIN_STATE, run_folder_kind
+from renas.tracking.versions import versions, warn_changed_versions
 from renas.train.checks import check_optim, check_trainer
 from renas.train.profile import count_flops, count_params, torch_threads, trains_on_cpu
 
@@ -249,7 +250,9 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
     name = run_name("train", dataset_name, f"s{cfg.seed}")
     wandb_run = {"group": saved.get("group"), "name": saved.get("name") or name, "choices": saved.get("choices", {})} \
         if resume_from is not None else {"group": sweep_group(), "name": name, "choices": group_choices()}
-    sink.start(run_dir, {**plain(cfg), "choices": wandb_run["choices"]}, name=wandb_run["name"], job_type="train",
+    if resume_from is not None:
+        warn_changed_versions(saved.get("versions"), run_dir)
+    sink.start(run_dir, {**plain(cfg), "choices": wandb_run["choices"], "versions": versions()}, name=wandb_run["name"], job_type="train",
                group=wandb_run["group"], resume_id=saved.get("run_id"))
     search_artifact = _search_artifact(cfg)
     if search_artifact:
@@ -258,7 +261,7 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
     try:
         keep = bool(cfg.get("save_checkpoint", True))
         if lead:
-            atomic_write_json(state_file, {"run_id": sink.run_id, **wandb_run, "threads": threads})
+            atomic_write_json(state_file, {"run_id": sink.run_id, **wandb_run, "threads": threads, "versions": versions()})
         trainer = instantiate(cfg.trainer, logger=sink.lightning(), default_root_dir=str(run_dir),
                               enable_checkpointing=keep, callbacks=_checkpoint_callbacks(run_dir) if keep else None)
         if resume_from is not None:
@@ -290,6 +293,7 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
             "seconds": seconds,
             "seed": int(cfg.seed),
             "threads": torch.get_num_threads(),  # what fit trained with (Lightning's DDP launcher sets its own count)
+            "versions": versions(),
         }
         if cfg.get("save_checkpoint", True):
             trainer.save_checkpoint(str(run_dir / "model.ckpt"), weights_only=False)  # collective: process 0 writes
