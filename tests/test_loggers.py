@@ -126,3 +126,15 @@ def test_the_tests_wandb_reader_takes_the_whole_records_of_a_file_still_being_wr
         assert [r.run.run_id for r in read_wandb_records(path)] == ["abc"]
     path.write_bytes(whole)
     assert [r.WhichOneof("record_type") for r in read_wandb_records(path)] == ["run", "history"]
+
+
+def test_versions_name_what_differs_and_older_run_folders_compare_as_equal():
+    from renas.tracking import versions as v
+
+    now = v.versions()
+    assert now["renas"] and now["torch"] and list(now)[:3] == ["python", "renas", "torch"]
+    assert v.differences({**now, "torch": "2.0.0", "lightning": None}) == [
+        f"torch 2.0.0 -> {now['torch']}", f"lightning none -> {now['lightning']}"]
+    assert v.differences(now) == [] and v.differences(None) == [] and v.differences({"other": "1"}) == []
+    assert v.started_by({"renas": "0.1.0"}) == f" (renas 0.1.0; this is {now['renas']})"
+    assert v.started_by(now) == v.started_by(None) == v.started_by({}) == ""

@@ -38,7 +38,7 @@ def differences(recorded: dict[str, str | None] | None) -> list[str]:
     if not isinstance(recorded, dict):
         return []
     now = versions()
-    return [f"{name} {recorded[name]} -> {now.get(name)}" for name in recorded
+    return [f"{name} {recorded[name] or 'none'} -> {now.get(name) or 'none'}" for name in recorded
             if name in now and recorded[name] != now[name]]
 
 
@@ -46,7 +46,9 @@ def started_by(recorded: dict[str, str | None] | None) -> str:
     """`` (renas 0.3.0; this is 0.4.0)`` for a message that asks for the renas version that started
     a run; empty when the run folder records none or the same."""
     renas = recorded.get("renas") if isinstance(recorded, dict) else None
-    return f" (renas {renas}; this is {versions().get('renas')})" if renas and renas != versions().get("renas") else ""
+    now = versions().get("renas")
+    return f" (renas {renas}; this is {now or 'renas from a source folder it was not installed from'})" \
+        if renas and renas != now else ""
 
 
 def warn_changed_versions(recorded: dict[str, str | None] | None, run_dir: object) -> None:
