@@ -264,6 +264,7 @@ def test_benchmark_gives_paired_statistics_of_the_reference_against_every_algori
     md = (tmp_path / "benchmark.md").read_text()
     assert "paired over the same seeds" in md and "| 20 | evolution |" in md and "Wilcoxon" in md
     assert "at the next budget" in md
+    assert f"TPE ran with Optuna {optuna.__version__}." in md and f"renas {versions()['renas']}, torch {versions()['torch']}" in md
 
 
 def test_paired_statistics_agree_with_scipy():

@@ -81,6 +81,8 @@ def markdown(data: dict[str, Any]) -> str:
     ]
     if data.get("optuna"):
         lines += [f"TPE ran with Optuna {data['optuna']}.", ""]
+    if data.get("versions"):  # (a benchmark.json of before records none)
+        lines += ["Versions: " + ", ".join(f"{k} {v}" for k, v in data["versions"].items() if v) + ".", ""]
     if not data.get("finished", True):
         lines += ["**Partial results: the benchmark is still running or was interrupted.**", ""]
     if data.get("overrides"):
