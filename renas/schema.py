@@ -275,7 +275,7 @@ class DataSchema:
     num_workers: int = rule(0)
     val_fraction: float = rule(0.0, 1.0, low_open=True, high_open=True)
     subset: float = rule(0.0, 1.0, low_open=True)
-    split_seed: int = rule(0)
+    split_seed: int = rule(0, 2**32 - 1)  # numpy's and scikit-learn's seeds are 32-bit
     image_size: Optional[int] = rule(1)
     normalize: Any = rule(boolean=True)  # bool
     mean: Optional[List[float]] = MISSING

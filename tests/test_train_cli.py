@@ -473,6 +473,26 @@ def test_arch_from_a_search_on_another_dataset_says_so(tmp_path, searched):
     assert (line in (run_dir / "train.log").read_text()) == (searched == "mnist")
 
 
+def test_arch_from_a_search_that_held_out_another_test_split_says_so(tmp_path):
+    """Same data set, another ``test_fraction`` (or ``root`` / ``path``): train.py's test split
+    is not the one the search held out, so its images may be ones the search validated on.
+    ``split_seed`` moves the validation split only and says nothing."""
+    from omegaconf import OmegaConf
+
+    from renas.train.final import other_test_split
+
+    search = tmp_path / "search"
+    (search / ".hydra").mkdir(parents=True)
+    OmegaConf.save(compose("search", ["dataset.test_fraction=0.3", "dataset.split_seed=5"]), search / ".hydra" / "config.yaml")
+    line = other_test_split(compose("train", [f"arch_from={search}"]))
+    assert line == (f"arch_from={search}: that search used dataset.test_fraction=0.3 (this training: 0.2), so this "
+                    f"training's test split is not the one it held out and may hold images it validated on (add "
+                    f"dataset.test_fraction=0.3 to test on its held-out images)")
+    assert other_test_split(compose("train", [f"arch_from={search}", "dataset.test_fraction=0.3"])) is None
+    (search / ".hydra" / "config.yaml").write_text("{not: [yaml")  # unreadable: nothing to compare, no error
+    assert other_test_split(compose("train", [f"arch_from={search}"])) is None
+
+
 def test_arch_from_an_unfinished_search_says_how_to_finish_it(tmp_path):
     search = tmp_path / "search"
     search.mkdir()

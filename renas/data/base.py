@@ -7,11 +7,16 @@ floats on the training device (and augments them while training), which keeps th
 cheap and the same on CPU and GPU.
 
 Splits: the validation split is carved from the training data with a fixed ``split_seed``
-(the same for every run, whatever the search seed), so the search never sees test data.
+(the same for every run, whatever the search seed), so the search never sees test data. A data
+set without an official test split holds its test split out with a seed of its own
+(:data:`TEST_SPLIT_SEED`), so ``split_seed`` moves the validation split only and a search with
+another ``split_seed`` never validates on the test images another command reports.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -22,6 +27,12 @@ from torch.utils.data import DataLoader, TensorDataset
 from torchvision.transforms.v2.functional import resize
 
 from renas.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+#: the seed of the test split held out of a data set without an official one (digits, an image
+#: folder without ``test/``): fixed, whatever ``dataset.split_seed``
+TEST_SPLIT_SEED = 0
 
 
 @dataclass
@@ -92,28 +103,58 @@ def channel_stats(images: torch.Tensor, scale: float, chunk: int = 4096) -> tupl
     return [round(float(v), 6) for v in mean], [round(float(v), 6) for v in std]
 
 
+def check_memory(count: int, channels: int, size: int) -> None:
+    """Refuse an ``image_size`` whose ``count`` uint8 images of ``channels`` x ``size`` x ``size``
+    would not fit in this machine's memory, before trying (one line naming the key, not numpy's
+    or torch's allocation error)."""
+    need = count * channels * size * size
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system: let the allocation say it
+        return
+    if need > total:
+        raise ConfigError(f"dataset.image_size={size}: {count} images of {channels} x {size} x {size} need "
+                          f"{need / 2**30:.1f} GiB of memory, this machine has {total / 2**30:.1f} GiB; "
+                          "choose a smaller image_size")
+
+
 def resize_split(split: Split, size: int) -> Split:
     if split.images.shape[-2:] == (size, size):
         return split
-
+    check_memory(len(split), int(split.images.shape[1]), size)
     return Split(resize(split.images, [size, size], antialias=True), split.labels)
 
 
 def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices ``(kept, held_out)``; the held-out part is stratified by class when every class
-    has at least two members (scikit-learn's ``train_test_split``, which rounds its size up)."""
+    """Indices ``(kept, held_out)``; the held-out part is stratified by class (scikit-learn's
+    ``train_test_split``, which rounds its size up). A class with a single member stays in the
+    kept part (it cannot be in both); where the held-out part is too small to hold every class,
+    it is a plain random draw."""
     # deferred: scikit-learn (~1 s) only for a held-out split
     from sklearn.model_selection import train_test_split
 
+    labels = np.asarray(labels)
     index = np.arange(len(labels))
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    split = counts[inverse] >= 2  # the members of classes that can be split
+    single = index[~split]
     try:
-        kept, held = train_test_split(index, test_size=fraction, stratify=labels, random_state=seed)
+        if not split.any():
+            raise ValueError("every class has a single image")
+        size = max(1, round(fraction * len(labels))) if single.size else fraction  # of all the images
+        kept, held = train_test_split(index[split], test_size=size, stratify=labels[split], random_state=seed)
+        kept = np.concatenate([kept, single])
     except ValueError:
         try:
             kept, held = train_test_split(index, test_size=fraction, random_state=seed)
         except ValueError as e:
             raise DataError(f"cannot hold out {fraction} of {len(labels)} images: {e}") from None
     return np.sort(kept), np.sort(held)
+
+
+def missing_classes(part: torch.Tensor, whole: torch.Tensor) -> list[int]:
+    """The labels of ``whole`` that ``part`` lacks."""
+    return sorted(set(whole.unique().tolist()) - set(part.unique().tolist()))
 
 
 class ImageDataModule(pl.LightningDataModule):
@@ -125,6 +166,9 @@ class ImageDataModule(pl.LightningDataModule):
 
     name = "images"
     scale = 255.0
+    #: the validation split stratified by class (image folders: small and unbalanced); the
+    #: built-in sets, large and balanced, draw it at random
+    stratify_validation = False
 
     def __init__(
         self,
@@ -222,15 +266,44 @@ class ImageDataModule(pl.LightningDataModule):
         if n_val < 1 or n - n_val < 1:
             raise DataError(f"dataset.val_fraction={self.val_fraction} of {n} training images leaves an empty "
                             f"{'validation' if n_val < 1 else 'training'} split")
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.split_seed))
+        generator = torch.Generator().manual_seed(self.split_seed)
+        order = torch.randperm(n, generator=generator)
         val, train = order[:n_val], order[n_val:]
+        if self.stratify_validation:
+            kept, held = stratified_holdout(data.labels.numpy(), n_val / n, self.split_seed)
+            train, val = (torch.as_tensor(i)[torch.randperm(len(i), generator=generator)] for i in (kept, held))
         if self.subset < 1:
             train = train[: max(1, int(len(train) * self.subset))]
             val = val[: max(1, int(len(val) * self.subset))]
         self.train_split, self.val_split = data.take(train), data.take(val)
+        self._warn_small(data)
         if self.normalize and self.mean is None:
             self.mean, self.std = channel_stats(self.train_split.images, self.scale)
             self.std = [max(s, 1e-6) for s in self.std]
+
+    def _warn_small(self, data: Split) -> None:
+        """A warning when the training or validation split lacks a class: a fitness measured
+        without some classes, or a network that never sees them (a tiny ``subset``, a class of
+        one or two images)."""
+        classes = len(data.labels.unique())
+        train, val = len(self.train_split), len(self.val_split)
+        if self.subset < 1 and min(train, val) < classes:
+            log.warning("dataset.subset=%s leaves %d training and %d validation image%s for %d classes: the "
+                        "fitness is measured on fewer images than there are classes", self.subset, train, val,
+                        "" if val == 1 else "s", classes)
+            return
+        for split, what in ((self.train_split, "training"), (self.val_split, "validation")):
+            if lacking := missing_classes(split.labels, data.labels):
+                counts = data.labels.bincount()
+                log.warning("%s: the %s split has no image of class%s %s (%s image%s in all): add images%s",
+                            self.name, what, "" if len(lacking) == 1 else "es",
+                            ", ".join(self.class_name(c) for c in lacking),
+                            ", ".join(str(int(counts[c])) for c in lacking),
+                            "" if len(lacking) == 1 and int(counts[lacking[0]]) == 1 else "s",
+                            " or a larger dataset.subset" if self.subset < 1 else "")
+
+    def class_name(self, label: int) -> str:
+        return str(label)
 
     def _check_channels(self) -> None:
         if not self.normalize:
@@ -285,7 +358,8 @@ class ImageDataModule(pl.LightningDataModule):
 
 class HoldoutDataModule(ImageDataModule):
     """A data set without an official test split: ``test_fraction`` of it is held out as the
-    test split (stratified, fixed by ``split_seed``), the rest is the training data."""
+    test split (stratified, fixed by :data:`TEST_SPLIT_SEED` whatever ``split_seed``), the rest
+    is the training data."""
 
     def __init__(self, test_fraction: float = 0.2, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -298,8 +372,12 @@ class HoldoutDataModule(ImageDataModule):
     def _holdout(self) -> tuple[Split, Split]:
         if self._parts is None:
             data = self.load_all()
-            kept, held = stratified_holdout(data.labels.numpy(), self.test_fraction, self.split_seed)
+            kept, held = stratified_holdout(data.labels.numpy(), self.test_fraction, TEST_SPLIT_SEED)
             self._parts = (data.take(kept), data.take(held))
+            if lacking := missing_classes(self._parts[1].labels, data.labels):
+                log.warning("%s: the test split (dataset.test_fraction=%s) has no image of class%s %s: its "
+                            "accuracy there is not measured", self.name, self.test_fraction,
+                            "" if len(lacking) == 1 else "es", ", ".join(self.class_name(c) for c in lacking))
         return self._parts
 
     def load_train(self) -> Split:

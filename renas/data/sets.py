@@ -13,7 +13,7 @@ import torchvision.datasets as tvd
 from PIL import Image
 from torchvision.datasets import ImageFolder
 
-from renas.data.base import HoldoutDataModule, ImageDataModule, Split, as_split
+from renas.data.base import HoldoutDataModule, ImageDataModule, Split, as_split, check_memory
 from renas.errors import ConfigError, DataError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -207,7 +207,10 @@ class NPZDataModule(ImageDataModule):
     def _array(self, key: str) -> np.ndarray:
         if self._arrays is None:
             if not self.path.is_file():
-                raise DataError(f"{self.path} not found; set dataset.path to the .npz file")
+                hint = (" (its default is $RENAS_SHARED/data/cifar10_subset/cifar10_subset.npz, RENAS_SHARED "
+                        "defaulting to ../shared from the folder you run in: set RENAS_SHARED to the shared folder)"
+                        if self.path.name == "cifar10_subset.npz" else "")
+                raise DataError(f"{self.path} not found; set dataset.path to the .npz file{hint}")
             try:
                 with np.load(self.path, allow_pickle=False) as f:
                     self._arrays = {k: f[k] for k in f.files if k in ("x_train", "y_train", "x_test", "y_test")}
@@ -230,6 +233,31 @@ class NPZDataModule(ImageDataModule):
 
 # --- a folder of images --------------------------------------------------------------------------
 
+def _visible(path: Path, folder: Path) -> bool:
+    """``path`` (under ``folder``) is neither hidden nor inside a hidden folder: macOS's
+    ``._x.png``, ``.ipynb_checkpoints/``, ``.git/`` hold no images of the class."""
+    return not any(part.startswith(".") for part in path.relative_to(folder).parts)
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """The images under ``folder`` (any depth), sorted, hidden ones left out."""
+    return sorted(p for p in folder.rglob("*")
+                  if p.suffix.lower() in IMAGE_EXTENSIONS and _visible(p, folder) and p.is_file())
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """An image as 8-bit RGB. 16-bit grey (``I;16``, and ``I`` as Pillow opens such PNGs and
+    TIFFs) is scaled from 0..65535 to 0..255, which Pillow's ``convert`` would clip to white;
+    32-bit float images are refused (no range to scale from)."""
+    if img.mode.startswith("I;16") or img.mode == "I":
+        values = np.asarray(img, dtype=np.float64)
+        grey = np.clip(np.rint(values / 257.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, mode="L").convert("RGB")
+    if img.mode == "F":
+        raise ValueError("32-bit float pixels have no fixed range; save it with 8 or 16 bits per pixel")
+    return img.convert("RGB")
+
+
 def _class_folders(folder: Path) -> list[str]:
     """The class folders in ``folder``, sorted; hidden ones (``.ipynb_checkpoints``, ``.git``) are
     not classes."""
@@ -245,6 +273,14 @@ def _find_classes(directory: str) -> tuple[list[str], dict[str, int]]:
 
 
 class _ImageFolder(ImageFolder):
+    """torchvision's listing without hidden class folders or hidden files and folders inside
+    a class."""
+
+    def __init__(self, root: str, **kwargs: Any) -> None:
+        folder = Path(root)
+        super().__init__(root, is_valid_file=lambda p: Path(p).suffix.lower() in IMAGE_EXTENSIONS
+                         and _visible(Path(p), folder), **kwargs)
+
     def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
         return _find_classes(directory)
 
@@ -255,6 +291,7 @@ class ImageFolderDataModule(HoldoutDataModule):
     ``image_size`` x ``image_size`` and kept in memory."""
 
     name = "image_folder"
+    stratify_validation = True
 
     def __init__(self, root: str = "", image_size: int = 32, **kwargs: Any) -> None:
         if image_size is None:
@@ -272,16 +309,16 @@ class ImageFolderDataModule(HoldoutDataModule):
             for name in _class_folders(folder):
                 if name not in class_to_idx:
                     raise DataError(f"{folder / name}: class {name!r} is not among the training classes")
-                files = sorted(p for p in (folder / name).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-                samples += [(str(p), class_to_idx[name]) for p in files]
+                samples += [(str(p), class_to_idx[name]) for p in _image_files(folder / name)]
             if not samples:
                 raise DataError(f"{folder} holds no images")
         size = int(self.image_size)
+        check_memory(len(samples), 3, size)
         images = np.empty((len(samples), size, size, 3), dtype=np.uint8)
         for i, (path, _) in enumerate(samples):
             try:
                 with Image.open(path) as img:
-                    images[i] = np.asarray(img.convert("RGB").resize((size, size), Image.BILINEAR))
+                    images[i] = np.asarray(to_rgb(img).resize((size, size), Image.BILINEAR))
             except Exception as e:
                 raise DataError(f"cannot read image {path}: {e}") from None
         return as_split(images, np.array([label for _, label in samples]), channels_last=True)
@@ -347,10 +384,16 @@ class ImageFolderDataModule(HoldoutDataModule):
         search that never reads the test split starts (train.py and ``report_test`` read it)."""
         test = self._layout()[1]
         if test is not None:
-            extra = sorted(set(self._class_names(test, training=False)) - set(self.classes))
+            names = self._class_names(test, training=False)
+            extra = sorted(set(names) - set(self.classes))
             if extra:
                 raise DataError(f"{test / extra[0]}: class {extra[0]!r} is not among the training classes "
                                 f"({', '.join(self.classes)})")
+            if not any(_image_files(test / name) for name in names):
+                raise DataError(f"{test} holds no images")
+
+    def class_name(self, label: int) -> str:
+        return repr(self.classes[label]) if 0 <= label < len(self.classes) else str(label)
 
     @property
     def num_classes(self) -> int:

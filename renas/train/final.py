@@ -84,10 +84,36 @@ def other_dataset(cfg: DictConfig) -> str | None:
         searched = json.loads((Path(str(cfg.arch_from)).expanduser() / "summary.json").read_text()).get("dataset")
     except (OSError, ValueError, AttributeError):  # resolve_arch has read it already; nothing more to say here
         return None
-    if not searched or searched == training:
+    if not searched:
         return None
-    return (f"arch_from={cfg.arch_from}: that search ran on dataset={searched}; this training uses "
-            f"dataset={training} (add dataset={searched} to train on the search's data)")
+    if searched != training:
+        return (f"arch_from={cfg.arch_from}: that search ran on dataset={searched}; this training uses "
+                f"dataset={training} (add dataset={searched} to train on the search's data)")
+    return other_test_split(cfg)
+
+
+#: the ``dataset`` keys that decide which images are the test split (``split_seed`` moves the
+#: validation split only)
+TEST_SPLIT_KEYS = ("root", "path", "test_fraction")
+
+
+def other_test_split(cfg: DictConfig) -> str | None:
+    """``train.py arch_from=<search>`` on the search's data set whose test split is not the one
+    the search held out (another ``test_fraction``, ``root`` or ``path``): the test images
+    reported may have been among those the search validated on. The line that says so, else
+    ``None`` (also where the search's ``.hydra/config.yaml`` cannot be read)."""
+    try:
+        searched = OmegaConf.load(Path(str(cfg.arch_from)).expanduser() / ".hydra" / "config.yaml").dataset
+        differ = [(k, searched[k], cfg.dataset[k]) for k in TEST_SPLIT_KEYS
+                  if k in searched and k in cfg.dataset and str(searched[k]) != str(cfg.dataset[k])]
+    except Exception:  # a search from elsewhere, a config that no longer composes: nothing to compare
+        return None
+    if not differ:
+        return None
+    said = ", ".join(f"dataset.{k}={old} (this training: {new})" for k, old, new in differ)
+    add = " ".join(f"dataset.{k}={old}" for k, old, _ in differ)
+    return (f"arch_from={cfg.arch_from}: that search used {said}, so this training's test split is not the one it "
+            f"held out and may hold images it validated on (add {add} to test on its held-out images)")
 
 
 def _checkpoint_callbacks(run_dir: Path) -> list[Any]:
