@@ -474,9 +474,10 @@ def test_arch_from_a_search_on_another_dataset_says_so(tmp_path, searched):
 
 
 def test_arch_from_a_search_that_held_out_another_test_split_says_so(tmp_path):
-    """Same data set, another ``test_fraction`` (or ``root`` / ``path``): train.py's test split
-    is not the one the search held out, so its images may be ones the search validated on.
-    ``split_seed`` moves the validation split only and says nothing."""
+    """Same data set, another ``test_fraction``: train.py's test split is not the one the search
+    held out, so its images may be ones the search trained or validated on. ``split_seed``
+    (it moves the validation split only), a ``test_fraction`` written otherwise, and data sets
+    with a test split of their own (MNIST, an image folder's ``test/``) say nothing."""
     from omegaconf import OmegaConf
 
     from renas.train.final import other_test_split
@@ -485,12 +486,22 @@ def test_arch_from_a_search_that_held_out_another_test_split_says_so(tmp_path):
     (search / ".hydra").mkdir(parents=True)
     OmegaConf.save(compose("search", ["dataset.test_fraction=0.3", "dataset.split_seed=5"]), search / ".hydra" / "config.yaml")
     line = other_test_split(compose("train", [f"arch_from={search}"]))
-    assert line == (f"arch_from={search}: that search used dataset.test_fraction=0.3 (this training: 0.2), so this "
-                    f"training's test split is not the one it held out and may hold images it validated on (add "
-                    f"dataset.test_fraction=0.3 to test on its held-out images)")
-    assert other_test_split(compose("train", [f"arch_from={search}", "dataset.test_fraction=0.3"])) is None
+    assert line == (f"arch_from={search}: that search held out dataset.test_fraction=0.3 (this training: 0.2), so "
+                    f"this training's test split is not the one it held out and may hold images it trained or "
+                    f"validated on (add dataset.test_fraction=0.3 to test on its held-out images)")
+    assert other_test_split(compose("train", [f"arch_from={search}", "dataset.test_fraction=0.30"])) is None
+    assert other_test_split(compose("train", [f"arch_from={search}", "dataset=mnist"])) is None
+    images = tmp_path / "images"
+    for part in ("train", "test"):
+        (images / part).mkdir(parents=True)
+    OmegaConf.save(compose("search", ["dataset=image_folder", f"dataset.root={images}"]), search / ".hydra" / "config.yaml")
+    folder = ["dataset=image_folder", f"dataset.root={images}", "dataset.test_fraction=0.5"]
+    assert other_test_split(compose("train", [f"arch_from={search}", *folder])) is None  # its own test/
+    (images / "test").rmdir()
+    assert "held out dataset.test_fraction=0.2 (this training: 0.5)" in other_test_split(
+        compose("train", [f"arch_from={search}", *folder]))
     (search / ".hydra" / "config.yaml").write_text("{not: [yaml")  # unreadable: nothing to compare, no error
-    assert other_test_split(compose("train", [f"arch_from={search}"])) is None
+    assert other_test_split(compose("train", [f"arch_from={search}", "dataset.test_fraction=0.5"])) is None
 
 
 def test_arch_from_an_unfinished_search_says_how_to_finish_it(tmp_path):

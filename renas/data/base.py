@@ -16,6 +16,7 @@ another ``split_seed`` never validates on the test images another command report
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -105,16 +106,19 @@ def channel_stats(images: torch.Tensor, scale: float, chunk: int = 4096) -> tupl
 
 def check_memory(count: int, channels: int, size: int) -> None:
     """Refuse an ``image_size`` whose ``count`` uint8 images of ``channels`` x ``size`` x ``size``
-    would not fit in this machine's memory, before trying (one line naming the key, not numpy's
-    or torch's allocation error)."""
+    alone would need more than this machine's memory, before trying (one line naming the key,
+    not numpy's or torch's allocation error). A size that passes may still need more: loading
+    holds a copy or two beside them."""
     need = count * channels * size * size
     try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        page, pages = os.sysconf("SC_PAGE_SIZE"), os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):  # not a POSIX system: let the allocation say it
         return
-    if need > total:
+    if page <= 0 or pages <= 0:  # the system cannot tell (sysconf returns -1)
+        return
+    if need > page * pages:
         raise ConfigError(f"dataset.image_size={size}: {count} images of {channels} x {size} x {size} need "
-                          f"{need / 2**30:.1f} GiB of memory, this machine has {total / 2**30:.1f} GiB; "
+                          f"{need / 2**30:.1f} GiB of memory, this machine has {page * pages / 2**30:.1f} GiB; "
                           "choose a smaller image_size")
 
 
@@ -125,11 +129,11 @@ def resize_split(split: Split, size: int) -> Split:
     return Split(resize(split.images, [size, size], antialias=True), split.labels)
 
 
-def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices ``(kept, held_out)``; the held-out part is stratified by class (scikit-learn's
-    ``train_test_split``, which rounds its size up). A class with a single member stays in the
-    kept part (it cannot be in both); where the held-out part is too small to hold every class,
-    it is a plain random draw."""
+def stratified_holdout(labels: np.ndarray, size: float | int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(kept, held_out)``: ``size`` images held out (a fraction, rounded up as
+    scikit-learn's ``train_test_split`` does, or a count), stratified by class. A class with a
+    single member stays in the kept part (it cannot be in both); where the held-out part is too
+    small to hold every class, it is a plain random draw among the other images."""
     # deferred: scikit-learn (~1 s) only for a held-out split
     from sklearn.model_selection import train_test_split
 
@@ -137,19 +141,19 @@ def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> tuple[
     index = np.arange(len(labels))
     _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     split = counts[inverse] >= 2  # the members of classes that can be split
-    single = index[~split]
+    if not split.any():  # every class a single image: some must be held out
+        split[:] = True
+    single, pool = index[~split], index[split]
+    if single.size and isinstance(size, float):  # a fraction of all the images, as a count of the pool
+        size = math.ceil(size * len(labels))
     try:
-        if not split.any():
-            raise ValueError("every class has a single image")
-        size = max(1, round(fraction * len(labels))) if single.size else fraction  # of all the images
-        kept, held = train_test_split(index[split], test_size=size, stratify=labels[split], random_state=seed)
-        kept = np.concatenate([kept, single])
-    except ValueError:
         try:
-            kept, held = train_test_split(index, test_size=fraction, random_state=seed)
-        except ValueError as e:
-            raise DataError(f"cannot hold out {fraction} of {len(labels)} images: {e}") from None
-    return np.sort(kept), np.sort(held)
+            kept, held = train_test_split(pool, test_size=size, stratify=labels[pool], random_state=seed)
+        except ValueError:  # too few held out for every class, or one class only
+            kept, held = train_test_split(pool, test_size=size, random_state=seed)
+    except ValueError as e:
+        raise DataError(f"cannot hold out {size} of {len(labels)} images: {e}") from None
+    return np.sort(np.concatenate([kept, single])), np.sort(held)
 
 
 def missing_classes(part: torch.Tensor, whole: torch.Tensor) -> list[int]:
@@ -270,7 +274,7 @@ class ImageDataModule(pl.LightningDataModule):
         order = torch.randperm(n, generator=generator)
         val, train = order[:n_val], order[n_val:]
         if self.stratify_validation:
-            kept, held = stratified_holdout(data.labels.numpy(), n_val / n, self.split_seed)
+            kept, held = stratified_holdout(data.labels.numpy(), n_val, self.split_seed)
             train, val = (torch.as_tensor(i)[torch.randperm(len(i), generator=generator)] for i in (kept, held))
         if self.subset < 1:
             train = train[: max(1, int(len(train) * self.subset))]
@@ -282,25 +286,27 @@ class ImageDataModule(pl.LightningDataModule):
             self.std = [max(s, 1e-6) for s in self.std]
 
     def _warn_small(self, data: Split) -> None:
-        """A warning when the training or validation split lacks a class: a fitness measured
-        without some classes, or a network that never sees them (a tiny ``subset``, a class of
-        one or two images)."""
+        """A warning when a ``subset`` leaves fewer training or validation images than classes,
+        and, without a subset, when the training or validation split lacks a class (a class of
+        one or two images in an image folder): a fitness measured without it, or a network that
+        never sees it. (A small subset of a built-in set missing a class by chance says nothing.)"""
         classes = len(data.labels.unique())
         train, val = len(self.train_split), len(self.val_split)
-        if self.subset < 1 and min(train, val) < classes:
-            log.warning("dataset.subset=%s leaves %d training and %d validation image%s for %d classes: the "
-                        "fitness is measured on fewer images than there are classes", self.subset, train, val,
-                        "" if val == 1 else "s", classes)
+        if self.subset < 1:
+            if min(train, val) < classes:
+                log.warning("dataset.subset=%s leaves %d training and %d validation image%s for %d classes: the "
+                            "fitness is measured on fewer images than there are classes", self.subset, train, val,
+                            "" if val == 1 else "s", classes)
             return
+        counts = data.labels.bincount()
         for split, what in ((self.train_split, "training"), (self.val_split, "validation")):
             if lacking := missing_classes(split.labels, data.labels):
-                counts = data.labels.bincount()
-                log.warning("%s: the %s split has no image of class%s %s (%s image%s in all): add images%s",
-                            self.name, what, "" if len(lacking) == 1 else "es",
+                log.warning("%s: the %s split has no image of class%s %s (%s image%s of %s in training and "
+                            "validation): add images", self.name, what, "" if len(lacking) == 1 else "es",
                             ", ".join(self.class_name(c) for c in lacking),
                             ", ".join(str(int(counts[c])) for c in lacking),
                             "" if len(lacking) == 1 and int(counts[lacking[0]]) == 1 else "s",
-                            " or a larger dataset.subset" if self.subset < 1 else "")
+                            "it" if len(lacking) == 1 else "them")
 
     def class_name(self, label: int) -> str:
         return str(label)
@@ -374,10 +380,13 @@ class HoldoutDataModule(ImageDataModule):
             data = self.load_all()
             kept, held = stratified_holdout(data.labels.numpy(), self.test_fraction, TEST_SPLIT_SEED)
             self._parts = (data.take(kept), data.take(held))
-            if lacking := missing_classes(self._parts[1].labels, data.labels):
-                log.warning("%s: the test split (dataset.test_fraction=%s) has no image of class%s %s: its "
-                            "accuracy there is not measured", self.name, self.test_fraction,
-                            "" if len(lacking) == 1 else "es", ", ".join(self.class_name(c) for c in lacking))
+            for part, what, then in ((self._parts[1], "test", "its accuracy there is not measured"),
+                                     (self._parts[0], "training data", "the network never sees it")):
+                if lacking := missing_classes(part.labels, data.labels):
+                    log.warning("%s: the %s (dataset.test_fraction=%s) has no image of class%s %s: %s", self.name,
+                                what if what != "test" else "test split", self.test_fraction,
+                                "" if len(lacking) == 1 else "es", ", ".join(self.class_name(c) for c in lacking),
+                                then)
         return self._parts
 
     def load_train(self) -> Split:

@@ -246,12 +246,18 @@ def _image_files(folder: Path) -> list[Path]:
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
-    """An image as 8-bit RGB. 16-bit grey (``I;16``, and ``I`` as Pillow opens such PNGs and
-    TIFFs) is scaled from 0..65535 to 0..255, which Pillow's ``convert`` would clip to white;
-    32-bit float images are refused (no range to scale from)."""
+    """An image as 8-bit RGB. 16-bit grey (``I;16``) is scaled from 0..65535 to 0..255, which
+    Pillow's ``convert`` would clip to white; 32-bit integer grey (``I``) is taken as 8-bit when
+    every value is in 0..255, as 16-bit when in 0..65535, and refused beyond; 32-bit float
+    images are refused (no range to scale from)."""
     if img.mode.startswith("I;16") or img.mode == "I":
         values = np.asarray(img, dtype=np.float64)
-        grey = np.clip(np.rint(values / 257.0), 0, 255).astype(np.uint8)
+        low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+        if low < 0 or high > 65535:
+            raise ValueError(f"32-bit integer pixels from {low:g} to {high:g} are neither 8- nor 16-bit")
+        if img.mode.startswith("I;16") or high > 255:
+            values = values / 257.0
+        grey = np.clip(np.rint(values), 0, 255).astype(np.uint8)
         return Image.fromarray(grey, mode="L").convert("RGB")
     if img.mode == "F":
         raise ValueError("32-bit float pixels have no fixed range; save it with 8 or 16 bits per pixel")

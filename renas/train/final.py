@@ -92,28 +92,32 @@ def other_dataset(cfg: DictConfig) -> str | None:
     return other_test_split(cfg)
 
 
-#: the ``dataset`` keys that decide which images are the test split (``split_seed`` moves the
-#: validation split only)
-TEST_SPLIT_KEYS = ("root", "path", "test_fraction")
-
-
 def other_test_split(cfg: DictConfig) -> str | None:
-    """``train.py arch_from=<search>`` on the search's data set whose test split is not the one
-    the search held out (another ``test_fraction``, ``root`` or ``path``): the test images
-    reported may have been among those the search validated on. The line that says so, else
-    ``None`` (also where the search's ``.hydra/config.yaml`` cannot be read)."""
+    """``train.py arch_from=<search>`` on the search's data set, one that holds its test split
+    out of its images (``digits``, an image folder without ``train/`` and ``test/``), with
+    another ``test_fraction`` than the search: the test images reported may be among those the
+    search trained or validated on. The line that says so, else ``None`` (also where the
+    search's ``.hydra/config.yaml`` cannot be read). ``split_seed`` moves the validation split
+    only; a data set with a test split of its own has nothing to compare."""
+    from hydra.utils import get_class
+
+    from renas.data.base import HoldoutDataModule
+
     try:
+        if not issubclass(get_class(str(cfg.dataset._target_)), HoldoutDataModule):
+            return None
+        root = cfg.dataset.get("root")
+        if root and all((Path(str(root)).expanduser() / part).is_dir() for part in ("train", "test")):
+            return None  # an image folder's own test/
         searched = OmegaConf.load(Path(str(cfg.arch_from)).expanduser() / ".hydra" / "config.yaml").dataset
-        differ = [(k, searched[k], cfg.dataset[k]) for k in TEST_SPLIT_KEYS
-                  if k in searched and k in cfg.dataset and str(searched[k]) != str(cfg.dataset[k])]
+        old, new = float(searched.test_fraction), float(cfg.dataset.test_fraction)
     except Exception:  # a search from elsewhere, a config that no longer composes: nothing to compare
         return None
-    if not differ:
+    if old == new:
         return None
-    said = ", ".join(f"dataset.{k}={old} (this training: {new})" for k, old, new in differ)
-    add = " ".join(f"dataset.{k}={old}" for k, old, _ in differ)
-    return (f"arch_from={cfg.arch_from}: that search used {said}, so this training's test split is not the one it "
-            f"held out and may hold images it validated on (add {add} to test on its held-out images)")
+    return (f"arch_from={cfg.arch_from}: that search held out dataset.test_fraction={old:g} (this training: {new:g}), "
+            f"so this training's test split is not the one it held out and may hold images it trained or validated "
+            f"on (add dataset.test_fraction={old:g} to test on its held-out images)")
 
 
 def _checkpoint_callbacks(run_dir: Path) -> list[Any]:
