@@ -84,3 +84,94 @@ def test_a_ray_address_where_nothing_answers_is_one_line_at_once(fake_ray, tmp_p
         executors.make_executor(compose("search", ["executor=ray", "executor.workers=2", f"executor.address={address}"]),
                                 None, tmp_path)
     assert fake_ray["address"] == address
+
+
+def test_a_dead_ray_address_from_the_environment_is_one_line_at_once(fake_ray, tmp_path, monkeypatch):
+    """``RAY_ADDRESS`` (a SLURM job's environment often sets it) is what ``ray.init`` joins
+    without ``executor.address``: an address where nothing answers hung for minutes."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+    with pytest.raises(ConfigError, match=rf"^executor=ray: RAY_ADDRESS=127.0.0.1:{port}: nothing answers at "):
+        executors.make_executor(compose("search", ["executor=ray", "executor.workers=2"]), None, tmp_path)
+    assert fake_ray == {}
+
+
+def test_sigterm_while_ray_starts_stops_as_everywhere_else(fake_ray, tmp_path):
+    """Ray's driver handler, installed early in ``ray.init``, turned SIGTERM into ``exit(15)``:
+    status 15, nothing said, Ray's agents left running. Now Ray is shut down and the search's
+    own handler stops it (status 143 and its line at the entry point)."""
+    import signal
+
+    from renas.errors import Terminated, stop_on_sigterm
+
+    ray = sys.modules["ray"]
+    shut = []
+    ray.shutdown = lambda: shut.append(True)
+
+    def init(**kwargs):
+        raise SystemExit(signal.SIGTERM)
+
+    ray.init = init
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        stop_on_sigterm()
+        ours = signal.getsignal(signal.SIGTERM)
+        with pytest.raises(Terminated):
+            executors.make_executor(compose("search", ["executor=ray", "executor.workers=2"]), None, tmp_path)
+        assert shut == [True] and signal.getsignal(signal.SIGTERM) is ours
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def test_resources_finer_than_ray_counts_are_one_line():
+    cfg = compose("search", ["executor=ray", "executor.num_cpus=0.00001"])
+    check_schema(cfg)
+    with pytest.raises(ConfigError, match=r"^executor.num_cpus=1e-05: Ray counts resources in steps of 0.0001; "
+                                          r"give 0.0001 or another multiple of 0.0001$"):
+        executors.executor_settings(cfg.executor)
+    cfg = compose("search", ["executor=ray", "executor.num_gpus=0.12345"])
+    with pytest.raises(ConfigError, match=r"^executor.num_gpus=0.12345: .* give 0.1235 or another"):
+        executors.executor_settings(cfg.executor)
+    assert executors.executor_settings(compose("search", ["executor=ray", "executor.num_cpus=0.25"]).executor)[
+        "num_cpus"] == 0.25
+
+
+def test_more_local_workers_than_open_files_allow_are_refused_or_the_soft_limit_raised(monkeypatch):
+    """Every local worker's pool holds pipes in the search's process: 200 workers under the
+    common limit of 1,024 open files ended in ``Too many open files`` and a traceback."""
+    import resource
+
+    limits = {"now": (1024, 1024)}
+    monkeypatch.setattr(resource, "getrlimit", lambda what: limits["now"])
+    monkeypatch.setattr(resource, "setrlimit", lambda what, value: limits.update(now=value))
+    cfg = compose("search", ["executor.workers=200"])
+    with pytest.raises(ConfigError, match=r"^executor.workers=200 needs about 1664 open files and this process may "
+                                          r"open 1024 \(ulimit -Hn\); use fewer workers, or raise the limit$"):
+        executors.executor_settings(cfg.executor)
+    executors.executor_settings(compose("search", ["executor.workers=100"]).executor)  # 864 files: fine
+    limits["now"] = (1024, 4096)
+    executors.executor_settings(cfg.executor)  # the hard limit allows it: no refusal, nothing changed yet
+    assert limits["now"] == (1024, 4096)
+    executors.open_files_limit(200, raise_soft=True)  # as the executor starts
+    assert limits["now"] == (1664, 4096)
+
+
+def test_more_worker_threads_than_cores_warn(tmp_path, caplog, monkeypatch):
+    """The README's "K x threads never exceeds the cores" held only for the default threads and
+    K <= cores: more is now said."""
+    monkeypatch.setattr(executors, "usable_cores", lambda: 2)
+    for overrides, line in (
+        (["executor.workers=2", "executor.threads_per_worker=2"],
+         "executor.workers=2 with 2 torch threads each: 4 threads on 2 usable cores, so the workers wait for each "
+         "other and each child trains slower"),
+        (["executor.workers=3"], "executor.workers=3 with 1 torch thread each: 3 threads on 2 usable cores"),
+        (["executor.workers=2"], None),
+    ):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="renas.evaluate"):
+            executors.make_executor(compose("search", overrides), None, tmp_path).close()
+        assert (line in caplog.text) if line else not caplog.records, caplog.text

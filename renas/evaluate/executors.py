@@ -198,23 +198,36 @@ class RayExecutor:
                 kwargs["address"] = address
             if runtime_env:
                 kwargs["runtime_env"] = runtime_env
-            why = unreachable(address)
+            given = f"executor.address={address}" if address else f"RAY_ADDRESS={os.environ.get('RAY_ADDRESS')}"
+            why = unreachable(address or os.environ.get("RAY_ADDRESS"))  # ray.init reads RAY_ADDRESS without one
             if why is not None:  # Ray itself retries for minutes before it gives up
-                raise ConfigError(f"executor=ray: executor.address={address}: {why}; start the head with "
+                raise ConfigError(f"executor=ray: {given}: {why}; start the head with "
                                   f"`ray start --head` (it prints the address to give), or give executor.address=auto "
                                   f"on a node of the cluster")
             sigterm = signal.getsignal(signal.SIGTERM)
             started_here = not address and _no_running_ray(ray)  # before init, which may join a cluster started here
             try:
                 ray.init(**kwargs)
+            except SystemExit as e:
+                # SIGTERM while Ray starts: its driver's handler, installed early in init, exits with the
+                # signal's number (status 15, nothing said, Ray's agents left running): stop as everywhere else
+                _shutdown_quietly(ray)
+                if e.code == signal.SIGTERM and callable(sigterm):
+                    signal.signal(signal.SIGTERM, sigterm)
+                    sigterm(signal.SIGTERM, None)
+                raise
+            except KeyboardInterrupt:  # Ctrl-C while Ray starts
+                _shutdown_quietly(ray)
+                raise
             except Exception as e:  # no cluster at the address, a bad runtime_env, ...: one line, before any file
-                where = f" at executor.address={address}" if address else ""
+                where = f" at {given}" if address or os.environ.get("RAY_ADDRESS") else ""
                 detail = " ".join(str(e).split())[:300]
                 raise ConfigError(f"executor=ray: Ray could not start or connect{where}: {type(e).__name__}: {detail}") from None
-            if sigterm is not None and signal.getsignal(signal.SIGTERM) is not sigterm:
-                # Ray's driver installs its own, which aborts: SIGTERM (a scheduler's time limit) must
-                # stop the search as everywhere else, with its summary and the resume command
-                signal.signal(signal.SIGTERM, sigterm)
+            finally:
+                if sigterm is not None and signal.getsignal(signal.SIGTERM) is not sigterm:
+                    # Ray's driver installs its own, which aborts: SIGTERM (a scheduler's time limit) must
+                    # stop the search as everywhere else, with its summary and the resume command
+                    signal.signal(signal.SIGTERM, sigterm)
         self._check_resources(num_cpus, num_gpus, started_here)
         self.capacity = workers
         self.remote = ray.remote(_ray_evaluate).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=1,
@@ -271,6 +284,15 @@ class RayExecutor:
             self.ray.cancel(ref, force=True)
 
 
+def _shutdown_quietly(ray) -> None:
+    """Stop what a failed or interrupted ``ray.init`` started (its raylet and agents outlived the
+    search by minutes)."""
+    try:
+        ray.shutdown()
+    except BaseException:  # noqa: BLE001 - already on the way out; the first error is the one to report
+        pass
+
+
 def _no_running_ray(ray) -> bool:
     """Whether ``ray.init()`` without an address starts a Ray instance of its own: no
     ``RAY_ADDRESS`` and no cluster started on this machine with ``ray start`` (Ray's own lookup,
@@ -283,6 +305,30 @@ def _no_running_ray(ray) -> bool:
         return canonicalize_bootstrap_address(None) is None
     except Exception:  # an unreadable address file, a bad RAY_ADDRESS: ray.init reports it
         return False
+
+
+#: open files a local worker holds in the search's process (its pool's pipes and queues; about 5
+#: measured), with room to spare, and those the search itself may need
+FILES_PER_WORKER, FILES_OF_THE_SEARCH = 8, 64
+
+
+def open_files_limit(workers: int, raise_soft: bool = False) -> None:
+    """Refuse ``workers`` local workers when this process may not open the files they need (the
+    pools would start until ``Too many open files``); with ``raise_soft``, lift the soft limit
+    (``ulimit -n``) up to the hard one where that is enough, as Ray does for its own."""
+    try:
+        import resource  # deferred: POSIX only
+    except ImportError:
+        return
+    need = workers * FILES_PER_WORKER + FILES_OF_THE_SEARCH
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or need <= soft:
+        return
+    if hard != resource.RLIM_INFINITY and need > hard:
+        raise ConfigError(f"executor.workers={workers} needs about {need} open files and this process may open "
+                          f"{hard} (ulimit -Hn); use fewer workers, or raise the limit")
+    if raise_soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
 
 
 def usable_cores() -> int:
@@ -323,9 +369,16 @@ def executor_settings(ex) -> dict[str, Any]:
     if kind == "local":
         per_worker = ex.get("threads_per_worker")
         settings["threads"] = max(1, usable_cores() // workers) if per_worker is None else int(per_worker)
+        if workers > 1:
+            open_files_limit(workers)
     else:
         settings.update(address=ex.get("address"), num_cpus=float(ex.num_cpus), num_gpus=float(ex.num_gpus),
                         log_to_driver=bool(ex.log_to_driver), runtime_env=_runtime_env(ex.get("runtime_env")))
+        for key in ("num_cpus", "num_gpus"):
+            value = settings[key]
+            if value != round(value, 4):  # Ray's own ValueError came as a traceback, after the run folder
+                raise ConfigError(f"executor.{key}={value:g}: Ray counts resources in steps of 0.0001; give "
+                                  f"{max(round(value, 4), 0.0001):g} or another multiple of 0.0001")
     return settings
 
 
@@ -357,7 +410,13 @@ def make_executor(cfg, evaluator, run_dir: Path, threads: int | None = None):
         import torch
 
         gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-        return LocalExecutor(spec, workers, settings["threads"], gpus)
+        cores, threads = usable_cores(), settings["threads"]
+        if workers * threads > cores:
+            log.warning("executor.workers=%d with %d torch thread%s each: %d threads on %d usable core%s, so the "
+                        "workers wait for each other and each child trains slower", workers, threads,
+                        "" if threads == 1 else "s", workers * threads, cores, "" if cores == 1 else "s")
+        open_files_limit(workers, raise_soft=True)
+        return LocalExecutor(spec, workers, threads, gpus)
     return RayExecutor(spec, workers, address=settings["address"], num_cpus=settings["num_cpus"],
                        num_gpus=settings["num_gpus"], log_to_driver=settings["log_to_driver"],
                        runtime_env=settings["runtime_env"], weights_dir=getattr(evaluator, "weights_dir", None)

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from hydra import compose
 from hydra.errors import HydraException
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -99,8 +99,7 @@ def other_test_split(cfg: DictConfig) -> str | None:
     search trained or validated on. The line that says so, else ``None`` (also where the
     search's ``.hydra/config.yaml`` cannot be read). ``split_seed`` moves the validation split
     only; a data set with a test split of its own has nothing to compare."""
-    from hydra.utils import get_class
-
+    # deferred: renas.data imports Lightning, which train.py's checks run without (see train_architecture)
     from renas.data.base import HoldoutDataModule
 
     try:
