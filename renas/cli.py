@@ -225,6 +225,11 @@ class CheckFirst(Callback):
         task_cfg = _task_config(config)
         job_check = _job_check(kwargs.get("config_name"), list(config.hydra.overrides.hydra))
         try:
+            check_sweep_shapes(config)
+        except RenasError as e:
+            print(f"error: {e} (no job was started)", file=sys.stderr, flush=True)
+            sys.exit(2)
+        try:
             check_swept_options(config, kwargs.get("config_name"))
         except RenasError as e:
             print(f"error: {e}; no job was started)", file=sys.stderr, flush=True)
@@ -312,6 +317,28 @@ def check_swept_options(config: DictConfig, config_name: Any = None) -> None:
 LAUNCHER_MINIMA = {"timeout_min": (1, "minutes"), "cpus_per_task": (1, "CPUs"), "gpus_per_node": (0, "GPUs"),
                    "tasks_per_node": (1, "tasks"), "nodes": (1, "nodes"), "mem_gb": (1, "GB"),
                    "array_parallelism": (1, "jobs at once")}
+
+
+def check_sweep_shapes(config: DictConfig) -> None:
+    """A sweep that would start no job, or whose sweeper cannot start: a listed or ranged sweep
+    without a value (``seed=range(0,0)``: Hydra launched 0 jobs and said nothing), an interval
+    whose low end is above its high end (Optuna's traceback at the first trial), and the Optuna
+    sweeper's ``n_trials`` below 1 (its traceback after no trial)."""
+    for override in _sweeps(config):
+        if override.value_type == ValueType.INTERVAL_SWEEP:
+            low, high = override.value().start, override.value().end
+            if low > high:
+                raise ConfigError(f"{override.input_line}: the interval's low end {low:g} is above its high end {high:g}")
+        elif override.value_type in (ValueType.SIMPLE_CHOICE_SWEEP, ValueType.CHOICE_SWEEP, ValueType.RANGE_SWEEP):
+            if next(iter(override.sweep_iterator()), _NOTHING) is _NOTHING:
+                raise ConfigError(f"{override.input_line}: the sweep holds no value, so it would start no job")
+    sweeper = config.hydra.get("sweeper") or {}
+    n_trials = sweeper.get("n_trials") if "optuna" in str(sweeper.get("_target_", "")).lower() else None
+    if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1):
+        raise ConfigError(f"hydra.sweeper.n_trials={n_trials!r} is out of range: must be a number of trials >= 1")
+
+
+_NOTHING = object()
 
 
 def check_launcher(launcher: Any) -> None:

@@ -321,6 +321,9 @@ def main(argv: list[str] | None = None) -> None:
             raise
         print(f"error: {e}", file=sys.stderr, flush=True)
         sys.exit(2)
+    except BrokenPipeError:  # the reader stopped early (`... --json | head`): what it read is all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush does not fail again
+        sys.exit(141)  # as a shell reports a command ended by SIGPIPE
 
 
 if __name__ == "__main__":

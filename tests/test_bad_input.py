@@ -265,6 +265,13 @@ def test_a_sweep_whose_every_job_has_a_bad_value_is_refused_before_any_job(tmp_p
     (["seed=0,1", "ga.budget=2"], "error: ga.budget=2 is smaller than ga.population_size=3: the initial population "
                                   "alone needs 3 evaluations (the job seed=0 of the sweep; no job was started)"),
     (["ga.population_size=3,10", "ga.budget=2"], "(the job ga.population_size=3 of the sweep; no job was started)"),
+    # a sweep that starts no job (Hydra launched 0 jobs, status 0), a sweeper that cannot start (Optuna's tracebacks)
+    (["seed=range(0,0)"], "error: seed=range(0,0): the sweep holds no value, so it would start no job (no job was "
+                          "started)"),
+    (["hparams_search=optuna", "ga.mutation_rate=interval(0.5,0.1)"],
+     "error: ga.mutation_rate=interval(0.5,0.1): the interval's low end 0.5 is above its high end 0.1"),
+    (["hparams_search=optuna", "hydra.sweeper.n_trials=0"],
+     "error: hydra.sweeper.n_trials=0 is out of range: must be a number of trials >= 1 (no job was started)"),
 ])
 def test_a_swept_bad_value_is_refused_before_any_job(tmp_path, sweep_args, expected):
     """Each value of a listed or ranged sweep is checked before the sweep starts (it failed in its

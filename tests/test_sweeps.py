@@ -104,10 +104,15 @@ def test_optuna_sweep_runs_three_trials_and_reports_the_best(tmp_path):
     """Optuna's sweeper runs its trials one after another in one process (Hydra's basic
     launcher, as ``search.py -m`` does without a launcher): one run folder and one W&B run per
     trial, all in one W&B group, and the best trial reported."""
-    sweep = tmp_path / "optuna"
+    import optuna
+
+    sweep, storage = tmp_path / "optuna", f"sqlite:///{tmp_path / 'optuna.db'}"
     proc = run_entry("search.py", _hparams_search(), "hydra.sweeper.n_trials=3", *TABLE[:2], "ga.budget=20",
-                   "threads=1", f"hydra.sweep.dir={sweep}")  # no -m: the config sets multirun
+                   "threads=1", f"hydra.sweep.dir={sweep}", f"hydra.sweeper.storage={storage}")  # no -m: the config sets multirun
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # the study is kept in the database the config's comment suggests (Optuna 2.10 on SQLAlchemy 2: an AssertionError)
+    study = optuna.load_study(study_name="renas", storage=storage)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
     jobs = _jobs(sweep)
     assert len(jobs) == 3 and all(_summary(j)["finished"] for j in jobs)
     runs = [wandb_run(j) for j in jobs]
@@ -185,6 +190,23 @@ def test_compare_shows_a_crashed_run_as_unfinished(tmp_path, capsys):
     assert lines[2].split() == ["0", "0", "0.7000", "2", "yes", "rea", "1.5"]
     assert lines[3].split() == ["1", "1", "0.8000", "2", "no", "-", "-"]
     assert (tmp_path / "cmp.png").stat().st_size > 1000
+
+
+def test_compare_into_a_reader_that_stops_early_ends_quietly(tmp_path):
+    """``renas.compare <sweep> --json | head``: the reader's end of the pipe closes first; a
+    BrokenPipeError traceback (status 1) is now status 141, as a shell reports SIGPIPE, and no
+    line on stderr."""
+    import subprocess
+    import sys
+
+    for i in range(3):
+        _fake_run(tmp_path / "sweep" / str(i), [f"seed={i}"], [0.5, 0.7])
+    reader = subprocess.Popen(["true"], stdin=subprocess.PIPE)
+    reader.wait()  # gone before renas.compare writes a byte
+    proc = subprocess.run([sys.executable, "-m", "renas.compare", str(tmp_path / "sweep"), "--json"],
+                          stdout=reader.stdin, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    reader.stdin.close()
+    assert proc.returncode == 141 and proc.stderr == "", proc.stderr
 
 
 def test_compare_groups_runs_given_one_by_one(tmp_path, capsys):
