@@ -23,7 +23,7 @@ from omegaconf import DictConfig, open_dict
 from renas.build import sweep_group
 from renas.cli import (hydra_run_dir, move_logging, quiet_lightning, quote_arch_overrides, refuse_occupied_run_dir,
                        remove_empty_run_dir, report_errors, run_hydra_main, set_threads)
-from renas.errors import DiskFullError, RenasError, as_disk_full, command, stop_on_sigterm, stop_status
+from renas.errors import ConfigError, DiskFullError, RenasError, as_disk_full, command, stop_on_sigterm, stop_status
 from renas.tracking.run_folder import CHECKPOINTS, TRAIN_STATE, discard_unstarted, keep_hydra_files, refuse_existing_search
 from renas.tracking.versions import warn_changed_versions
 
@@ -137,6 +137,11 @@ def _train(cfg: DictConfig, run: _Run) -> float:
         # deferred: torch via renas.train.final, as above
         from renas.train.final import prepare_train_resume
 
+        given = [str(o) for o in HydraConfig.get().overrides.task] if HydraConfig.initialized() else []
+        if ignored := [o for o in given if o.split("=", 1)[0].lstrip("+~").split(".")[0] not in ("resume", "threads", "hydra")]:
+            raise ConfigError(f"resume={cfg.resume}: a training continues with its own settings, and "
+                              f"{' '.join(ignored)} would not be taken (only threads= may change on a resume): leave "
+                              f"{'it' if len(ignored) == 1 else 'them'} out, or start a new training")
         run.resume = Path(str(cfg.resume)).expanduser().resolve()
         threads = cfg.get("threads")  # the one setting a training's resume takes from its command
         cfg, folder, resume_from = prepare_train_resume(cfg.resume)

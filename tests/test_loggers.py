@@ -66,12 +66,21 @@ def test_a_run_that_cannot_start_is_one_line_that_says_what_to_do(tmp_path, monk
         raise wandb.errors.UsageError("No API key configured. Use `wandb login` to log in.")
 
     monkeypatch.setattr(wandb, "init", no_key)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
     sink = _sink("logger.mode=online")
     with pytest.raises(RenasError) as e:
         sink.start(tmp_path, {}, job_type="search")
     assert str(e.value) == ("logger: W&B could not start its online run (No API key configured. Use `wandb login` to "
                             "log in.); run `wandb login` or export WANDB_API_KEY, or log offline (logger.mode=offline) "
                             "and `wandb sync` later")
+
+    def no_network(**kwargs):  # a key, no network: `wandb login` was the wrong advice
+        raise wandb.errors.CommError("Timed out while retrying: dial tcp: lookup api.wandb.ai: no such host")
+
+    monkeypatch.setattr(wandb, "init", no_network)
+    monkeypatch.setenv("WANDB_API_KEY", "0" * 40)
+    with pytest.raises(RenasError, match=r"no such host\); check the network \(an API key is set\), or log offline"):
+        _sink("logger.mode=online").start(tmp_path, {}, job_type="search")
 
 
 def test_a_training_run_charts_against_lightnings_step(tmp_path, monkeypatch):

@@ -206,7 +206,7 @@ def test_a_killed_training_resumes_from_its_last_checkpoint_to_the_same_epochs(t
 
     run_dir = tmp_path / "run"
     # the digits CNN space (its reference architecture): epochs of half a second, the same steps per epoch
-    args = ["train.py", *FAST, "trainer.max_epochs=2", "search_space=digits_cnn", "logger=none", f"hydra.run.dir={run_dir}"]
+    args = ["train.py", *FAST, "trainer.max_epochs=2", "search_space=digits_cnn", "logger=csv", f"hydra.run.dir={run_dir}"]
     proc = drive("train", 25, *args)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert (run_dir / "checkpoints" / "last.ckpt").is_file() and not (run_dir / "result.json").exists()
@@ -217,12 +217,27 @@ def test_a_killed_training_resumes_from_its_last_checkpoint_to_the_same_epochs(t
     assert not (tmp_path / "new").exists()  # it continued in its own folder
     proc = run_entry("train.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'again'}")
     assert proc.returncode == 0 and "finished" in proc.stdout
+    # a setting on the resume command was silently not taken (trainer.max_epochs=5: it trained to 2)
+    proc = run_entry("train.py", f"resume={run_dir}", "trainer.max_epochs=5", f"hydra.run.dir={tmp_path / 'more'}")
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        f"error: resume={run_dir}: a training continues with its own settings, and trainer.max_epochs=5 would not be "
+        f"taken (only threads= may change on a resume): leave it out, or start a new training"), proc.stderr
+    assert not (tmp_path / "more").exists()
     # resumed from an epoch's end, it draws the same batches as a training never stopped (the
     # checkpoint carries the random streams: the loader's shuffle drew another order before)
     whole = tmp_path / "whole"
     uninterrupted = result_of(run_entry(*args[:-1], f"hydra.run.dir={whole}"), whole)
     assert (result["val_acc"], result["test_acc"]) == (uninterrupted["val_acc"], uninterrupted["test_acc"])
     assert result["seconds"] > 0
+    # metrics.csv holds every epoch (Lightning's CSV writer deleted the file it found: epoch 0 was lost), the
+    # same rows as the training never stopped (the killed run's rows after its checkpoint are not kept twice)
+    import csv
+
+    def rows(folder):
+        with open(folder / "metrics.csv", newline="") as f:
+            return [{k: v for k, v in row.items() if "time" not in k and "seconds" not in k} for row in csv.DictReader(f)]
+
+    assert rows(run_dir) == rows(whole) and {"0", "1"} <= {r["epoch"] for r in rows(run_dir)}
 
 
 def test_a_training_stopped_in_its_final_test_resumes_to_the_same_result(tmp_path, monkeypatch):

@@ -75,8 +75,9 @@ class Sink:
         """This run was made from artifact ``name`` (W&B: its lineage, e.g. the search whose
         best architecture train.py trains)."""
 
-    def lightning(self):
-        """A Lightning logger writing to this sink, or ``False`` for none."""
+    def lightning(self, resumed_step: int | None = None):
+        """A Lightning logger writing to this sink, or ``False`` for none; ``resumed_step``: the
+        global step a resumed training continues from (the rows logged before it are kept)."""
         return False
 
     def finish(self, exit_code: int = 0) -> None:
@@ -113,11 +114,32 @@ class CSVSink(Sink):
             w.writerows(self._rows)
         os.replace(tmp, self.run_dir / "metrics.csv")
 
-    def lightning(self):
+    def lightning(self, resumed_step: int | None = None):
         # deferred: Lightning (~4 s) only when a trainer asks for the logger
         from lightning.pytorch.loggers import CSVLogger
 
-        return CSVLogger(save_dir=str(self.run_dir), name="", version="")
+        path = self.run_dir / "metrics.csv"
+        earlier: list[dict[str, str]] = []
+        if resumed_step is not None and path.is_file():  # Lightning's writer deletes the file it finds
+            with open(path, newline="") as f:
+                earlier = [row for row in csv.DictReader(f) if _step(row) is not None and _step(row) < resumed_step]
+        logger = CSVLogger(save_dir=str(self.run_dir), name="", version="")
+        if earlier:
+            writer = logger.experiment  # made now: it removes metrics.csv
+            keys = sorted({k for row in earlier for k in row})  # the writer's own order (sorted)
+            with open(path, "w", newline="") as f:  # the steps before the resume, back: its saves add to them
+                w = csv.DictWriter(f, fieldnames=keys)
+                w.writeheader()
+                w.writerows(earlier)
+            writer.metrics_keys = keys  # the file's header: a new key rewrites the file with both, rows kept
+        return logger
+
+
+def _step(row: dict[str, str]) -> int | None:
+    try:
+        return int(float(row.get("step") or ""))
+    except ValueError:
+        return None
 
 
 class WandbSink(Sink):
@@ -179,8 +201,10 @@ class WandbSink(Sink):
                 with contextlib.suppress(Exception):
                     self.run.finish(exit_code=1)
                 self.run = None
-            hint = ("run `wandb login` or export WANDB_API_KEY, or log offline (logger.mode=offline) and "
-                    "`wandb sync` later") if mode == "online" else "or logger=none / logger=csv"
+            login = "check the network (an API key is set)" if os.environ.get("WANDB_API_KEY") else \
+                "run `wandb login` or export WANDB_API_KEY"
+            hint = (f"{login}, or log offline (logger.mode=offline) and `wandb sync` later") if mode == "online" \
+                else "or logger=none / logger=csv"
             raise RenasError(f"logger: W&B could not start its {mode} run ({one_line(e)}); {hint}") from None
         # a disabled run has an id of nothing: no artifact or run for train.py arch_from= to name
         self.run_id = None if mode == "disabled" else self.run.id
@@ -288,7 +312,7 @@ class WandbSink(Sink):
             except Exception as e:  # e.g. the search ran offline and was never synced
                 log.warning("could not link W&B artifact %s to this run (%s); its name is in the config", name, e)
 
-    def lightning(self):
+    def lightning(self, resumed_step: int | None = None):
         # deferred: Lightning (~4 s) only when a trainer asks for the logger
         from lightning.pytorch.loggers import WandbLogger
 

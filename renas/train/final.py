@@ -192,15 +192,15 @@ def _saved_run(state_file: Path) -> dict[str, Any]:
         return {}
 
 
-def check_resume_checkpoint(path: Path, module: Any) -> None:
+def check_resume_checkpoint(path: Path, module: Any) -> int | None:
     """A checkpoint to resume from must be a Lightning checkpoint of this network: one line, not
     Lightning's traceback, for a foreign file (another program's ``torch.save``, a training of
-    another architecture copied in)."""
+    another architecture copied in). Returns its global step (``None`` where it was not read)."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickled objects weights_only refuses: Lightning reads it (and says what is wrong)
         log.debug("%s not checked before resuming: %s", path, e)
-        return
+        return None
     missing = [k for k in ("state_dict", "epoch", "global_step", "pytorch-lightning_version", "loops")
                if not isinstance(ckpt, dict) or k not in ckpt]
     if missing:
@@ -211,6 +211,7 @@ def check_resume_checkpoint(path: Path, module: Any) -> None:
         diff = sorted(set(have) ^ set(want)) or [k for k in want if have[k] != want[k]]
         raise ConfigError(f"resume: {path} holds another network's weights (first difference: {diff[0]}); "
                           f"it is not this training's checkpoint: train it again")
+    return int(ckpt["global_step"])
 
 
 def _whole_checkpoint(path: Path) -> bool:
@@ -273,8 +274,9 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
     saved = _saved_run(state_file) if resume_from else {}
     # (the epochs to come train with the same count; the busy-machine warning once, on the CPU)
     threads = torch_threads(cfg.get("threads"), saved.get("threads"), trains_here=lead and trains_on_cpu(cfg.trainer))
+    resumed_step = None
     if resume_from is not None:
-        check_resume_checkpoint(resume_from, module)  # before a W&B run or a Trainer exists
+        resumed_step = check_resume_checkpoint(resume_from, module)  # before a W&B run or a Trainer exists
     # a resume's own command composes none of these: the run's are saved with its id
     name = run_name("train", dataset_name, f"s{cfg.seed}")
     wandb_run = {"group": saved.get("group"), "name": saved.get("name") or name, "choices": saved.get("choices", {})} \
@@ -291,7 +293,7 @@ def train_architecture(cfg: DictConfig, run_dir: Path, resume_from: Path | None 
         keep = bool(cfg.get("save_checkpoint", True))
         if lead:
             atomic_write_json(state_file, {"run_id": sink.run_id, **wandb_run, "threads": threads, "versions": versions()})
-        trainer = instantiate(cfg.trainer, logger=sink.lightning(), default_root_dir=str(run_dir),
+        trainer = instantiate(cfg.trainer, logger=sink.lightning(resumed_step), default_root_dir=str(run_dir),
                               enable_checkpointing=keep, callbacks=_checkpoint_callbacks(run_dir) if keep else None)
         if resume_from is not None:
             log.info("resuming the training in %s from %s", run_dir, resume_from)
