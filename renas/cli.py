@@ -25,6 +25,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from renas.config import check_number, check_schema, group_options
 from renas.errors import JOB_NAMES, ConfigError, RenasError, command, one_line
+from renas.tracking.loggers import online_without_login
 from renas.tracking.run_folder import run_folder_kind
 from renas.train.quiet import quiet_lightning  # noqa: F401 (the entry points' import)
 
@@ -238,6 +239,8 @@ class CheckFirst(Callback):
             check_launcher(config.hydra.get("launcher"))
             check_schema(task_cfg)
             job_check(task_cfg)
+            if line := online_without_login(task_cfg.get("logger")):
+                raise ConfigError(line)
         except RenasError as e:
             print(f"error: {e} (every job of the sweep has it; no job was started)", file=sys.stderr, flush=True)
             sys.exit(2)

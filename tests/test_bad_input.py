@@ -549,3 +549,19 @@ def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path, script, args
     assert proc.stderr.strip().startswith(f"error: {key}=") and proc.stderr.strip().count("\n") == 0, proc.stderr[-2000:]
     assert f"{tmp_path / 'notes.txt'} is a file, not a folder; choose another {key}" in proc.stderr
     assert (tmp_path / "notes.txt").read_text() == "mine\n" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_sweep_logging_online_to_wandb_without_a_key_is_refused_before_any_job(tmp_path, monkeypatch):
+    """Each job failed at its W&B start, one after another (about 10 s each without a key), and
+    left a sweep folder holding only multirun.yaml."""
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc with a key
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+    sweep = tmp_path / "sweep"
+    proc = run_entry("search.py", "-m", "seed=0,1", "logger.mode=online", f"hydra.sweep.dir={sweep}")
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0] == ("error: logger: W&B online needs an API key and none is set: run `wandb login` or export "
+                        "WANDB_API_KEY, or log offline (logger.mode=offline) and `wandb sync` later (every job of the "
+                        "sweep has it; no job was started)")
+    assert not sweep.exists()

@@ -142,6 +142,33 @@ def _step(row: dict[str, str]) -> int | None:
         return None
 
 
+def wandb_mode(mode: str | None) -> str:
+    """The mode a W&B run starts in: ``logger.mode`` wins; else an exported ``WANDB_MODE`` (W&B's
+    own setting; its old names too); else offline."""
+    env = {"dryrun": "offline", "run": "online"}.get(os.environ.get("WANDB_MODE", ""), os.environ.get("WANDB_MODE"))
+    return str(mode) if mode else (env if env in ("offline", "online", "disabled") else "offline")
+
+
+def online_without_login(logger_cfg: Any) -> str | None:
+    """For a sweep, before its first job: a W&B logger that will run online with no API key set
+    (every job would fail at its start, one after another). The line that says so, else
+    ``None``. ``wandb.login(prompt=False, verify=False)`` looks for a key without the network."""
+    if logger_cfg is None or not str(logger_cfg.get("_target_", "")).endswith("WandbSink"):
+        return None
+    if wandb_mode(logger_cfg.get("mode")) != "online":
+        return None
+    import wandb  # deferred: only a sweep that logs online to W&B needs it here (~0.7 s)
+
+    os.environ.setdefault("WANDB_SILENT", "true")
+    try:
+        if wandb.login(prompt=False, verify=False):
+            return None
+    except Exception:  # W&B could not tell: each job finds out, as a single run does
+        return None
+    return ("logger: W&B online needs an API key and none is set: run `wandb login` or export WANDB_API_KEY, "
+            "or log offline (logger.mode=offline) and `wandb sync` later")
+
+
 class WandbSink(Sink):
     """One W&B run. ``mode``: ``offline`` (default: files in ``<run>/wandb`` that
     ``wandb sync`` uploads later), ``online`` (needs an API key) or ``disabled``.
@@ -190,10 +217,8 @@ class WandbSink(Sink):
         import wandb
 
         os.environ.setdefault("WANDB_SILENT", "true")
-        # logger.mode wins; else an exported WANDB_MODE (W&B's own setting; its old names too); else offline.
         # Always passed explicitly: a resumed offline run must not be checked against a live one.
-        env = {"dryrun": "offline", "run": "online"}.get(os.environ.get("WANDB_MODE", ""), os.environ.get("WANDB_MODE"))
-        mode = self.mode or (env if env in ("offline", "online", "disabled") else "offline")
+        mode = wandb_mode(self.mode)
         try:
             self._init(wandb, mode, config, name, job_type, group, resume_id)
         except Exception as e:  # no API key, no network (after W&B's init_timeout), a bad entity
