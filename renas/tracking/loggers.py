@@ -12,6 +12,7 @@ import csv
 import logging
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -124,8 +125,10 @@ class CSVSink(Sink):
             with open(path, newline="") as f:
                 earlier = [row for row in csv.DictReader(f) if _step(row) is not None and _step(row) < resumed_step]
         logger = CSVLogger(save_dir=str(self.run_dir), name="", version="")
-        if earlier:
+        with warnings.catch_warnings():  # the run folder is never empty (Hydra's files): "will be deleted" misleads
+            warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
             writer = logger.experiment  # made now: it removes metrics.csv
+        if earlier:
             keys = sorted({k for row in earlier for k in row})  # the writer's own order (sorted)
             with open(path, "w", newline="") as f:  # the steps before the resume, back: its saves add to them
                 w = csv.DictWriter(f, fieldnames=keys)
