@@ -147,3 +147,26 @@ def test_versions_name_what_differs_and_older_run_folders_compare_as_equal():
     assert v.differences(now) == [] and v.differences(None) == [] and v.differences({"other": "1"}) == []
     assert v.started_by({"renas": "0.1.0"}) == f" (renas 0.1.0; this is {now['renas']})"
     assert v.started_by(now) == v.started_by(None) == v.started_by({}) == ""
+
+
+def test_a_resumed_trainings_csv_keeps_its_readable_rows_before_the_checkpoint(tmp_path):
+    """Lightning's CSV writer deletes the metrics.csv it finds: the rows before the resumed step
+    come back, rows that do not read (an extra field: a traceback that removed the file) are left
+    out, and a file that does not read at all is kept aside, named in a warning."""
+    import csv
+
+    from renas.tracking.loggers import CSVSink
+
+    sink = CSVSink()
+    sink.start(tmp_path, {})
+    (tmp_path / "metrics.csv").write_text("epoch,step,val/acc\n0,5,0.5\n0,10,0.6\n1,20,0.7,EXTRA\n1,30,0.8\n")
+    logger = sink.lightning(resumed_step=25)
+    logger.log_metrics({"val/acc": 0.9, "epoch": 2}, step=30)
+    logger.save()
+    with open(tmp_path / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["step"], r["val/acc"]) for r in rows] == [("5", "0.5"), ("10", "0.6"), ("30", "0.9")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.csv"]
+    (tmp_path / "metrics.csv").write_bytes(b"step,a\n1,\xff\n")  # undecodable bytes read as replacement characters
+    sink.lightning(resumed_step=5)
+    assert (tmp_path / "metrics.csv").read_text(encoding="utf-8", errors="replace").splitlines()[0] == "a,step"

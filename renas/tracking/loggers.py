@@ -120,22 +120,45 @@ class CSVSink(Sink):
         from lightning.pytorch.loggers import CSVLogger
 
         path = self.run_dir / "metrics.csv"
-        earlier: list[dict[str, str]] = []
-        if resumed_step is not None and path.is_file():  # Lightning's writer deletes the file it finds
-            with open(path, newline="") as f:
-                earlier = [row for row in csv.DictReader(f) if _step(row) is not None and _step(row) < resumed_step]
+        earlier, keys, kept = self._earlier_rows(path, resumed_step)
         logger = CSVLogger(save_dir=str(self.run_dir), name="", version="")
         with warnings.catch_warnings():  # the run folder is never empty (Hydra's files): "will be deleted" misleads
             warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
-            writer = logger.experiment  # made now: it removes metrics.csv
+            writer = logger.experiment  # made now (it would remove a metrics.csv: the earlier one is aside)
         if earlier:
-            keys = sorted({k for row in earlier for k in row})  # the writer's own order (sorted)
-            with open(path, "w", newline="") as f:  # the steps before the resume, back: its saves add to them
+            tmp = path.with_name("metrics.csv.tmp")
+            with open(tmp, "w", newline="") as f:  # the steps before the resume, back: its saves add to them
                 w = csv.DictWriter(f, fieldnames=keys)
                 w.writeheader()
                 w.writerows(earlier)
+            os.replace(tmp, path)
             writer.metrics_keys = keys  # the file's header: a new key rewrites the file with both, rows kept
+        if kept is not None and earlier:
+            kept.unlink()  # written back (an unreadable one stays beside the new file, named in the warning)
         return logger
+
+    def _earlier_rows(self, path: Path, resumed_step: int | None) -> tuple[list[dict[str, str]], list[str], Path | None]:
+        """A resumed training's ``metrics.csv`` rows before ``resumed_step``, their columns (sorted,
+        as Lightning's writer keeps them), and where the file was put aside (Lightning's writer
+        deletes the file it finds; aside, a kill before it is written back loses nothing). Rows
+        that do not read (a torn last line, an extra field) are left out; a file that does not
+        read at all stays aside, with a warning."""
+        if resumed_step is None or not path.is_file():
+            return [], [], None
+        aside = path.with_name("metrics.before-resume.csv")
+        os.replace(path, aside)
+        try:
+            with open(aside, newline="", encoding="utf-8", errors="replace") as f:
+                rows = [row for row in csv.DictReader(f) if None not in row and _step(row) is not None]
+        except (csv.Error, OSError) as e:
+            log.warning("%s could not be read (%s): kept as %s; metrics.csv starts again at step %d", path,
+                        one_line(e), aside.name, resumed_step)
+            return [], [], aside
+        earlier = [row for row in rows if _step(row) < resumed_step]
+        if not earlier:  # nothing to keep
+            aside.unlink()
+            return [], [], None
+        return earlier, sorted({k for row in earlier for k in row}), aside
 
 
 def _step(row: dict[str, str]) -> int | None:
