@@ -233,16 +233,16 @@ class NPZDataModule(ImageDataModule):
 
 # --- a folder of images --------------------------------------------------------------------------
 
-def _visible(path: Path, folder: Path) -> bool:
-    """``path`` (under ``folder``) is neither hidden nor inside a hidden folder: macOS's
-    ``._x.png``, ``.ipynb_checkpoints/``, ``.git/`` hold no images of the class."""
-    return not any(part.startswith(".") for part in path.relative_to(folder).parts)
+def _is_image(path: Path, folder: Path) -> bool:
+    """``path`` (under ``folder``) has an image's extension and is neither hidden nor inside a
+    hidden folder: macOS's ``._x.png``, ``.ipynb_checkpoints/``, ``.git/`` hold no images of the
+    class."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not any(p.startswith(".") for p in path.relative_to(folder).parts)
 
 
 def _image_files(folder: Path) -> list[Path]:
     """The images under ``folder`` (any depth), sorted, hidden ones left out."""
-    return sorted(p for p in folder.rglob("*")
-                  if p.suffix.lower() in IMAGE_EXTENSIONS and _visible(p, folder) and p.is_file())
+    return sorted(p for p in folder.rglob("*") if _is_image(p, folder) and p.is_file())
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -284,8 +284,7 @@ class _ImageFolder(ImageFolder):
 
     def __init__(self, root: str, **kwargs: Any) -> None:
         folder = Path(root)
-        super().__init__(root, is_valid_file=lambda p: Path(p).suffix.lower() in IMAGE_EXTENSIONS
-                         and _visible(Path(p), folder), **kwargs)
+        super().__init__(root, is_valid_file=lambda p: _is_image(Path(p), folder), **kwargs)
 
     def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
         return _find_classes(directory)
