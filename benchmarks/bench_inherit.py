@@ -66,7 +66,8 @@ def main() -> None:
 
     if args.op not in OP_NAMES or args.op == "sep_conv_5x5":
         others = [op for op in OP_NAMES if op != "sep_conv_5x5"]
-        parser.error(f"--op={args.op!r} must be another op than the parent's sep_conv_5x5: one of {', '.join(others)}")
+        why = "is the parent's op" if args.op == "sep_conv_5x5" else "is not an op of the space"
+        parser.error(f"--op={args.op!r} {why}: give another than the parent's sep_conv_5x5, one of {', '.join(others)}")
     from renas.errors import ConfigError
 
     try:

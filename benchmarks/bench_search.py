@@ -61,7 +61,7 @@ def part_default(args) -> None:
 
     torch.set_num_threads(args.threads)
     seconds, s = timed_search(["logger=none", "progress=none"])
-    print(f"default search (RENAS, digits, budget {s['budget']}, {args.threads} threads): {seconds:.0f} s, "
+    print(f"default search (RENAS, digits, budget {s['budget']}, {args.threads} thread{'' if args.threads == 1 else 's'}): {seconds:.0f} s, "
           f"{60 * s['evaluations'] / seconds:.1f} evaluations/min; best fitness {s['best']['fitness']:.4f} "
           f"vs best of the initial population {s['best_initial_fitness']:.4f}")
     print(f"  best architecture: {s['best']['arch']}")

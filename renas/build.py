@@ -48,6 +48,10 @@ def as_config_error(e: Exception, cfg: Any, group: str) -> RenasError:
         moved = moved_key(key) if group == "evaluator" else None
         hint = f"it is {moved} since renas 0.2" if moved else f"a key of another {group} option?"
         return ConfigError(f"{key} is not a setting of {target.rsplit('.', 1)[-1]} ({hint})")
+    missing = re.fullmatch(r"Missing mandatory value: ([\w.]+)", text)
+    if missing:  # OmegaConf names the key relative to the node it read (table, or dataset.root)
+        key = missing.group(1) if missing.group(1).startswith(group + ".") else f"{group}.{missing.group(1)}"
+        return ConfigError(f"{key} is not set: give it on the command line ({key}=...)")
     return ConfigError(f"{group}: {text}")
 
 

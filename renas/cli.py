@@ -23,10 +23,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
-from renas.config import check_number, check_schema, group_options
+from renas.config import check_number, check_schema, group_options, may_change_on_resume, resume_may_change
 from renas.errors import JOB_NAMES, ConfigError, RenasError, command, one_line
 from renas.tracking.loggers import online_without_login
-from renas.tracking.run_folder import run_folder_kind
+from renas.tracking.run_folder import LOCK_FILE, run_folder_kind
 from renas.train.quiet import quiet_lightning  # noqa: F401 (the entry points' import)
 
 log = logging.getLogger("renas")
@@ -58,7 +58,7 @@ def hydra_run_dir() -> Path:
 def _only_hydra_files(run_dir: Path) -> bool:
     """True if the folder holds nothing but what Hydra wrote when the job started."""
     for p in run_dir.iterdir():
-        if p.name == ".hydra" or p.suffix == ".log":
+        if p.name in (".hydra", LOCK_FILE) or p.suffix == ".log":
             continue
         return False
     return True
@@ -87,6 +87,7 @@ def remove_empty_run_dir(run_dir: Path) -> None:
             except ValueError:  # not in a Hydra job
                 pass
             shutil.rmtree(run / ".hydra", ignore_errors=True)
+            (run / LOCK_FILE).unlink(missing_ok=True)
             for path in logs:
                 path.unlink(missing_ok=True)
             return
@@ -506,15 +507,29 @@ def run_hydra_main(main: Callable[[], Any], job: str | None = None) -> Any:
     except (HydraException, OmegaConfBaseException) as e:
         if _TASK_STARTED:  # raised by the task itself: a bug, with its traceback
             raise
-        print(f"error: {not_a_group(one_line(e), job)}", file=sys.stderr, flush=True)
+        text = not_a_group(one_line(e), job)
+        if job == "search" and any(a.split("=", 1)[0].lstrip("+") == "resume" for a in sys.argv[1:]):
+            # the command's config before resume= reads the run's own: an override that does not fit the
+            # defaults (evaluator.metric of a table search) fails there, and is not the resume's to take anyway
+            if given := [a for a in sys.argv[1:] if "=" in a and not a.startswith("-") and not may_change_on_resume(a)]:
+                text = f"resume: {' '.join(given)} cannot be given to a resumed search; {resume_may_change()}"
+        print(f"error: {text}", file=sys.stderr, flush=True)
         sys.exit(2)
     except ValueError as e:  # Hydra's own flags given together (``-m ... --cfg job``)
         if _TASK_STARTED or not str(e).startswith("Only one of --run"):
             raise
         print(f"error: {e} (--cfg shows one run's config: drop -m)", file=sys.stderr, flush=True)
         sys.exit(2)
+    except BrokenPipeError:  # the reader stopped early (`--help | head`): what it read is all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush does not fail again
+        sys.exit(141)
     finally:
         os.environ.pop("HYDRA_FULL_ERROR", None)
+        if "--help" in sys.argv or "-h" in sys.argv or "--cfg" in sys.argv:  # (printed, not yet flushed)
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def not_a_group(text: str, job: str | None) -> str:

@@ -25,6 +25,26 @@ from renas.schema import SCHEMAS, TARGETS, Choice
 CONF_DIR = str(Path(__file__).resolve().parent / "conf")
 
 
+#: config keys that may differ between a search and its resumption (they do not change it)
+SAFE_KEYS = ("logger", "progress", "threads", "resume", "snapshot")
+
+
+#: settings inside a group that a resume may change: where Ray runs and what it shows change no
+#: child (a search requeued on a new Ray head joins it with executor.address=...)
+SAFE_SETTINGS = ("executor.address", "executor.log_to_driver")
+
+
+def may_change_on_resume(override: str) -> bool:
+    """Whether a command-line override sets only what a resume may change."""
+    key = override.split("=", 1)[0].lstrip("+~")
+    return key.split(".")[0] in SAFE_KEYS or key in SAFE_SETTINGS or key.startswith("hydra")
+
+
+def resume_may_change() -> str:
+    """What a resumed search takes from its command line, in words (for the refusals)."""
+    return f"only {', '.join([*(k for k in SAFE_KEYS if k != 'resume'), *SAFE_SETTINGS])} may change on resume"
+
+
 def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     """A nested mapping by dotted key: ``{"ga": {"budget": 30}}`` as ``{"ga.budget": 30}`` (an
     empty mapping stays a value: ``{"x": {}}`` as ``{"x": {}}``)."""

@@ -10,6 +10,7 @@ works from any folder. Add your own config folders with ``hydra.searchpath``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import sys
@@ -21,10 +22,11 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from renas.build import sweep_group
-from renas.cli import (hydra_run_dir, move_logging, quiet_lightning, quote_arch_overrides, refuse_occupied_run_dir,
+from renas.cli import (_distributed_worker, hydra_run_dir, move_logging, quiet_lightning, quote_arch_overrides, refuse_occupied_run_dir,
                        remove_empty_run_dir, report_errors, run_hydra_main, set_threads)
 from renas.errors import ConfigError, DiskFullError, RenasError, as_disk_full, command, stop_on_sigterm, stop_status
-from renas.tracking.run_folder import CHECKPOINTS, TRAIN_STATE, discard_unstarted, keep_hydra_files, refuse_existing_search
+from renas.tracking.run_folder import (CHECKPOINTS, run_folder_kind, STATE_FILE, TRAIN_STATE, discard_unstarted, holding, keep_hydra_files,
+                                      refuse_existing_search, restore_hydra_files)
 from renas.tracking.versions import warn_changed_versions
 
 CONFIG_PATH = "pkg://renas.conf"
@@ -35,18 +37,27 @@ class _Run:
     resume moves to the folder it continues), and ``resume``, the folder a ``resume=`` continues
     (``None``: a new run)."""
 
-    def __init__(self) -> None:
+    def __init__(self, locks: contextlib.ExitStack) -> None:
         self.dir, self.resume = hydra_run_dir(), None
         self.fresh = False  # a new search's folder, checked: what it writes before its first state can go
+        self.locks = locks
+
+    def hold(self, folder: Path, job: str, resume: bool = True) -> None:
+        """Hold ``folder`` until the command ends (:func:`renas.tracking.run_folder.holding`);
+        a further process of a multi-device training works in the folder its first one holds."""
+        if not _distributed_worker():
+            self.locks.enter_context(holding(folder, job, resume))
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="search")
 @report_errors
 def search_main(cfg: DictConfig) -> float:
     """Run a neural architecture search (``python search.py [overrides]``)."""
-    run = _Run()
+    locks = contextlib.ExitStack()
+    run = _Run(locks)
     try:  # from the first line: Ctrl-C at any moment ends in interrupted()
-        return _search(cfg, run)
+        with locks:
+            return _search(cfg, run)
     except KeyboardInterrupt:
         if _finished(run.resume or run.dir):  # held while its last files were written (renas.errors.signals_held)
             what, status = stop_status()
@@ -56,6 +67,16 @@ def search_main(cfg: DictConfig) -> float:
         # a new search can resume once its state file is there (written before the first evaluation starts)
         interrupted("search", run, run.resume is not None or (run.dir / "state.pt").is_file(),
                     "before the search wrote its first state (state.pt)")
+
+
+def open_files_now() -> str:
+    """This process's open-file limits, ``soft (hard)``."""
+    try:
+        import resource  # deferred: POSIX only
+
+        return "%s (hard %s)" % resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return "?"
 
 
 def _finished(run_dir: Path) -> bool:
@@ -77,11 +98,16 @@ def _search(cfg: DictConfig, run: _Run) -> float:
         from renas.search.resume import prepare_resume
 
         run.resume = Path(str(cfg.resume)).expanduser().resolve()
+        if (run.resume / STATE_FILE).is_file():  # (a folder that is not a search's is refused below, untouched)
+            run.hold(run.resume, "search")
         overrides = [o for o in HydraConfig.get().overrides.task if o.split("=", 1)[0] not in ("resume", "+resume")]
         cfg, choices, resume = prepare_resume(cfg.resume, overrides)
         run.dir = run.resume = move_logging(hydra_run_dir(), resume["run_dir"])
         done = int(resume["state"]["search"]["steps"])
         if done >= int(cfg.ga.budget) and _finished(run.dir):
+            from renas.search.run import restore_generations  # deferred: torch via renas.search, as above
+
+            restore_generations(run.dir, resume)
             best = resume["state"]["search"]["best"]
             print(f"the search in {run.dir} is finished ({done} of {cfg.ga.budget} evaluations); nothing to resume")
             return float(best["fitness"]) if best else math.nan
@@ -90,6 +116,11 @@ def _search(cfg: DictConfig, run: _Run) -> float:
         warn_changed_versions(resume["state"].get("versions"), run.dir)
     else:
         refuse_occupied_run_dir(run.dir, "search")  # a training's folder (CheckFirst: before Hydra writes there)
+        try:
+            run.hold(run.dir, "search", resume=False)
+        except ConfigError:  # a search at work there (the same hydra.run.dir): its own Hydra files back
+            restore_hydra_files(run.dir)
+            raise
         refuse_existing_search(run.dir)
         run.fresh = True
         keep_hydra_files(run.dir)
@@ -99,6 +130,11 @@ def _search(cfg: DictConfig, run: _Run) -> float:
     try:
         summary = run_search(cfg, run_dir, choices=choices, group=sweep_group(), resume=resume)
     except (DiskFullError, OSError) as e:
+        if isinstance(e, OSError) and e.errno == errno.EMFILE:  # (the workers' pipes: the hard limit is too low)
+            again = (f"resume with: {command('search')} resume={run_dir}" if (run_dir / STATE_FILE).is_file()
+                     else "run the command again")
+            raise RenasError(f"too many open files (ulimit -n allows {open_files_now()}): use fewer "
+                             f"executor.workers or raise the limit, then {again}") from None
         if as_disk_full(e, run_dir, "") is None:
             raise
         if not resume and discard_unstarted(run_dir):
@@ -118,9 +154,11 @@ def _search(cfg: DictConfig, run: _Run) -> float:
 @report_errors
 def train_main(cfg: DictConfig) -> float:
     """Train one architecture fully (``python train.py arch=... [overrides]``)."""
-    run = _Run()
+    locks = contextlib.ExitStack()
+    run = _Run(locks)
     try:  # from the first line: Ctrl-C at any moment ends in interrupted()
-        return _train(cfg, run)
+        with locks:
+            return _train(cfg, run)
     except KeyboardInterrupt:
         keep = bool(cfg.get("save_checkpoint", True))
         interrupted("train", run, run.resume is not None or (run.dir / CHECKPOINTS / "last.ckpt").is_file(),
@@ -143,6 +181,8 @@ def _train(cfg: DictConfig, run: _Run) -> float:
                               f"{' '.join(ignored)} would not be taken (only threads= may change on a resume): leave "
                               f"{'it' if len(ignored) == 1 else 'them'} out, or start a new training")
         run.resume = Path(str(cfg.resume)).expanduser().resolve()
+        if run_folder_kind(run.resume) == "training":  # (any other folder is refused below, untouched)
+            run.hold(run.resume, "training")
         threads = cfg.get("threads")  # the one setting a training's resume takes from its command
         cfg, folder, resume_from = prepare_train_resume(cfg.resume)
         if threads is not None:
@@ -154,6 +194,7 @@ def _train(cfg: DictConfig, run: _Run) -> float:
             return float(json.loads((run.dir / "result.json").read_text())["val_acc"])
     else:
         refuse_occupied_run_dir(run.dir, "train")  # a multirun job's folder (CheckFirst: before Hydra writes there)
+        run.hold(run.dir, "training", resume=False)
     run_dir = run.dir
     set_threads(cfg.get("threads"))
     stop_on_sigterm()  # a scheduler's time limit: checkpoint, then the resume command

@@ -98,6 +98,9 @@ CASES = [
     ("train.py", ["arch_from={tmp}/nowhere"], "arch_from"),
     ("train.py", ["trainer.max_epochs=-1"], "trainer.max_epochs"),
     ("search.py", ["resume={tmp}/nowhere"], "resume"),
+    # a value left ??? in an option: the whole key (was: "evaluator: Missing mandatory value: table")
+    ("search.py", ["evaluator=table"], "evaluator.table is not set: give it on the command line (evaluator.table=...)"),
+    ("search.py", ["dataset=image_folder"], "dataset.root is not set: give it on the command line (dataset.root=...)"),
     # a space from config (the shipped examples): genes, hooks, tables, genotypes
     ("search.py", ["search_space=genes"], "search_space.genes"),
     ("search.py", ["search_space=genes", "search_space.genes=[{name: a, choices: [1, 1]}]"], "appears twice"),
@@ -364,8 +367,9 @@ def test_a_failed_command_leaves_the_working_folder_as_it_was(tmp_path, monkeypa
 # --- resuming from damaged or foreign run folders -------------------------------------------------
 
 def _digest(folder: Path) -> dict[str, str]:
+    """Every file's hash; the lock a command takes on the folder (.renas.lock, empty) aside."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".renas.lock"}
 
 
 @pytest.fixture(scope="module")
@@ -409,6 +413,10 @@ def _damaged(finished_runs: Path, tmp_path: Path, how: str) -> Path:
         with (run / ".hydra" / "search" / "overrides.yaml").open("a") as f:
             f.write("- evaluator.workers=1\n")
         _set_versions(run, renas="0.1.0")
+    elif how == "training":  # what train.py leaves (result.json and its checkpoints, no state or history)
+        for name in ("state.pt", "history.jsonl", "generations.jsonl", "summary.json"):
+            (run / name).unlink()
+        (run / "result.json").write_text('{"val_acc": 0.5}')
     elif how == "unstarted":  # killed as it started: an empty history, no state yet
         state.unlink()
         (run / "history.jsonl").write_text("")
@@ -442,6 +450,8 @@ RESUME_CASES = [
     ("intact", ["algorithm=rea"], "would change the search"),
     # an override given again unchanged is not named among the changes
     ("intact", ["ga.population_size=10", "ga.budget=99"], "error: resume: ga.budget=99 would change the search (ga.budget:"),
+    # a training's folder: resume= of train.py's (was: "state.pt not found ... not a search run folder")
+    ("training", [], "that is a training's folder (train.py); continue it with: python "),
 ]
 
 

@@ -335,14 +335,15 @@ def test_the_default_list_is_renas_its_ablation_and_the_baselines():
     assert {"evolution", "rea", "rea_tuned", "local", "tpe"} <= set(cfg.algorithms)
 
 
-def _fake_job(folder, overrides, seeds=(100, 101), budget=50, finished=True, fitness=84.0, algorithm="rea"):
-    """A benchmark job folder as a sweep leaves it (``.hydra/overrides.yaml``, ``benchmark.json``)."""
+def _fake_job(folder, overrides, seeds=(100, 101), budget=50, finished=True, fitness=84.0, algorithm="rea", **searched):
+    """A benchmark job folder as a sweep leaves it (``.hydra/overrides.yaml``, ``benchmark.json``;
+    ``searched``: its ``source``, ``metric``, ``direction``, ``fitness_optimum``)."""
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
     if finished is not None:
         (folder / "benchmark.json").write_text(json.dumps({
             "results": {algorithm: {"fitness_mean": fitness}}, "budget": budget, "algorithms": [algorithm],
-            "seeds": list(seeds), "finished": finished}))
+            "seeds": list(seeds), "finished": finished, **searched}))
 
 
 def test_tune_leaves_out_unfinished_jobs_and_says_so(tmp_path):
@@ -382,6 +383,36 @@ def test_tune_refuses_jobs_on_different_seeds_or_budgets_and_unreadable_results(
         proc = run_entry("renas.benchmark.tune", str(tmp_path / "c"))
         assert proc.returncode == 2 and proc.stderr.startswith(f"error: {tmp_path / 'c' / 'benchmark.json'} cannot be read")
         assert "Traceback" not in proc.stderr
+
+
+def test_tune_refuses_jobs_on_other_results_and_folders_that_are_not_benchmarks(tmp_path):
+    """A job on another table (or column) ranked beside the sweep's: its objective came first
+    (82.2 on the toy table against 78.1 on NAS-Bench-201); a search's or a training's folder was
+    listed as "did not finish" (a training folder of 16 runs as 16 jobs)."""
+    nb201 = {"source": "nb201_cifar10.csv", "metric": "c10_valid_12ep", "direction": "max",
+             "fitness_optimum": {"arch": "x", "value": 84.892}}
+    _fake_job(tmp_path / "a", ["ga.population_size=3"], fitness=78.1, **nb201)
+    _fake_job(tmp_path / "b", ["ga.population_size=5"], fitness=82.2, **{**nb201, "source": "table.csv",
+                                                                         "fitness_optimum": {"arch": "y", "value": 84.47}})
+    proc = run_entry("renas.benchmark.tune", str(tmp_path / "a"), str(tmp_path / "b"))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip() == (f"error: rea searched different results ({tmp_path / 'a'}: nb201_cifar10.csv, "
+                                   f"c10_valid_12ep maximised, optimum 84.892; {tmp_path / 'b'}: table.csv, "
+                                   f"c10_valid_12ep maximised, optimum 84.47): rank settings that searched the same "
+                                   f"table and column")
+    _fake_job(tmp_path / "c", ["ga.population_size=5"], fitness=78.3, **{**nb201, "metric": "c10_valid_200ep"})
+    proc = run_entry("renas.benchmark.tune", str(tmp_path / "a"), str(tmp_path / "c"))
+    assert proc.returncode == 2 and "c10_valid_200ep maximised" in proc.stderr
+    proc = run_entry("renas.benchmark.tune", str(tmp_path / "a"), str(tmp_path / "a"))  # the same folder twice: once
+    assert proc.returncode == 0 and proc.stdout.count("| rea |") == 1, proc.stdout
+    search = tmp_path / "search"
+    (search / ".hydra").mkdir(parents=True)
+    (search / "history.jsonl").write_text("")
+    for folder in (search, tmp_path):  # the folder itself, or a folder of runs holding it
+        proc = run_entry("renas.benchmark.tune", str(folder))
+        assert proc.returncode == 2 and proc.stderr.strip() == (
+            f"error: {search} holds a search, not a benchmark: give the folders of benchmarks (python -m "
+            f"renas.benchmark) or of their sweeps (-m)"), proc.stderr
 
 
 def test_an_interrupted_benchmark_says_what_it_kept(tmp_path, monkeypatch):

@@ -90,6 +90,10 @@ def test_a_bad_genotype_string_is_one_line_naming_the_problem(text, message):
     ([{"name": "a", "choices": [""]}], "choice '' is empty"),
     ([{"name": "a", "choices": [[1, 2]]}], "is not a string or a number"),
     ([{"name": "a", "choices": [1], "kinds": "op"}], "unknown key(s) kinds"),
+    # white space at either end: a genotype string reads its tokens stripped, so ' lead' never read back
+    ([{"name": "a", "choices": [" lead", "b"]}], "genes[0] (a): choice ' lead' starts or ends with white space, which "
+                                                 "genotype strings do not keep; leave it out"),
+    ([{"name": "a ", "choices": [1]}], "genes[0].name 'a ' starts or ends with white space"),
 ])
 def test_bad_genes_are_one_config_error_naming_the_gene(genes, message):
     with pytest.raises(ConfigError) as e:
@@ -138,6 +142,14 @@ def test_valid_canonical_and_build_hooks():
     bad = small_space(build=lambda arch, c, n: "not a module")
     with pytest.raises(RenasError, match="returned str, not an nn.Module"):
         bad.build(bad.parse("depth:1|lr:0.1|act:relu|bn:true"), 1, 10)
+    lazy = small_space(build=lambda arch, c, n: nn.Sequential(nn.Flatten(), nn.LazyLinear(n)))
+    with pytest.raises(RenasError, match=r"^search_space.build \(.*\) returned a network with lazy modules \(LazyLinear\): "
+                                         r"give their sizes"):  # (was: train.py's traceback, counting its parameters)
+        lazy.build(lazy.parse("depth:1|lr:0.1|act:relu|bn:true"), 1, 10)
+    forgot = small_space(canonical=lambda arch: None)  # a hook without its return: every architecture one key
+    with pytest.raises(RenasError, match=r"search_space.canonical \(.*\) returned None for depth:1\|lr:0.1\|act:relu\|"
+                                         r"bn:true: return a key"):
+        forgot.canonical(forgot.parse("depth:1|lr:0.1|act:relu|bn:true"))
     none = small_space(valid=lambda arch: False)
     with pytest.raises(RenasError, match="none of 10,000 random architectures is allowed"):
         build_strategy(compose("search", ["algorithm=random"]), none).random_values()

@@ -304,3 +304,99 @@ def test_a_killed_search_resumes_its_csv_metrics_whole_with_its_thread_count(tmp
     assert [float(r["fitness/best_so_far"]) for r in rows] == pytest.approx([g["fitness/best_so_far"] for g in generations])
     assert json.loads((run_dir / "summary.json").read_text())["threads"] == 1
     assert "threads=1, as the run had when it started (give threads= to change it)" in (run_dir / "search.log").read_text()
+
+
+def _files(run_dir: Path) -> dict[str, bytes]:
+    """Every file of a run folder (the lock file aside), by relative path, with its bytes."""
+    from renas.tracking.run_folder import LOCK_FILE
+
+    return {str(f.relative_to(run_dir)): f.read_bytes() for f in sorted(run_dir.rglob("*"))
+            if f.is_file() and f.name != LOCK_FILE}
+
+
+@pytest.mark.needs_shared("data/nasbench201")
+def test_a_folder_in_use_is_refused_and_overrides_that_do_not_apply_are_one_line(tmp_path, reference):
+    """Two resumes of one folder at once (or a resume of a search still running: a requeued job
+    whose first copy is alive) both ran to the end: history.jsonl held 100 lines with steps
+    twice. A search now holds its folder (a lock on .renas.lock) and a second process is refused
+    before it reads or writes anything. Also: ``resume=<run> evaluator.metric=...`` of a table
+    search failed on the default evaluator's schema ("Key 'metric' not in 'TrainEvaluatorSchema'"),
+    and ``+evaluator.table=...`` (Hydra's suggestion) with a traceback."""
+    from renas.tracking.run_folder import holding
+
+    run_dir = tmp_path / "run"
+    proc = drive("eval", 20, *TABLE, f"hydra.run.dir={run_dir}")
+    assert proc.returncode == -signal.SIGKILL
+    before = _files(run_dir)
+    with holding(run_dir, "search"):  # as the search at work there holds it
+        proc = run_entry("search.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
+        assert proc.returncode == 2
+        assert proc.stderr.strip().splitlines()[-1] == (
+            f"error: {run_dir} is in use: another process holds its search ({run_dir / '.renas.lock'} is locked: the "
+            f"search still running, or another resume of it); wait for it to end or stop it, then resume; nothing in "
+            f"it was changed")
+        proc = run_entry("search.py", *TABLE, f"hydra.run.dir={run_dir}")  # a new search pointed there
+        assert proc.returncode == 2 and "choose another hydra.run.dir; nothing in it was changed" in proc.stderr
+    assert _files(run_dir) == before  # Hydra's files the new search's start rewrote are put back
+    may = "only logger, progress, threads, snapshot, executor.address, executor.log_to_driver may change on resume"
+    for override in ("evaluator.metric=c10_valid_200ep", "+evaluator.table=/x.csv"):
+        proc = run_entry("search.py", f"resume={run_dir}", override, f"hydra.run.dir={tmp_path / 'new'}")
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert proc.stderr.strip().splitlines()[-1] == f"error: resume: {override} cannot be given to a resumed search; {may}"
+    assert _files(run_dir) == before
+    proc = run_entry("search.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")  # free again
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert without_times(read_jsonl(run_dir / "history.jsonl")) == without_times(read_jsonl(reference / "history.jsonl"))
+
+
+def test_a_resume_that_reads_other_results_is_refused(tmp_path):
+    """A resumed table search read whatever table its relative path found from the folder it ran
+    in (or a table edited in place) and mixed two tables' fitness in one history. The state now
+    keeps a digest of the rows read; other rows are refused, the same rows re-saved are not."""
+    import csv
+
+    table = tmp_path / "table.csv"
+    shutil.copy(Path(__file__).resolve().parents[1] / "examples" / "toy_table" / "table.csv", table)
+    original = table.read_text()
+    run_dir = tmp_path / "run"
+    proc = drive("eval", 20, "experiment=toy_table", f"evaluator.table={table}", "ga.budget=40", "progress=none",
+                 "logger=none", "threads=1", "snapshot.every=4", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == -signal.SIGKILL
+    before = _files(run_dir)
+    rows = list(csv.reader(original.splitlines()))
+    column = rows[0].index("valid_acc")
+    for row in rows[1:]:
+        row[column] = str(100 - float(row[column]))
+    with open(table, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    proc = run_entry("search.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: evaluator.table={table} holds other results than the table this search started with; resume it with "
+        f"that table; the run folder was left as it is")
+    assert _files(run_dir) == before
+    rows = list(csv.reader(original.splitlines()))
+    with open(table, "w", newline="") as f:  # the same rows, re-saved with a column more and Windows line ends
+        csv.writer(f, lineterminator="\r\n").writerows([[*r, "note" if i == 0 else ""] for i, r in enumerate(rows)])
+    proc = run_entry("search.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(read_jsonl(run_dir / "history.jsonl")) == 40
+
+
+@pytest.mark.needs_shared("data/nasbench201")
+def test_a_history_that_does_not_replay_leaves_no_summary_or_plots(tmp_path):
+    """A resume refused as it replayed the history (a fitness edited after the snapshot) still
+    wrote ``summary.json`` (best 99.9, ``finished: false``) and ``plots/`` as it stopped."""
+    run_dir = tmp_path / "run"
+    args = [a for a in TABLE if not a.startswith("snapshot.")]
+    proc = drive("eval", 40, *args, "snapshot.every=1000", "snapshot.seconds=1000", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == -signal.SIGKILL
+    history = run_dir / "history.jsonl"
+    lines = history.read_text().splitlines()
+    record = json.loads(lines[20])
+    record["fitness"] = 99.9
+    lines[20] = json.dumps(record)
+    history.write_text("\n".join(lines) + "\n")
+    proc = run_entry("search.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
+    assert proc.returncode == 2 and "do not belong together" in proc.stderr, proc.stderr[-2000:]
+    assert not (run_dir / "summary.json").exists() and not (run_dir / "plots").exists()

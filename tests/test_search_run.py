@@ -240,3 +240,16 @@ def test_torch_threads_on_a_busy_machine_are_warned_about(tmp_path, monkeypatch,
     line = "the machine is busy (other work keeps 1.0 of its 2 CPUs busy) and torch trains with 2 threads: training may be"
     assert line in (warned / "search.log").read_text()
     assert json.loads((warned / "summary.json").read_text())["threads"] == 2
+
+
+def test_a_search_that_runs_out_of_new_architectures_says_why_it_stopped(tmp_path):
+    """Only repeats proposed (here a canonical hook that keys every architecture alike): the
+    search ended after one evaluation with ``finished: false`` and ``stopped: null``, no reason
+    on record."""
+    run_dir = tmp_path / "run"
+    proc = run_entry("search.py", "experiment=toy_table", "algorithm=random", "ga.budget=20", "loop.dedup=isomorphic",
+                     "+search_space.canonical={_target_: helpers.constant_key}", "logger=none", "progress=none",
+                     "threads=1", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (summary["evaluations"], summary["finished"], summary["stopped"]) == (1, False, "exhausted")

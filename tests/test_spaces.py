@@ -207,6 +207,9 @@ RENAS_BAD = [
     (_replace_block(RENASNET_STR, 0, "|conv_3x3~2|conv_3x3~0|"), ["input 2 of block 0", "0..1"]),
     (RENASNET_STR.replace("identity~1", "identity~x"), ["input 'x' of block 1", "not an integer"]),
     (RENASNET_STR.replace("identity~1", "identity~-1"), ["input '-1' of block 1"]),
+    (RENASNET_STR.replace("identity~1", "identity~\u0661"), ["input '\u0661' of block 1", "not an integer 0..2"]),  # Arabic 1
+    (RENASNET_STR.replace("identity~1", "identity~\uff11"), ["input '\uff11' of block 1"]),  # a full-width 1
+    ("+".join(RENASNET_STR.split("+") * 600), ["expected 5 blocks joined by '+', got 3000"]),
     ("+".join(RENASNET_STR.split("+")[:4]), ["expected 5 blocks", "got 4"]),
     (RENASNET_STR + "+|conv_3x3~0|conv_3x3~1|", ["expected 5 blocks", "got 6"]),
     (_replace_block(RENASNET_STR, 2, "|conv_3x3~0|"), ["block 2", "is not '|op~input|op~input|'"]),

@@ -86,6 +86,12 @@ def test_table_errors_are_clear_config_errors(tmp_path, space):
     with pytest.raises(ConfigError, match="has no 'arch_str' column"):
         TableEvaluator(space, str(no_arch), metric="c10_valid_12ep", report=[])
 
+    # a repeated column name: csv.DictReader keeps the last such column, so the search ran on another one, silently
+    twice = write_csv(tmp_path / "twice.csv", ["arch_str", "c10_valid_12ep", "c10_valid_12ep"], [[a, 50.0, 89.0] for a in archs])
+    with pytest.raises(ConfigError, match=r"^column 'c10_valid_12ep' appears 2 times in the header of .*twice\.csv; "
+                                          r"give each column its own name$"):
+        TableEvaluator(space, str(twice), metric="c10_valid_12ep", report=[])
+
     partial = write_csv(tmp_path / "partial.csv", ["arch_str", "c10_valid_12ep", "c10_test_200ep"], [[a, 50.0, 60.0] for a in archs])
     with pytest.raises(ConfigError, match=r"has no row for \|none~0\|.* \(it covers 2 architectures; the nasbench201 space allows 15,625\); a search needs them all"):
         TableEvaluator(space, str(partial), metric="c10_valid_12ep", report=["c10_test_200ep"])

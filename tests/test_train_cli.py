@@ -397,7 +397,9 @@ def _fake_run(folder, files: dict[str, str]):
 
 
 def _digest(folder) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Every file's bytes; the lock a command takes on the folder (.renas.lock, empty) aside."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != ".renas.lock"}
 
 
 FINISHED_TRAINING = {".hydra/overrides.yaml": "- logger=none\n", ".hydra/config.yaml": "seed: 0\n", "result.json": '{"val_acc": 0.5}',
@@ -471,6 +473,34 @@ def test_arch_from_of_a_space_of_its_own_says_what_train_py_takes(tmp_path):
     assert "used the toy space" in lines[0] and "search_space=<option> and search_space.* settings" in lines[0]
     assert "(or experiment)" not in lines[0] and "train.py takes no experiment=" in lines[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_arch_from_a_search_with_other_space_settings_or_unfinished_says_so(tmp_path, caplog):
+    """A search with ``search_space.shared_reduction=false``: its best (two cells) did not parse
+    and the line did not say which setting to add. A search stopped short (SIGTERM:
+    ``finished: false``) was trained without a word."""
+    from renas.build import build_space
+    from renas.config import compose
+    from renas.errors import ConfigError
+    from renas.train.final import resolve_arch
+
+    two = RENASNET_STR + ";" + RENASNET_STR.replace("sep_conv_5x5", "conv_3x3")
+    search = _fake_run(tmp_path / "search", {
+        "summary.json": json.dumps({"best": {"arch": two}, "search_space": "renas_cell", "finished": True}),
+        ".hydra/config.yaml": "search_space:\n  name: renas_cell\n  shared_reduction: false\n"})
+    cfg = compose("train", [f"arch_from={search}"])
+    with pytest.raises(ConfigError) as e:
+        resolve_arch(cfg, build_space(cfg.search_space))
+    assert str(e.value).startswith(f"arch_from={search}: its best architecture does not fit this renas_cell space (")
+    assert str(e.value).endswith("that search had search_space.shared_reduction=false: add it")
+    (search / "summary.json").write_text(json.dumps({"best": {"arch": RENASNET_STR}, "search_space": "renas_cell",
+                                                     "finished": False, "stopped": "terminated", "evaluations": 12,
+                                                     "budget": 30}))
+    with caplog.at_level("WARNING", logger="renas.train"):
+        genotype, where = resolve_arch(cfg, build_space(cfg.search_space))
+    assert where == f"best of {search}"
+    assert (f"arch_from={search}: that search did not finish (terminated after 12 of 30 evaluations): training the best "
+            f"it found so far; continue it with: ") in caplog.text
 
 
 @pytest.mark.parametrize("searched", ["mnist", "digits"])

@@ -70,7 +70,8 @@ def parse_seeds(value: Any) -> list[int]:
         if len(set(value)) != len(value):
             raise ConfigError(f"seeds={value} lists a seed twice")
         return list(value)
-    raise ConfigError(f"seeds={value!r} must be a number of seeds >= 1 (seeds 0..n-1), a range such as seeds=100..199, or a non-empty list of seeds >= 0, e.g. seeds=[3,7]")
+    shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else repr(value)  # (as given)
+    raise ConfigError(f"seeds={shown} must be a number of seeds >= 1 (seeds 0..n-1), a range such as seeds=100..199, or a non-empty list of seeds >= 0, e.g. seeds=[3,7]")
 
 
 def parse_budgets(value: Any) -> tuple[list[int], bool]:

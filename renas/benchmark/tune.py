@@ -15,8 +15,9 @@ A job that failed or was interrupted (no ``benchmark.json``, or one with ``finis
 is listed as such, left out of the choice, and makes the exit status 1; a job whose settings
 were refused before it started (e.g. S > P) leaves no folder, so a sweep with fewer job folders
 than its ``multirun.yaml`` sweeps is named in a warning (an interrupted sweep's jobs that never
-started leave none either). An algorithm whose jobs ran on different seeds or budgets is
-refused (status 2): their objectives are not comparable. Status 2 too when nothing can be chosen.
+started leave none either). An algorithm whose jobs ran on different seeds or budgets, or
+searched different results (the table's source, the column searched, its direction or its
+optimum) is refused (status 2): their objectives are not comparable; so is a search's or a training's folder. Status 2 too when nothing can be chosen.
 """
 
 from __future__ import annotations
@@ -30,14 +31,25 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
+from renas.tracking.run_folder import run_folder_kind
+
 
 def _jobs(folders: list[Path]) -> list[Path]:
+    """The job folders of ``folders`` (each a benchmark's folder or a sweep's), each once; a
+    search's or a training's folder among them is refused."""
     out = []
     for f in folders:
         if (f / "benchmark.json").is_file() or (f / ".hydra").is_dir():
             out.append(f)
         else:
             out += sorted((p for p in f.iterdir() if p.is_dir() and (p / ".hydra").is_dir()), key=lambda p: p.name)
+    seen: set[Path] = set()
+    out = [p for p in out if not (p.resolve() in seen or seen.add(p.resolve()))]  # a folder given twice: once
+    for job in out:
+        kind = run_folder_kind(job)
+        if kind in ("search", "training"):
+            raise TuneError(f"{job} holds a {kind}, not a benchmark: give the folders of benchmarks "
+                            f"(python -m renas.benchmark) or of their sweeps (-m)")
     return out
 
 
@@ -105,8 +117,12 @@ def _rows(job: Path, overrides: list[str], data: Any) -> list[dict[str, Any]]:
             values = [v for v in per.values() if v is not None]
             rows.append({"job": str(job), "algorithm": algorithm, "overrides": overrides, "budgets": per,
                          "objective": sum(values) / len(values) if values and data.get("finished") else None,
-                         "seeds": seed_text(sorted(data["seeds"])), "planned": {"seeds": sorted(data["seeds"]),
-                                                                                "budgets": sorted(budgets)},
+                         "seeds": seed_text(sorted(data["seeds"])), "planned": {
+                             "seeds": sorted(data["seeds"]), "budgets": sorted(budgets),
+                             # the same results searched the same way: the table's source, column, direction and
+                             # optimum (a table read from another path, the same rows, ranks with it)
+                             "results": (data.get("source"), data.get("metric"), data.get("direction", "max"),
+                                         (data.get("fitness_optimum") or {}).get("value"))},
                          "note": "" if data.get("finished") else "unfinished"})
         return rows
     except (KeyError, TypeError, AttributeError) as e:
@@ -132,8 +148,16 @@ def rank(folders: list[Path]) -> list[dict[str, Any]]:
         if r["planned"] != first["planned"]:
             def what(x):
                 return f"{x['job']}: seeds {x['seeds']}, budget {', '.join(map(str, x['planned']['budgets']))}"
-            raise TuneError(f"{r['algorithm']} ran on different seeds or budgets ({what(first)}; {what(r)}): "
-                            f"rank settings that ran on the same ones")
+
+            def searched(x):
+                source, metric, way, best = x["planned"]["results"]
+                return f"{x['job']}: {source}, {metric} {way}imised, optimum {best}"
+
+            if r["planned"]["results"] == first["planned"]["results"]:
+                raise TuneError(f"{r['algorithm']} ran on different seeds or budgets ({what(first)}; {what(r)}): "
+                                f"rank settings that ran on the same ones")
+            raise TuneError(f"{r['algorithm']} searched different results ({searched(first)}; {searched(r)}): "
+                            f"rank settings that searched the same table and column")
     rows.sort(key=lambda r: (r["algorithm"], -(r["objective"] if r["objective"] is not None else -1e18)))
     return rows
 

@@ -323,13 +323,20 @@ def open_files_limit(workers: int, raise_soft: bool = False) -> None:
         return
     need = workers * FILES_PER_WORKER + FILES_OF_THE_SEARCH
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or need <= soft:
+    infinite = resource.RLIM_INFINITY
+    if soft == infinite:
         return
-    if hard != resource.RLIM_INFINITY and need > hard:
+    if hard != infinite and need > hard:
         raise ConfigError(f"executor.workers={workers} needs about {need} open files and this process may open "
                           f"{hard} (ulimit -Hn); use fewer workers, or raise the limit")
-    if raise_soft:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    if raise_soft and (hard == infinite or soft < hard):
+        # the estimate is a floor (what a worker opens depends on its data and libraries): lift the soft
+        # limit to the hard one, as Ray does, not just to the estimate
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != infinite else max(soft, 4 * need, 65536), hard))
+        except (ValueError, OSError):  # (an infinite hard limit above the kernel's nr_open)
+            if need > soft:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
 
 
 def usable_cores() -> int:
@@ -403,7 +410,7 @@ def make_executor(cfg, evaluator, run_dir: Path, threads: int | None = None):
         if cfg.executor.get("threads_per_worker") is not None:
             log.warning("executor.threads_per_worker=%s is for worker processes (executor.workers > 1); with one "
                         "worker the children train in this process with threads=%s", cfg.executor.threads_per_worker,
-                        cfg.get("threads"))
+                        "null (the default)" if cfg.get("threads") is None else cfg.get("threads"))
         return InlineExecutor(evaluator)
     spec = evaluator_spec(cfg, run_dir)
     if kind == "local":

@@ -17,18 +17,22 @@ run that diverged), which the search's failure policy handles.
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 from renas.errors import ConfigError, GenotypeError
 from renas.evaluate.base import Outcome, Task
 
-HOW_TO_GET_NB201 = (
-    "no table ships with renas: use ../shared/data/nasbench201/nb201_cifar10.csv beside the project, "
-    "or convert the official NATS-Bench / NAS-Bench-201 files with "
-    "`python -m renas.tools.nb201_to_csv --help`"
-)
+def how_to_get_nb201() -> str:
+    """Where a NAS-Bench-201 table comes from (the shared data, ``$RENAS_SHARED`` when it is set)."""
+    shared = os.environ.get("RENAS_SHARED")
+    where = (f"{Path(shared) / 'data' / 'nasbench201' / 'nb201_cifar10.csv'} (RENAS_SHARED)" if shared else
+             "../shared/data/nasbench201/nb201_cifar10.csv beside the project (or set RENAS_SHARED to the shared folder)")
+    return (f"no table ships with renas: use {where}, or convert the official NATS-Bench / NAS-Bench-201 files "
+            f"with `python -m renas.tools.nb201_to_csv --help`")
 #: spaces up to this size are enumerated to name the first architecture a table lacks
 ENUMERATE_LIMIT = 5_000_000
 #: tables loaded in this process, by file (path, size, modification time) and reading settings:
@@ -48,7 +52,7 @@ class Table:
     def __init__(self, path: str | Path, columns: list[str], space, key_column: str | None = "arch_str",
                  key_columns: Any = None, duplicates: str = "error", extra_rows: str = "error") -> None:
         self.path = Path(str(path)).expanduser()
-        hint = f"; {HOW_TO_GET_NB201}" if space.name == "nasbench201" else ""
+        hint = f"; {how_to_get_nb201()}" if space.name == "nasbench201" else ""
         if not str(path) or str(path) in ("None", "???"):
             raise ConfigError(f"evaluator.table is not set: give the path of a CSV file of results{hint}")
         if self.path.is_dir():
@@ -81,6 +85,10 @@ class Table:
                 reader = csv.DictReader(f)
                 header = reader.fieldnames or []
                 keys = self._key_columns(space, header, key_column, key_columns, self.path)
+                for c in dict.fromkeys(keys + self.columns):
+                    if header.count(c) > 1:  # csv.DictReader would keep the last such column, silently
+                        raise ConfigError(f"column {c!r} appears {header.count(c)} times in the header of {self.path}; "
+                                          f"give each column its own name")
                 by_gene = key_columns is not None
                 for c in self.columns:
                     if c not in header:
@@ -184,6 +192,14 @@ class Table:
     def lookup(self, arch: str) -> dict[str, float]:
         return dict(zip(self.columns, self.rows[arch]))
 
+    def digest(self) -> str:
+        """SHA-256 of the rows as read (architectures and the columns used, in order): what a
+        resumed search checks its table against (the file may move, be re-saved or gain columns)."""
+        h = hashlib.sha256("\x1f".join(self.columns).encode())
+        for arch in sorted(self.rows):
+            h.update(f"\n{arch}\x1f{self.rows[arch]!r}".encode())
+        return h.hexdigest()
+
 
 class TableEvaluator:
     """Looks each architecture up in a CSV table (see the module docstring).
@@ -221,6 +237,11 @@ class TableEvaluator:
         finite = [v[0] for v in self.table.rows.values() if math.isfinite(v[0])]
         #: the fitness of the worst architecture in the table (a failure's, with failure_fitness=null)
         self.worst_fitness = min(self.sign * v for v in finite) if finite else 0.0
+
+    def identity(self) -> dict[str, str]:
+        """Which results this search reads: the table's file and a digest of its rows (kept in the
+        search's state; a resume refuses a table that reads otherwise)."""
+        return {"table": str(self.table.path.resolve()), "digest": self.table.digest()}
 
     def evaluate(self, task: Task) -> Outcome:
         row = self.table.lookup(task.arch)

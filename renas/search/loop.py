@@ -31,6 +31,10 @@ class SearchStopped(RenasError):
     """The search stopped before its budget was spent (e.g. too many failures in a row)."""
 
 
+class JournalMismatch(RenasError):
+    """A resumed search's history does not replay: it and the state do not belong together."""
+
+
 @dataclass
 class CacheEntry:
     step: int
@@ -179,6 +183,9 @@ class Search:
         self.generations: list[dict[str, Any]] = []
         self.archs: dict[int, str] = {}  # step -> arch string (for the final population table)
         self.exhausted = False
+        #: why the search ended short of its budget (``summary.json``'s ``stopped``): ``exhausted`` (only repeats
+        #: proposed, many in a row) or ``no new architecture`` (the algorithm proposed none); ``None``: it did not
+        self.ended_short: str | None = None
         #: history records after the snapshot the search resumed from, replayed in order
         self.expected: deque[dict[str, Any]] = deque()
         #: tasks in ``pending`` not yet given to the executor (held while the journal replays)
@@ -271,7 +278,7 @@ class Search:
         record = self.expected.popleft()
         match = [p.task for p in self.pending.values() if p.task.arch == record["arch"]]
         if not match:
-            raise RenasError(
+            raise JournalMismatch(
                 f"history.jsonl step {record['step']} ({record['arch']}) is not an evaluation the resumed search "
                 f"has in flight: history.jsonl and state.pt do not belong together (or the search was started by "
                 f"an earlier renas whose algorithm proposed otherwise: resume it with that version)"
@@ -324,11 +331,14 @@ class Search:
             self._record(task, outcome, write=new)
         if self.expected:
             record = self.expected[0]
-            raise RenasError(
+            raise JournalMismatch(
                 f"history.jsonl step {record['step']} ({record['arch']}) is past the end of the resumed search: "
                 f"history.jsonl and state.pt do not belong together"
             )
-        if self.steps < self.budget and not self.exhausted:
+        if self.exhausted:
+            self.ended_short = "exhausted"
+        elif self.steps < self.budget:
+            self.ended_short = "no new architecture"
             log.warning("%s proposed no new architecture after %d of %d evaluations: the search ends short of its "
                         "budget (every architecture it can still reach is evaluated)", self.strategy.name, self.steps,
                         self.budget)

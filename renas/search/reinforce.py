@@ -19,6 +19,8 @@ class ReinforceSearch(Strategy):
     advantage against an exponential moving-average baseline (as the NAS-Bench-201 baseline)."""
 
     name = "reinforce"
+    #: what its reward is (the plots' axis): the sampled architecture's fitness, not a gain over a parent
+    reward_meaning = "the child's fitness"
     initial = None  # no population: the sampler proposes from the first evaluation on
     has_controller = True
 

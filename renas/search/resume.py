@@ -18,11 +18,11 @@ from omegaconf import OmegaConf
 from omegaconf import open_dict as _open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from renas.config import flatten, load_saved, missing_folders_unwarned, moved_folders_hint, saved_searchpath, searchpath_override
-from renas.errors import ConfigError, RenasError, one_line
-from renas.search.run import SAFE_KEYS, SAFE_SETTINGS, may_change_on_resume, search_identity, without_safe
+from renas.config import flatten, load_saved, resume_may_change, missing_folders_unwarned, moved_folders_hint, saved_searchpath, searchpath_override
+from renas.errors import ConfigError, RenasError, command, one_line
+from renas.search.run import may_change_on_resume, search_identity, without_safe
 from renas.tracking.history import read_history
-from renas.tracking.run_folder import HISTORY_FILE, HYDRA_COPY, STATE_FILE
+from renas.tracking.run_folder import HISTORY_FILE, HYDRA_COPY, STATE_FILE, run_folder_kind
 from renas.tracking.state import load_state
 from renas.tracking.versions import started_by
 
@@ -58,6 +58,13 @@ def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[s
     saved_config = hydra_dir / "config.yaml"
     if not saved_overrides.is_file() or not saved_config.is_file():
         raise ConfigError(f"resume={run_dir}: not a search run folder (no .hydra/config.yaml)")
+    kind = run_folder_kind(run_dir)
+    if kind == "training":
+        raise ConfigError(f"resume={run_dir}: that is a training's folder (train.py); continue it with: "
+                          f"{command('train')} resume={run_dir}")
+    if kind == "benchmark":
+        raise ConfigError(f"resume={run_dir}: that is a benchmark's folder (benchmark.json); a benchmark does not "
+                          f"resume: run its command again")
     if not (run_dir / STATE_FILE).is_file() and (run_dir / HISTORY_FILE).is_file():
         records = len(read_history(run_dir / HISTORY_FILE))
         if records == 0:  # killed as it started (the state comes before the first evaluation)
@@ -78,7 +85,11 @@ def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[s
         mine = f"{moved_folders_hint(folders)}, and " if folders else ""
         raise ConfigError(f"resume={run_dir}: the search's saved overrides do not compose with this version "
                           f"({one_line(e)}); {mine}resume it with the renas version that started it{version}") from None
-    cfg = compose(config_name="search", overrides=old + list(new_overrides), return_hydra_config=True)
+    try:
+        cfg = compose(config_name="search", overrides=old + list(new_overrides), return_hydra_config=True)
+    except (HydraException, OmegaConfBaseException):  # e.g. +evaluator.table=... where the search has one
+        raise ConfigError(f"resume: {' '.join(changed or new_overrides)} cannot be given to a resumed search; "
+                          f"{resume_may_change()}") from None
     choices = dict(cfg.hydra.runtime.choices)
     with open_dict(cfg):
         del cfg["hydra"]
@@ -88,7 +99,7 @@ def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[s
         changed = [o for o in changed if _changes(original, old, o)] or changed  # not the ones given again unchanged
         raise ConfigError(
             f"resume: {' '.join(changed) or key} would change the search ({key}: {diff[1]!r} -> {diff[2]!r}); "
-            f"only {', '.join([*(k for k in SAFE_KEYS if k != 'resume'), *SAFE_SETTINGS])} may change on resume"
+            + resume_may_change()
         )
     saved = OmegaConf.to_container(load_saved(saved_config, dict), resolve=False, enum_to_str=True)
     files_changed = first_difference(without_safe(saved), without_safe(OmegaConf.to_container(original, resolve=False, enum_to_str=True)))

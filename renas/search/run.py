@@ -17,10 +17,10 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from renas.build import build, build_evaluator, build_space, build_strategy, locate_class, run_name
-from renas.config import check_schema, group_choices, plain
-from renas.errors import ConfigError, DiskFullError, act_on_held, signals_held, was_terminated
+from renas.config import SAFE_KEYS, SAFE_SETTINGS, check_schema, group_choices, may_change_on_resume, plain  # noqa: F401 (re-exported)
+from renas.errors import ConfigError, DiskFullError, RenasError, act_on_held, signals_held, was_terminated
 from renas.evaluate.executors import executor_settings
-from renas.search.loop import LoopSettings, Search, SearchCallback, SearchStopped
+from renas.search.loop import JournalMismatch, LoopSettings, Search, SearchCallback, SearchStopped
 from renas.tracking.files import atomic_write_json
 from renas.tracking.history import HistoryWriter, read_history, rewrite_history
 from renas.tracking.versions import versions
@@ -228,15 +228,6 @@ class Progress:
         )
 
 
-#: config keys that may differ between a search and its resumption (they do not change it)
-SAFE_KEYS = ("logger", "progress", "threads", "resume", "snapshot")
-
-
-#: settings inside a group that a resume may change: where Ray runs and what it shows change no
-#: child (a search requeued on a new Ray head joins it with executor.address=...)
-SAFE_SETTINGS = ("executor.address", "executor.log_to_driver")
-
-
 def without_safe(data: dict[str, Any]) -> dict[str, Any]:
     """A plain config without the keys (:data:`SAFE_KEYS`) and settings (:data:`SAFE_SETTINGS`)
     a resume may change."""
@@ -246,12 +237,6 @@ def without_safe(data: dict[str, Any]) -> dict[str, Any]:
         if isinstance(out.get(group), dict) and name in out[group]:
             out[group] = {k: v for k, v in out[group].items() if k != name}
     return out
-
-
-def may_change_on_resume(override: str) -> bool:
-    """Whether a command-line override sets only what a resume may change."""
-    key = override.split("=", 1)[0].lstrip("+~")
-    return key.split(".")[0] in SAFE_KEYS or key in SAFE_SETTINGS or key.startswith("hydra")
 
 
 def search_identity(cfg: DictConfig) -> dict[str, Any]:
@@ -280,6 +265,9 @@ def run_search(
         refuse_existing_search(Path(run_dir))
     choices = choices or {}
     space, strategy, evaluator = prepare_search(cfg, run_dir)
+    data = evaluator.identity() if hasattr(evaluator, "identity") else None  # (a table's rows)
+    if resume:
+        check_same_results(resume["state"].get("evaluator_data"), data, Path(run_dir))
     budget = int(cfg.ga.budget)
     progress = Progress(budget, cfg.get("progress", "eval"), executor_settings(cfg.executor)["workers"])
     identity = search_identity(cfg)
@@ -294,13 +282,7 @@ def run_search(
         if resume:  # the torn last line of a crash, if any, is cut before appending
             read_history(run_dir / "history.jsonl", repair=True)
             read_history(run_dir / "generations.jsonl", repair=True)
-            kept = list(resume["state"]["search"].get("generations", []))  # every generation up to the snapshot
-            if len(resume["generations"]) < len(kept):  # the file cut or deleted since: the snapshot has them
-                log.warning("%s held %d of the %d generations the last snapshot records (cut or deleted); "
-                            "written again from the snapshot", run_dir / "generations.jsonl", len(resume["generations"]),
-                            len(kept))
-                rewrite_history(run_dir / "generations.jsonl", kept)
-                resume["generations"] = kept
+            restore_generations(run_dir, resume)
         logged = len(resume["generations"]) if resume else 0
         history = HistoryWriter(run_dir / "history.jsonl")
         generations_file = HistoryWriter(run_dir / "generations.jsonl")
@@ -325,7 +307,7 @@ def run_search(
 
         def write_state(search: Search) -> None:
             seconds = earlier + time.perf_counter() - start
-            save_state(run_dir, {"config": identity, "run_id": sink.run_id, "group": group, "name": name, "seconds": seconds,
+            save_state(run_dir, {"config": identity, "evaluator_data": data, "run_id": sink.run_id, "group": group, "name": name, "seconds": seconds,
                                  "threads": threads, "versions": versions(), "search": search.state_dict()})
 
         snapshots = Snapshots(write_state, *snapshot_settings(cfg))
@@ -342,7 +324,7 @@ def run_search(
                 sink.finish(1)
         raise
 
-    exit_code, stopped, failed, ran = 1, None, False, False
+    exit_code, stopped, failed, ran, refused = 1, None, False, False, False
     try:
         if resume:
             search.load_state_dict(resume["state"]["search"])
@@ -388,6 +370,9 @@ def run_search(
     except DiskFullError:
         stopped, failed = "disk full", True
         raise
+    except JournalMismatch:  # a resume refused: no summary or plots of a search that did not go on
+        refused = True
+        raise
     except BaseException:
         failed = True
         raise
@@ -398,31 +383,40 @@ def run_search(
                         else f"stopped: {stopped or 'failed'}")
 
         with signals_held(said) as held:  # a Ctrl-C now must not leave these half-written; a second one goes through
-            seconds = earlier + time.perf_counter() - start
-            summary = summarize(search, cfg, choices, seconds, stopped, threads)
-            summary["wandb_run_id"] = sink.run_id  # its artifact search-<id>: what train.py arch_from= links to
-            executor.close()
+            if refused:  # a resume refused as it replayed: no summary or plots of a search that did not go on
+                executor.close()
+                history.close()
+                generations_file.close()
+                sink.finish(1)
+            else:
+                seconds = earlier + time.perf_counter() - start
+                summary = summarize(search, cfg, choices, seconds, stopped, threads)
+                summary["wandb_run_id"] = sink.run_id  # its artifact search-<id>: what train.py arch_from= links to
+                executor.close()
 
-            def write(*steps: Callable[[], Any]) -> None:
-                try:
-                    for step in steps:
-                        step()
-                except DiskFullError as e:
-                    if not failed:
-                        raise
-                    log.warning("could not write %s either (disk full)", e.path)  # the first error is the one to report
+                def write(*steps: Callable[[], Any]) -> None:
+                    try:
+                        for step in steps:
+                            step()
+                    except DiskFullError as e:
+                        if not failed:
+                            raise
+                        log.warning("could not write %s either (disk full)", e.path)  # the first error is the one to report
 
-            write(history.close, generations_file.close)
-            try:  # before summary.json: a search killed now has no summary, and its resume draws them again
-                # deferred: matplotlib (~0.6 s) only at the end; in the try, a broken install costs only the plots
-                from renas.tracking.plots import plot_children, plot_generations
+                write(history.close, generations_file.close)
+                try:  # before summary.json: a search killed now has no summary, and its resume draws them again
+                    # deferred: matplotlib (~0.6 s) only at the end; in the try, a broken install costs only the plots
+                    from renas.tracking.plots import plot_children, plot_generations
 
-                plot_generations(search.generations, run_dir / "plots", title=f"{strategy.name} on {space.name}")
-                plot_children(run_dir / "history.jsonl", run_dir / "plots", title=f"{strategy.name} on {space.name}: every child")
-            except Exception as e:  # a plot must never cost the results
-                log.warning("could not write plots: %s", e)
-            write(lambda: atomic_write_json(run_dir / "summary.json", summary))
-            _finish_sink(sink, search, summary, exit_code)  # (its artifact holds summary.json)
+                    reward = getattr(strategy, "reward_meaning", "child - parent fitness")
+                    plot_generations(search.generations, run_dir / "plots", title=f"{strategy.name} on {space.name}",
+                                     reward=reward)
+                    plot_children(run_dir / "history.jsonl", run_dir / "plots",
+                                  title=f"{strategy.name} on {space.name}: every child", reward=reward)
+                except Exception as e:  # a plot must never cost the results
+                    log.warning("could not write plots: %s", e)
+                write(lambda: atomic_write_json(run_dir / "summary.json", summary))
+                _finish_sink(sink, search, summary, exit_code)  # (its artifact holds summary.json)
     log.info(
         "done: %d evaluations in %s; best fitness %.4f: %s; results in %s", search.steps, _fmt_time(seconds),
         summary["best"]["fitness"] if summary["best"] else float("nan"),
@@ -430,6 +424,29 @@ def run_search(
     )
     act_on_held(held)  # the search is complete; the command still stops as asked (130 / 143; a sweep goes no further)
     return summary
+
+
+def restore_generations(run_dir: Path, resume: dict[str, Any]) -> None:
+    """A ``generations.jsonl`` cut or deleted since the last snapshot is written again from it
+    (the snapshot holds every generation up to it)."""
+    kept = list(resume["state"]["search"].get("generations", []))
+    if len(resume["generations"]) < len(kept):
+        log.warning("%s held %d of the %d generations the last snapshot records (cut or deleted); "
+                    "written again from the snapshot", run_dir / "generations.jsonl", len(resume["generations"]), len(kept))
+        rewrite_history(run_dir / "generations.jsonl", kept)
+        resume["generations"] = kept
+
+
+def check_same_results(then: dict[str, str] | None, now: dict[str, str] | None, run_dir: Path) -> None:
+    """A resumed table search must read the rows it started with: a relative ``evaluator.table``
+    is found from the folder the command runs in, and a file can be edited in place. (A state
+    written before this change holds no digest: not checked.)"""
+    if not then or not now or then.get("digest") == now.get("digest"):
+        return
+    moved = "" if then.get("table") == now.get("table") else \
+        f" (it read {then.get('table')}; a relative evaluator.table is found from the folder the command runs in)"
+    raise RenasError(f"evaluator.table={now.get('table')} holds other results than the table this search started "
+                     f"with{moved}; resume it with that table; the run folder was left as it is")
 
 
 def summarize(search: Search, cfg: DictConfig, choices: dict[str, str], seconds: float, stopped: str | None,
@@ -448,7 +465,7 @@ def summarize(search: Search, cfg: DictConfig, choices: dict[str, str], seconds:
         "budget": int(cfg.ga.budget),
         # a signal in the last evaluation's records stops a search at its budget: the resume completes them
         "finished": search.finished and stopped not in ("interrupted", "terminated"),
-        "stopped": stopped,
+        "stopped": stopped or (None if search.finished else search.ended_short),
         "best_initial_fitness": initial[-1] if initial else None,
         "duplicates": search.duplicates,
         "failures": search.failures,

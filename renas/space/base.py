@@ -17,6 +17,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 from torch import nn
+from torch.nn.modules.lazy import LazyModuleMixin
 
 from renas.errors import GenotypeError, RenasError
 
@@ -25,6 +26,13 @@ from renas.errors import GenotypeError, RenasError
 MAX_REJECTIONS = 10_000
 #: constrained spaces up to this many combinations are enumerated to count the allowed ones
 COUNT_LIMIT = 100_000
+
+
+def lazy_modules(net: nn.Module) -> list[str]:
+    """The class names of ``net``'s lazy modules whose sizes are not set yet (``nn.LazyLinear``):
+    their parameters exist only after a forward pass, so they can be neither counted nor given
+    to an optimizer when a network is built."""
+    return sorted({type(m).__name__ for m in net.modules() if isinstance(m, LazyModuleMixin) and m.has_uninitialized_params()})
 
 
 def no_valid_genotype(space: "SearchSpace") -> RenasError:

@@ -52,7 +52,7 @@ import numpy as np
 from torch import nn
 
 from renas.errors import ConfigError, GenotypeError, RenasError, missing_module
-from renas.space.base import Gene, SearchSpace
+from renas.space.base import Gene, SearchSpace, lazy_modules
 
 #: characters that separate pairs or a name from its choice in a genotype string
 SEPARATORS = ":=|, \t\r\n"
@@ -248,6 +248,9 @@ class GenesSpace(SearchSpace):
             name = g.get("name")
             if not isinstance(name, str) or not name.strip():
                 raise ConfigError(f"{where}.name must be a non-empty string, got {name!r}")
+            if name != name.strip():
+                raise ConfigError(f"{where}.name {name!r} starts or ends with white space, which genotype strings "
+                                  f"do not keep; leave it out")
             where = f"search_space.genes[{i}] ({name})"
             if name in seen:
                 raise ConfigError(f"{where}: gene name {name!r} is used twice")
@@ -262,6 +265,9 @@ class GenesSpace(SearchSpace):
                 text = label(c)
                 if not text.strip():
                     raise ConfigError(f"{where}: choice {text!r} is empty")
+                if text != text.strip():
+                    raise ConfigError(f"{where}: choice {text!r} starts or ends with white space, which genotype "
+                                      f"strings do not keep; leave it out")
                 if _is_number(c) and not math.isfinite(float(c)):
                     raise ConfigError(f"{where}: choice {c!r} is not a finite number")
                 labels.append(text)
@@ -375,6 +381,9 @@ class GenesSpace(SearchSpace):
         if self._canonical is None:
             return self.format(genotype)
         key = self._call("canonical", self._canonical, genotype)
+        if key is None:  # (a hook without its return: every architecture would be one)
+            raise RenasError(f"search_space.canonical ({hook_name(self._canonical)}) returned None for "
+                             f"{self.format(genotype)}: return a key (a string, or the architecture as a dict)")
         if isinstance(key, str):
             return key
         if isinstance(key, Mapping):
@@ -392,6 +401,9 @@ class GenesSpace(SearchSpace):
         net = self._call("build", self._build, genotype, int(in_channels), int(num_classes))
         if not isinstance(net, nn.Module):
             raise RenasError(f"search_space.build ({hook_name(self._build)}) returned {type(net).__name__}, not an nn.Module")
+        if lazy := lazy_modules(net):  # parameters that exist only after a forward pass: no count, no optimizer
+            raise RenasError(f"search_space.build ({hook_name(self._build)}) returned a network with lazy modules "
+                             f"({', '.join(lazy)}): give their sizes (nn.Linear(in_features, out_features), ...)")
         return net
 
     def reference(self) -> GenesGenotype:

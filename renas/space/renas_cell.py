@@ -151,7 +151,7 @@ class RenasCellSpace(SearchSpace):
     def _parse_cell(self, text: str, what: str) -> Cell:
         blocks = text.strip().split("+")
         cell = []
-        for b, block in enumerate(blocks):
+        for b, block in enumerate(blocks[: self.blocks]):  # (blocks past the count: the count's error below)
             m = re.fullmatch(r"\|([^|~]*)~([^|]*)\|([^|~]*)~([^|]*)\|", block.strip())
             if not m:
                 raise GenotypeError(
@@ -162,8 +162,8 @@ class RenasCellSpace(SearchSpace):
                     raise GenotypeError(
                         f"{what}: unknown op {op!r} in block {b}; ops are {', '.join(OP_NAMES)}"
                     )
-                if not re.fullmatch(r"\d+", inp):
-                    raise GenotypeError(f"{what}: input {inp!r} of block {b} is not an integer")
+                if not re.fullmatch(r"[0-9]+", inp):  # (not \d: other scripts' digits are not indices)
+                    raise GenotypeError(f"{what}: input {inp!r} of block {b} is not an integer 0..{b + 1}")
                 if int(inp) >= b + 2:
                     raise GenotypeError(
                         f"{what}: input {inp} of block {b} is out of range; block {b} may take "

@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from renas.tracking.history import read_history  # noqa: E402
 
 
-def plot_generations(generations: list[dict[str, Any]], out_dir: Path, title: str = "") -> list[Path]:
+def plot_generations(generations: list[dict[str, Any]], out_dir: Path, title: str = "",
+                     reward: str = "child - parent fitness") -> list[Path]:
     """Write ``fitness.png`` (max / mean / min of the population and best so far per
     generation) and ``controller_reward.png`` (mean controller reward per generation; a note
     when the algorithm has no controller). Returns the written paths."""
@@ -51,7 +52,7 @@ def plot_generations(generations: list[dict[str, Any]], out_dir: Path, title: st
     else:
         ax.text(0.5, 0.5, "this algorithm has no controller", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("generation")
-    ax.set_ylabel("controller reward (child - parent fitness)")
+    ax.set_ylabel(f"controller reward ({reward})")
     ax.set_title(title or "controller reward per generation")
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -85,7 +86,8 @@ def _running_mean(values: list[float], window: int) -> list[float]:
     return out
 
 
-def plot_children(history: list[dict[str, Any]] | str | Path, out_dir: Path, title: str = "") -> Path:
+def plot_children(history: list[dict[str, Any]] | str | Path, out_dir: Path, title: str = "",
+                  reward: str = "child - parent fitness") -> Path:
     """Write ``children.png``: every child's fitness against its evaluation number, marked by
     how it was made (random / controller / mutation / ...), with the best-so-far line; below it,
     every controller reward (child - parent fitness) with its running mean.
@@ -97,6 +99,7 @@ def plot_children(history: list[dict[str, Any]] | str | Path, out_dir: Path, tit
         history: the records of ``history.jsonl`` (or the file's path).
         out_dir: where to write it (created).
         title: the figure's title.
+        reward: what a reward is, for the axis (the REINFORCE sampler's is the child's fitness).
     Returns the written path.
     """
     if isinstance(history, (str, Path)):
@@ -150,7 +153,7 @@ def plot_children(history: list[dict[str, Any]] | str | Path, out_dir: Path, tit
         ax_r.text(0.5, 0.5, "no controller rewards (random children, or no controller)", ha="center",
                   va="center", transform=ax_r.transAxes)
     ax_r.set_xlabel("evaluation (step)")
-    ax_r.set_ylabel("reward (child - parent)")
+    ax_r.set_ylabel(f"reward ({reward})")
     ax_r.grid(alpha=0.3)
     fig.tight_layout()
     path = out_dir / "children.png"

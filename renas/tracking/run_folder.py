@@ -7,6 +7,8 @@ import contextlib
 import shutil
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from renas.errors import ConfigError, command
 
 CHECKPOINTS = "checkpoints"  # a training's <run>/checkpoints/last.ckpt and best.ckpt (renas.train.final)
@@ -16,6 +18,8 @@ TRAINING_FILES = ("result.json", "model.ckpt", TRAIN_STATE, CHECKPOINTS)
 STATE_FILE, HISTORY_FILE = "state.pt", "history.jsonl"  # a search's state (renas.tracking.state) and history
 SEARCH_FILES = (STATE_FILE, HISTORY_FILE)
 BENCHMARK_FILES = ("benchmark.json",)  # python -m renas.benchmark
+#: held (locked) by the search or training that works in the folder, for as long as it runs
+LOCK_FILE = ".renas.lock"
 
 
 def run_folder_kind(run_dir: Path) -> str | None:
@@ -31,6 +35,37 @@ def run_folder_kind(run_dir: Path) -> str | None:
 
 
 HYDRA_COPY = Path(".hydra") / "search"  # the search's own copy of Hydra's files (see keep_hydra_files)
+
+
+@contextlib.contextmanager
+def holding(run_dir: Path, job: str, resume: bool = True):
+    """Hold ``run_dir`` for this process while the ``job`` (``search`` or ``training``) works in
+    it: an exclusive lock on ``<run_dir>/.renas.lock`` (``filelock``: ``flock``, released by the
+    system when the process ends, however it ends). A second process that would write there at
+    the same time (a ``resume=`` of a search still running, two resumes at once, a requeued job
+    whose first copy is alive) is refused in one line before it reads or writes anything."""
+    lock = FileLock(str(Path(run_dir) / LOCK_FILE), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ConfigError(
+            f"{run_dir} is in use: another process holds its {job} ({Path(run_dir) / LOCK_FILE} is locked: the "
+            f"{job} still running, or another resume of it); "
+            + ("wait for it to end or stop it, then resume" if resume else "choose another hydra.run.dir")
+            + "; nothing in it was changed") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def restore_hydra_files(run_dir: Path) -> None:
+    """Put back the search's own copy of Hydra's files (``.hydra/search/``) over ``.hydra/``,
+    which a command pointed at the folder has just rewritten."""
+    copy = Path(run_dir) / HYDRA_COPY
+    if copy.is_dir():
+        for f in copy.glob("*.yaml"):
+            shutil.copy2(f, Path(run_dir) / ".hydra" / f.name)
 
 
 def keep_hydra_files(run_dir: Path) -> None:
@@ -88,10 +123,7 @@ def refuse_existing_search(run_dir: Path) -> None:
     if not (run_dir / STATE_FILE).exists() and history.stat().st_size == 0:
         discard_unstarted(run_dir)
         return
-    copy = run_dir / HYDRA_COPY
-    if copy.is_dir():
-        for f in copy.glob("*.yaml"):
-            shutil.copy2(f, run_dir / ".hydra" / f.name)
+    restore_hydra_files(run_dir)
     if not (run_dir / ".hydra").is_dir():  # a search of run_search's (a script's): no resume= for it
         raise ConfigError(f"{run_dir} already holds a search; choose another run folder; nothing in it was changed")
     raise ConfigError(

@@ -17,8 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from renas.build import build, build_datamodule, build_space, run_name, sweep_group
-from renas.config import check_schema, group_choices, load_saved, missing_folders_unwarned, moved_folders_hint, plain, saved_searchpath, searchpath_override
-from renas.errors import ConfigError, command, one_line
+from renas.config import check_schema, flatten, group_choices, load_saved, missing_folders_unwarned, moved_folders_hint, plain, saved_searchpath, searchpath_override
+from renas.errors import ConfigError, GenotypeError, command, one_line
 from renas.space import SPACES
 from renas.tracking.files import atomic_write_json
 from renas.tracking.loggers import Sink
@@ -39,6 +39,23 @@ def _search_artifact(cfg: DictConfig) -> str | None:
     except (OSError, ValueError, AttributeError):
         return None
     return f"search-{run_id}" if run_id else None
+
+
+def _space_settings_hint(run: Path, cfg: DictConfig) -> str:
+    """The ``search_space.*`` settings of the search in ``run`` that differ from this training's,
+    as overrides to add (or, when they cannot be read, where they are)."""
+    try:
+        saved = run / ".hydra" / "search" / "config.yaml"
+        saved = saved if saved.is_file() else run / ".hydra" / "config.yaml"
+        then = flatten(plain(OmegaConf.load(saved).search_space))
+        now = flatten(plain(cfg.search_space))
+        diff = [f"search_space.{k}={then[k] if isinstance(then[k], str) else json.dumps(then[k])}"
+                for k in sorted(then) if k in now and now[k] != then[k]]
+    except Exception:  # (no readable config: name the file)
+        diff = []
+    if diff:
+        return f"that search had {' '.join(diff)}: add {'it' if len(diff) == 1 else 'them'}"
+    return "give train.py that search's search_space.* settings (its .hydra/config.yaml lists them)"
 
 
 def resolve_arch(cfg: DictConfig, space) -> tuple[Any, str]:
@@ -65,7 +82,16 @@ def resolve_arch(cfg: DictConfig, space) -> tuple[Any, str]:
                 ("give train.py that search's search_space=<option> and search_space.* settings on the command line "
                  "(its .hydra/config.yaml lists them; train.py takes no experiment=)")
             raise ConfigError(f"arch_from={run}: that search used the {searched} space, not {space.name}; {how}")
-        return space.parse(arch), f"best of {run}"
+        try:
+            genotype = space.parse(arch)
+        except GenotypeError as e:  # the same space with other settings (shared_reduction, blocks, genes ...)
+            raise ConfigError(f"arch_from={run}: its best architecture does not fit this {space.name} space ({e}); "
+                              f"{_space_settings_hint(run, cfg)}") from None
+        if data.get("finished") is False:
+            log.warning("arch_from=%s: that search did not finish (%s after %s of %s evaluations): training the best "
+                        "it found so far; continue it with: %s resume=%s for the whole search", run,
+                        data.get("stopped") or "stopped", data.get("evaluations"), data.get("budget"), command("search"), run)
+        return genotype, f"best of {run}"
     if cfg.get("arch") is not None:
         return space.parse(cfg.arch), "arch="
     return space.reference(), "reference architecture"

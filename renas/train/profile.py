@@ -12,11 +12,17 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from renas.errors import RenasError
+from renas.space.base import lazy_modules
+
 log = logging.getLogger("renas.train")
 
 
 def count_params(net: nn.Module) -> int:
     """Trainable parameters (the auxiliary head, if any, included)."""
+    if lazy := lazy_modules(net):
+        raise RenasError(f"the network has lazy modules ({', '.join(lazy)}), whose parameters do not exist before a "
+                         f"forward pass: give their sizes (nn.Linear(in_features, out_features), ...)")
     return sum(p.numel() for p in net.parameters() if p.requires_grad)
 
 
