@@ -26,7 +26,7 @@ from omegaconf.errors import OmegaConfBaseException
 from renas.config import check_number, check_schema, group_options, may_change_on_resume, resume_may_change
 from renas.errors import JOB_NAMES, ConfigError, RenasError, command, one_line
 from renas.tracking.loggers import online_without_login
-from renas.tracking.run_folder import LOCK_FILE, run_folder_kind
+from renas.tracking.run_folder import LOCK_FILE, held_elsewhere, run_folder_kind
 from renas.train.quiet import quiet_lightning  # noqa: F401 (the entry points' import)
 
 log = logging.getLogger("renas")
@@ -72,7 +72,7 @@ def remove_empty_run_dir(run_dir: Path) -> None:
     folder that is the working folder or above it (``hydra.run.dir=.``) is never removed: only
     the files Hydra wrote into it (``.hydra/`` and its log file) are."""
     try:
-        if not (run_dir.is_dir() and _only_hydra_files(run_dir)):
+        if not (run_dir.is_dir() and _only_hydra_files(run_dir)) or held_elsewhere(run_dir):
             return
         logs = []
         for handler in logging.getLogger().handlers[:]:
@@ -511,7 +511,8 @@ def run_hydra_main(main: Callable[[], Any], job: str | None = None) -> Any:
         if job == "search" and any(a.split("=", 1)[0].lstrip("+") == "resume" for a in sys.argv[1:]):
             # the command's config before resume= reads the run's own: an override that does not fit the
             # defaults (evaluator.metric of a table search) fails there, and is not the resume's to take anyway
-            if given := [a for a in sys.argv[1:] if "=" in a and not a.startswith("-") and not may_change_on_resume(a)]:
+            if given := [a for a in sys.argv[1:] if ("=" in a or a.startswith("~")) and not a.startswith("-")
+                         and not may_change_on_resume(a)]:
                 text = f"resume: {' '.join(given)} cannot be given to a resumed search; {resume_may_change()}"
         print(f"error: {text}", file=sys.stderr, flush=True)
         sys.exit(2)

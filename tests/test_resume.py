@@ -400,3 +400,25 @@ def test_a_history_that_does_not_replay_leaves_no_summary_or_plots(tmp_path):
     proc = run_entry("search.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
     assert proc.returncode == 2 and "do not belong together" in proc.stderr, proc.stderr[-2000:]
     assert not (run_dir / "summary.json").exists() and not (run_dir / "plots").exists()
+
+
+def test_a_refused_command_leaves_a_folder_in_use_as_it_is(tmp_path):
+    """A folder a search has just started in holds only Hydra's files and the lock until its
+    first state: a second command refused there took it for its own empty folder and deleted
+    it, the lock file with it (so a third was not refused)."""
+    from renas.tracking.run_folder import holding
+
+    run_dir = tmp_path / "run"
+    (run_dir / ".hydra" / "search").mkdir(parents=True)  # the starting search's files, its own copy of Hydra's
+    for name in ("config.yaml", "overrides.yaml", "hydra.yaml"):
+        (run_dir / ".hydra" / "search" / name).write_text(f"# the first search's {name}\n")
+        (run_dir / ".hydra" / name).write_text(f"# the first search's {name}\n")
+    with holding(run_dir, "search"):
+        before = _files(run_dir)
+        for script, args in (("search.py", ["experiment=toy_table", "ga.budget=10"]),
+                             ("train.py", ["search_space=nasbench201"])):
+            proc = run_entry(script, *args, "logger=none", f"hydra.run.dir={run_dir}")
+            assert proc.returncode == 2 and "is in use: another process holds its" in proc.stderr, proc.stderr[-2000:]
+            assert (run_dir / ".renas.lock").is_file()
+            if script == "search.py":  # (train.py's Hydra files are its own: a training keeps no copy)
+                assert {k: v for k, v in _files(run_dir).items() if not k.endswith(".log")} == before

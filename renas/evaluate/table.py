@@ -29,6 +29,9 @@ from renas.evaluate.base import Outcome, Task
 def how_to_get_nb201() -> str:
     """Where a NAS-Bench-201 table comes from (the shared data, ``$RENAS_SHARED`` when it is set)."""
     shared = os.environ.get("RENAS_SHARED")
+    if shared and not Path(shared).is_dir():
+        return (f"RENAS_SHARED={shared} is not a folder: set it to the shared folder (the one holding data/), or "
+                f"convert the official NATS-Bench / NAS-Bench-201 files with `python -m renas.tools.nb201_to_csv --help`")
     where = (f"{Path(shared) / 'data' / 'nasbench201' / 'nb201_cifar10.csv'} (RENAS_SHARED)" if shared else
              "../shared/data/nasbench201/nb201_cifar10.csv beside the project (or set RENAS_SHARED to the shared folder)")
     return (f"no table ships with renas: use {where}, or convert the official NATS-Bench / NAS-Bench-201 files "
@@ -196,8 +199,8 @@ class Table:
         """SHA-256 of the rows as read (architectures and the columns used, in order): what a
         resumed search checks its table against (the file may move, be re-saved or gain columns)."""
         h = hashlib.sha256("\x1f".join(self.columns).encode())
-        for arch in sorted(self.rows):
-            h.update(f"\n{arch}\x1f{self.rows[arch]!r}".encode())
+        for arch in sorted(self.rows):  # 12 digits: a mean of repeated rows in another order differs in its last bit
+            h.update(f"\n{arch}\x1f{','.join(f'{v:.12g}' for v in self.rows[arch])}".encode())
         return h.hexdigest()
 
 

@@ -373,8 +373,9 @@ def run_search(
     except JournalMismatch:  # a resume refused: no summary or plots of a search that did not go on
         refused = True
         raise
-    except BaseException:
+    except BaseException as e:
         failed = True
+        stopped = f"error ({type(e).__name__})"  # a crash: the summary says the search ended short, and why
         raise
     finally:
         def said(held: list[str]) -> None:

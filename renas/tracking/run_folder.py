@@ -53,10 +53,28 @@ def holding(run_dir: Path, job: str, resume: bool = True):
             f"{job} still running, or another resume of it); "
             + ("wait for it to end or stop it, then resume" if resume else "choose another hydra.run.dir")
             + "; nothing in it was changed") from None
+    except OSError as e:  # (after Timeout, a TimeoutError: an OSError too) a read-only folder, or another user's lock file
+        raise ConfigError(f"{run_dir}: cannot take its lock file {Path(run_dir) / LOCK_FILE} ({e.strerror or e}): "
+                          f"a {job}'s run folder must be writable by the process that works in it") from None
     try:
         yield
     finally:
         lock.release()
+
+
+def held_elsewhere(run_dir: Path) -> bool:
+    """Whether another process holds ``run_dir`` (:func:`holding`): a folder that looks empty
+    (Hydra's files and the lock, before the first state) may be one a search is starting in."""
+    path = Path(run_dir) / LOCK_FILE
+    if not path.is_file():
+        return False
+    lock = FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except OSError:  # Timeout (a TimeoutError); a read-only folder, another user's lock file: not ours either
+        return True
+    lock.release()
+    return False
 
 
 def restore_hydra_files(run_dir: Path) -> None:

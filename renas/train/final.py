@@ -49,12 +49,18 @@ def _space_settings_hint(run: Path, cfg: DictConfig) -> str:
         saved = saved if saved.is_file() else run / ".hydra" / "config.yaml"
         then = flatten(plain(OmegaConf.load(saved).search_space))
         now = flatten(plain(cfg.search_space))
-        diff = [f"search_space.{k}={then[k] if isinstance(then[k], str) else json.dumps(then[k])}"
-                for k in sorted(then) if k in now and now[k] != then[k]]
+        keys = [k for k in sorted(then) if k in now and now[k] != then[k]]
     except Exception:  # (no readable config: name the file)
-        diff = []
-    if diff:
+        keys = []
+    # a scalar as an override; a list or mapping (a genes space's genes) is named, to copy from the file
+    diff = [f"search_space.{k}={then[k] if isinstance(then[k], str) else json.dumps(then[k])}" for k in keys
+            if not isinstance(then[k], (list, dict))]
+    other = [f"search_space.{k}" for k in keys if isinstance(then[k], (list, dict))]
+    if diff and not other:
         return f"that search had {' '.join(diff)}: add {'it' if len(diff) == 1 else 'them'}"
+    if keys:
+        return (f"that search had other {', '.join(f'search_space.{k}' for k in keys)}: give train.py its settings "
+                f"({saved} lists them{'; ' + ' '.join(diff) if diff else ''})")
     return "give train.py that search's search_space.* settings (its .hydra/config.yaml lists them)"
 
 
@@ -88,9 +94,10 @@ def resolve_arch(cfg: DictConfig, space) -> tuple[Any, str]:
             raise ConfigError(f"arch_from={run}: its best architecture does not fit this {space.name} space ({e}); "
                               f"{_space_settings_hint(run, cfg)}") from None
         if data.get("finished") is False:
+            short = data.get("stopped") in ("exhausted", "no new architecture")  # a resume would end the same way
             log.warning("arch_from=%s: that search did not finish (%s after %s of %s evaluations): training the best "
-                        "it found so far; continue it with: %s resume=%s for the whole search", run,
-                        data.get("stopped") or "stopped", data.get("evaluations"), data.get("budget"), command("search"), run)
+                        "it found%s", run, data.get("stopped") or "stopped", data.get("evaluations"), data.get("budget"),
+                        "" if short else f" so far; continue it with: {command('search')} resume={run} for the whole search")
         return genotype, f"best of {run}"
     if cfg.get("arch") is not None:
         return space.parse(cfg.arch), "arch="
