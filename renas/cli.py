@@ -26,7 +26,7 @@ from omegaconf.errors import OmegaConfBaseException
 from renas.config import check_number, check_schema, group_options, may_change_on_resume, resume_may_change
 from renas.errors import JOB_NAMES, ConfigError, RenasError, command, one_line
 from renas.tracking.loggers import online_without_login
-from renas.tracking.run_folder import LOCK_FILE, held_elsewhere, run_folder_kind
+from renas.tracking.run_folder import LOCK_FILE, held_elsewhere, run_folder_kind, take
 from renas.train.quiet import quiet_lightning  # noqa: F401 (the entry points' import)
 
 log = logging.getLogger("renas")
@@ -197,6 +197,23 @@ def _multirun() -> bool:
 _TASK_STARTED = False
 
 
+def hold_before_hydra_writes(config: DictConfig, task_cfg: DictConfig, job: str) -> None:
+    """Take the run folder (:func:`renas.tracking.run_folder.take`) before Hydra writes its
+    files there: a new run's ``hydra.run.dir`` (made now), or the folder a ``resume=``
+    continues (one with Hydra's files: anything else is refused later, untouched). Another
+    process at work there refuses this command before it changes anything."""
+    what = "search" if job == "search" else "training"
+    resume = task_cfg.get("resume")
+    if resume:
+        folder = Path(str(resume)).expanduser().resolve()
+        if (folder / ".hydra").is_dir():
+            take(folder, what)
+        return
+    run_dir = Path(str(config.hydra.run.dir))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    take(run_dir, what, resume=False)
+
+
 class CheckFirst(Callback):
     """Every value against its schema's rule (ranges, booleans: :func:`renas.config.check_schema`)
     right after Hydra composes the config, before it makes the run folder (``hydra.callbacks``
@@ -213,6 +230,8 @@ class CheckFirst(Callback):
             job = {"search": "search", "train": "train", "benchmark": "benchmark"}.get(str(kwargs.get("config_name")))
             if job is not None:  # a run folder that holds a run: refused before Hydra writes its files there
                 refuse_occupied_run_dir(Path(str(config.hydra.run.dir)), job, task_cfg.get("resume"))
+            if job in ("search", "train") and not _distributed_worker():
+                hold_before_hydra_writes(config, task_cfg, job)
         except RenasError as e:
             print(f"error: {e}", file=sys.stderr, flush=True)
             sys.exit(2)

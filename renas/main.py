@@ -25,7 +25,7 @@ from renas.build import sweep_group
 from renas.cli import (_distributed_worker, hydra_run_dir, move_logging, quiet_lightning, quote_arch_overrides, refuse_occupied_run_dir,
                        remove_empty_run_dir, report_errors, run_hydra_main, set_threads)
 from renas.errors import ConfigError, DiskFullError, RenasError, as_disk_full, command, stop_on_sigterm, stop_status
-from renas.tracking.run_folder import (CHECKPOINTS, run_folder_kind, STATE_FILE, TRAIN_STATE, discard_unstarted, holding, keep_hydra_files,
+from renas.tracking.run_folder import (CHECKPOINTS, STATE_FILE, TRAIN_STATE, discard_unstarted, holding, keep_hydra_files,
                                       refuse_existing_search, restore_hydra_files)
 from renas.tracking.versions import warn_changed_versions
 
@@ -98,7 +98,7 @@ def _search(cfg: DictConfig, run: _Run) -> float:
         from renas.search.resume import prepare_resume
 
         run.resume = Path(str(cfg.resume)).expanduser().resolve()
-        if (run.resume / STATE_FILE).is_file():  # (a folder that is not a search's is refused below, untouched)
+        if (run.resume / ".hydra").is_dir():  # (taken before Hydra wrote; anything else is refused below, untouched)
             run.hold(run.resume, "search")
         overrides = [o for o in HydraConfig.get().overrides.task if o.split("=", 1)[0] not in ("resume", "+resume")]
         cfg, choices, resume = prepare_resume(cfg.resume, overrides)
@@ -181,7 +181,7 @@ def _train(cfg: DictConfig, run: _Run) -> float:
                               f"{' '.join(ignored)} would not be taken (only threads= may change on a resume): leave "
                               f"{'it' if len(ignored) == 1 else 'them'} out, or start a new training")
         run.resume = Path(str(cfg.resume)).expanduser().resolve()
-        if run_folder_kind(run.resume) == "training":  # (any other folder is refused below, untouched)
+        if (run.resume / ".hydra").is_dir():  # (taken before Hydra wrote; anything else is refused below, untouched)
             run.hold(run.resume, "training")
         threads = cfg.get("threads")  # the one setting a training's resume takes from its command
         cfg, folder, resume_from = prepare_train_resume(cfg.resume)

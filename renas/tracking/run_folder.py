@@ -37,14 +37,21 @@ def run_folder_kind(run_dir: Path) -> str | None:
 HYDRA_COPY = Path(".hydra") / "search"  # the search's own copy of Hydra's files (see keep_hydra_files)
 
 
-@contextlib.contextmanager
-def holding(run_dir: Path, job: str, resume: bool = True):
-    """Hold ``run_dir`` for this process while the ``job`` (``search`` or ``training``) works in
-    it: an exclusive lock on ``<run_dir>/.renas.lock`` (``filelock``: ``flock``, released by the
-    system when the process ends, however it ends). A second process that would write there at
-    the same time (a ``resume=`` of a search still running, two resumes at once, a requeued job
-    whose first copy is alive) is refused in one line before it reads or writes anything."""
-    lock = FileLock(str(Path(run_dir) / LOCK_FILE), timeout=0)
+#: the run folders this process holds (:func:`take`), by resolved path
+_HELD: dict[Path, FileLock] = {}
+
+
+def take(run_dir: Path, job: str, resume: bool = True) -> None:
+    """Hold ``run_dir`` for this process until :func:`release`: an exclusive lock on
+    ``<run_dir>/.renas.lock`` (``filelock``: ``flock``, released by the system when the process
+    ends, however it ends). A single run takes it as soon as Hydra has composed the config,
+    before Hydra writes its files there (``renas.cli.CheckFirst``); a second process that would
+    write there at the same time (a ``resume=`` of a search still running, two resumes at once,
+    a requeued job whose first copy is alive) is refused in one line. Taken already: nothing."""
+    key = Path(run_dir).resolve()
+    if key in _HELD:
+        return
+    lock = FileLock(str(key / LOCK_FILE), timeout=0)
     try:
         lock.acquire()
     except Timeout:
@@ -56,15 +63,31 @@ def holding(run_dir: Path, job: str, resume: bool = True):
     except OSError as e:  # (after Timeout, a TimeoutError: an OSError too) a read-only folder, or another user's lock file
         raise ConfigError(f"{run_dir}: cannot take its lock file {Path(run_dir) / LOCK_FILE} ({e.strerror or e}): "
                           f"a {job}'s run folder must be writable by the process that works in it") from None
-    try:
-        yield
-    finally:
+    _HELD[key] = lock
+
+
+def release(run_dir: Path) -> None:
+    """Let go of ``run_dir`` if this process holds it (:func:`take`)."""
+    lock = _HELD.pop(Path(run_dir).resolve(), None)
+    if lock is not None:
         lock.release()
 
 
+@contextlib.contextmanager
+def holding(run_dir: Path, job: str, resume: bool = True):
+    """:func:`take` ``run_dir`` (or keep it, taken already) for the ``with`` block, then :func:`release` it."""
+    take(run_dir, job, resume)
+    try:
+        yield
+    finally:
+        release(run_dir)
+
+
 def held_elsewhere(run_dir: Path) -> bool:
-    """Whether another process holds ``run_dir`` (:func:`holding`): a folder that looks empty
-    (Hydra's files and the lock, before the first state) may be one a search is starting in."""
+    """Whether another process holds ``run_dir`` (:func:`take`): a folder that looks empty
+    (Hydra's files and the lock, before the first state) may be one a search is starting in.
+    This process's own hold on it is let go first (a clean-up of its own folder)."""
+    release(run_dir)
     path = Path(run_dir) / LOCK_FILE
     if not path.is_file():
         return False
