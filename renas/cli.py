@@ -120,7 +120,7 @@ def move_logging(new_run_dir: Path, run_dir: Path) -> Path:
     return Path(run_dir)
 
 
-def _distributed_worker() -> bool:
+def distributed_worker() -> bool:
     """A process other than the first of a multi-device training (``trainer.devices=2``:
     Lightning starts the command again for each further device, with the same run folder, which
     the first process is already writing)."""
@@ -152,7 +152,7 @@ def refuse_occupied_run_dir(run_dir: Path, job: str, resume: Any = None) -> None
     that holds something is refused; ``train.py resume=<dir> hydra.run.dir=<dir>`` is refused
     too: Hydra would overwrite the overrides that resume reads."""
     kind = run_folder_kind(run_dir)
-    if kind is None or (job == "search" and kind == "search") or _distributed_worker():
+    if kind is None or (job == "search" and kind == "search") or distributed_worker():
         return
     run_dir = Path(run_dir)
     unchanged = "nothing in it was changed"
@@ -230,7 +230,7 @@ class CheckFirst(Callback):
             job = {"search": "search", "train": "train", "benchmark": "benchmark"}.get(str(kwargs.get("config_name")))
             if job is not None:  # a run folder that holds a run: refused before Hydra writes its files there
                 refuse_occupied_run_dir(Path(str(config.hydra.run.dir)), job, task_cfg.get("resume"))
-            if job in ("search", "train") and not _distributed_worker():
+            if job in ("search", "train") and not distributed_worker():
                 hold_before_hydra_writes(config, task_cfg, job)
         except RenasError as e:
             print(f"error: {e}", file=sys.stderr, flush=True)

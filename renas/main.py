@@ -22,7 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from renas.build import sweep_group
-from renas.cli import (_distributed_worker, hydra_run_dir, move_logging, quiet_lightning, quote_arch_overrides, refuse_occupied_run_dir,
+from renas.cli import (distributed_worker, hydra_run_dir, move_logging, quiet_lightning, quote_arch_overrides, refuse_occupied_run_dir,
                        remove_empty_run_dir, report_errors, run_hydra_main, set_threads)
 from renas.errors import ConfigError, DiskFullError, RenasError, as_disk_full, command, stop_on_sigterm, stop_status
 from renas.tracking.run_folder import (CHECKPOINTS, STATE_FILE, TRAIN_STATE, discard_unstarted, holding, keep_hydra_files,
@@ -45,7 +45,7 @@ class _Run:
     def hold(self, folder: Path, job: str, resume: bool = True) -> None:
         """Hold ``folder`` until the command ends (:func:`renas.tracking.run_folder.holding`);
         a further process of a multi-device training works in the folder its first one holds."""
-        if not _distributed_worker():
+        if not distributed_worker():
             self.locks.enter_context(holding(folder, job, resume))
 
 
@@ -67,16 +67,6 @@ def search_main(cfg: DictConfig) -> float:
         # a new search can resume once its state file is there (written before the first evaluation starts)
         interrupted("search", run, run.resume is not None or (run.dir / "state.pt").is_file(),
                     "before the search wrote its first state (state.pt)")
-
-
-def open_files_now() -> str:
-    """This process's open-file limits, ``soft (hard)``."""
-    try:
-        import resource  # deferred: POSIX only
-
-        return "%s (hard %s)" % resource.getrlimit(resource.RLIMIT_NOFILE)
-    except (ImportError, OSError, ValueError):
-        return "?"
 
 
 def _finished(run_dir: Path) -> bool:
@@ -118,7 +108,8 @@ def _search(cfg: DictConfig, run: _Run) -> float:
         refuse_occupied_run_dir(run.dir, "search")  # a training's folder (CheckFirst: before Hydra writes there)
         try:
             run.hold(run.dir, "search", resume=False)
-        except ConfigError:  # a search at work there (the same hydra.run.dir): its own Hydra files back
+        except ConfigError:  # a multirun job's folder another search holds (a single run is refused before
+            # Hydra writes there: renas.cli.CheckFirst): that search's own Hydra files back
             restore_hydra_files(run.dir)
             raise
         refuse_existing_search(run.dir)
@@ -131,6 +122,8 @@ def _search(cfg: DictConfig, run: _Run) -> float:
         summary = run_search(cfg, run_dir, choices=choices, group=sweep_group(), resume=resume)
     except (DiskFullError, OSError) as e:
         if isinstance(e, OSError) and e.errno == errno.EMFILE:  # (the workers' pipes: the hard limit is too low)
+            from renas.evaluate.executors import open_files_now  # deferred: torch, as the search's imports above
+
             again = (f"resume with: {command('search')} resume={run_dir}" if (run_dir / STATE_FILE).is_file()
                      else "run the command again")
             raise RenasError(f"too many open files (ulimit -n allows {open_files_now()}): use fewer "

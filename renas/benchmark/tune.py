@@ -43,8 +43,10 @@ def _jobs(folders: list[Path]) -> list[Path]:
             out.append(f)
         else:
             out += sorted((p for p in f.iterdir() if p.is_dir() and (p / ".hydra").is_dir()), key=lambda p: p.name)
-    seen: set[Path] = set()
-    out = [p for p in out if not (p.resolve() in seen or seen.add(p.resolve()))]  # a folder given twice: once
+    unique: dict[Path, Path] = {}
+    for p in out:  # a folder given twice (or beside its own sweep): once
+        unique.setdefault(p.resolve(), p)
+    out = list(unique.values())
     for job in out:
         kind = run_folder_kind(job)
         if kind in ("search", "training"):

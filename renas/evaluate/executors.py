@@ -339,6 +339,15 @@ def open_files_limit(workers: int, raise_soft: bool = False) -> None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
 
 
+def open_files_now() -> str:
+    """This process's open-file limits, ``soft (hard)`` (``?`` where the system has none)."""
+    try:
+        import resource  # deferred: POSIX only
+    except ImportError:
+        return "?"
+    return "%s (hard %s)" % resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
 def usable_cores() -> int:
     """The cores this process may run on: its CPU affinity where the system has one (``taskset``,
     a SLURM job's cgroup or cpuset), not every core of the machine."""

@@ -18,11 +18,11 @@ from omegaconf import OmegaConf
 from omegaconf import open_dict as _open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from renas.config import flatten, load_saved, resume_may_change, missing_folders_unwarned, moved_folders_hint, saved_searchpath, searchpath_override
+from renas.config import flatten, load_saved, may_change_on_resume, resume_may_change, missing_folders_unwarned, moved_folders_hint, saved_searchpath, searchpath_override
 from renas.errors import ConfigError, RenasError, command, one_line
-from renas.search.run import may_change_on_resume, search_identity, without_safe
+from renas.search.run import search_identity, without_safe
 from renas.tracking.history import read_history
-from renas.tracking.run_folder import HISTORY_FILE, HYDRA_COPY, STATE_FILE, run_folder_kind
+from renas.tracking.run_folder import HISTORY_FILE, STATE_FILE, run_folder_kind, saved_hydra_dir
 from renas.tracking.state import load_state
 from renas.tracking.versions import started_by
 
@@ -53,7 +53,7 @@ def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[s
     run_dir = Path(run_dir).expanduser().resolve()
     if not run_dir.is_dir():
         raise ConfigError(f"resume={run_dir}: no such folder")
-    hydra_dir = run_dir / HYDRA_COPY if (run_dir / HYDRA_COPY / "overrides.yaml").is_file() else run_dir / ".hydra"
+    hydra_dir = saved_hydra_dir(run_dir)
     saved_overrides = hydra_dir / "overrides.yaml"
     saved_config = hydra_dir / "config.yaml"
     if not saved_overrides.is_file() or not saved_config.is_file():

@@ -17,7 +17,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from renas.build import build, build_evaluator, build_space, build_strategy, locate_class, run_name
-from renas.config import SAFE_KEYS, SAFE_SETTINGS, check_schema, group_choices, may_change_on_resume, plain  # noqa: F401 (re-exported)
+from renas.config import SAFE_KEYS, SAFE_SETTINGS, check_schema, group_choices, plain
 from renas.errors import ConfigError, DiskFullError, RenasError, act_on_held, signals_held, was_terminated
 from renas.evaluate.executors import executor_settings
 from renas.search.loop import JournalMismatch, LoopSettings, Search, SearchCallback, SearchStopped
@@ -267,7 +267,7 @@ def run_search(
     space, strategy, evaluator = prepare_search(cfg, run_dir)
     data = evaluator.identity() if hasattr(evaluator, "identity") else None  # (a table's rows)
     if resume:
-        check_same_results(resume["state"].get("evaluator_data"), data, Path(run_dir))
+        check_same_results(resume["state"].get("evaluator_data"), data)
     budget = int(cfg.ga.budget)
     progress = Progress(budget, cfg.get("progress", "eval"), executor_settings(cfg.executor)["workers"])
     identity = search_identity(cfg)
@@ -438,7 +438,7 @@ def restore_generations(run_dir: Path, resume: dict[str, Any]) -> None:
         resume["generations"] = kept
 
 
-def check_same_results(then: dict[str, str] | None, now: dict[str, str] | None, run_dir: Path) -> None:
+def check_same_results(then: dict[str, str] | None, now: dict[str, str] | None) -> None:
     """A resumed table search must read the rows it started with: a relative ``evaluator.table``
     is found from the folder the command runs in, and a file can be edited in place. (A state
     written before this change holds no digest: not checked.)"""

@@ -109,6 +109,13 @@ def restore_hydra_files(run_dir: Path) -> None:
             shutil.copy2(f, Path(run_dir) / ".hydra" / f.name)
 
 
+def saved_hydra_dir(run_dir: Path) -> Path:
+    """Where a search's own Hydra files are: its copy (``.hydra/search/``, see
+    :func:`keep_hydra_files`), or ``.hydra/`` for a run without one."""
+    copy = Path(run_dir) / HYDRA_COPY
+    return copy if (copy / "overrides.yaml").is_file() else Path(run_dir) / ".hydra"
+
+
 def keep_hydra_files(run_dir: Path) -> None:
     """Copy ``.hydra/*.yaml`` to ``.hydra/search/`` when a search starts: Hydra rewrites
     ``.hydra/`` whenever a command is pointed at the folder, and resume needs the original."""

@@ -22,7 +22,7 @@ from renas.errors import ConfigError, GenotypeError, command, one_line
 from renas.space import SPACES
 from renas.tracking.files import atomic_write_json
 from renas.tracking.loggers import Sink
-from renas.tracking.run_folder import CHECKPOINTS, TRAIN_STATE, run_folder_kind
+from renas.tracking.run_folder import CHECKPOINTS, TRAIN_STATE, run_folder_kind, saved_hydra_dir
 from renas.tracking.versions import versions, warn_changed_versions
 from renas.train.checks import check_optim, check_trainer
 from renas.train.profile import count_flops, count_params, torch_threads, trains_on_cpu
@@ -45,8 +45,7 @@ def _space_settings_hint(run: Path, cfg: DictConfig) -> str:
     """The ``search_space.*`` settings of the search in ``run`` that differ from this training's,
     as overrides to add (or, when they cannot be read, where they are)."""
     try:
-        saved = run / ".hydra" / "search" / "config.yaml"
-        saved = saved if saved.is_file() else run / ".hydra" / "config.yaml"
+        saved = saved_hydra_dir(run) / "config.yaml"
         then = flatten(plain(OmegaConf.load(saved).search_space))
         now = flatten(plain(cfg.search_space))
         keys = [k for k in sorted(then) if k in now and now[k] != then[k]]
@@ -55,8 +54,7 @@ def _space_settings_hint(run: Path, cfg: DictConfig) -> str:
     # a scalar as an override; a list or mapping (a genes space's genes) is named, to copy from the file
     diff = [f"search_space.{k}={then[k] if isinstance(then[k], str) else json.dumps(then[k])}" for k in keys
             if not isinstance(then[k], (list, dict))]
-    other = [f"search_space.{k}" for k in keys if isinstance(then[k], (list, dict))]
-    if diff and not other:
+    if diff and len(diff) == len(keys):
         return f"that search had {' '.join(diff)}: add {'it' if len(diff) == 1 else 'them'}"
     if keys:
         return (f"that search had other {', '.join(f'search_space.{k}' for k in keys)}: give train.py its settings "
