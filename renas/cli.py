@@ -184,9 +184,12 @@ class JobError(RuntimeError):
 #: the sweep folder of the multirun this process launches (set by CheckFirst.on_multirun_start;
 #: ``None``: a single run, or before the sweep)
 _SWEEP_DIR: Path | None = None
+#: what a sweep's launcher raises when a job's process died (joblib's loky, submitit, concurrent.futures)
+LAUNCHER_JOB_DIED = ("TerminatedWorkerError", "UncompletedJobError", "BrokenProcessPool")
 
 
-def _multirun() -> bool:
+def multirun() -> bool:
+    """Whether this is a job of a sweep (``-m``)."""
     try:
         return HydraConfig.get().mode == RunMode.MULTIRUN
     except Exception:
@@ -535,14 +538,23 @@ def run_hydra_main(main: Callable[[], Any], job: str | None = None) -> Any:
                 text = f"resume: {' '.join(given)} cannot be given to a resumed search; {resume_may_change()}"
         print(f"error: {text}", file=sys.stderr, flush=True)
         sys.exit(2)
-    except ValueError as e:  # Hydra's own flags given together (``-m ... --cfg job``)
-        if _TASK_STARTED or not str(e).startswith("Only one of --run"):
-            raise
-        print(f"error: {e} (--cfg shows one run's config: drop -m)", file=sys.stderr, flush=True)
-        sys.exit(2)
     except BrokenPipeError:  # the reader stopped early (`--help | head`): what it read is all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush does not fail again
         sys.exit(141)
+    except Exception as e:
+        if _TASK_STARTED or _SWEEP_DIR is None or type(e).__name__ not in LAUNCHER_JOB_DIED:
+            if isinstance(e, ValueError) and not _TASK_STARTED and str(e).startswith("Only one of --run"):
+                # Hydra's own flags given together (``-m ... --cfg job``)
+                print(f"error: {e} (--cfg shows one run's config: drop -m)", file=sys.stderr, flush=True)
+                sys.exit(2)
+            raise
+        # a sweep's job process died (killed, out of memory): the launcher raises where it waits
+        how = (f"; continue an unfinished one with {command(job)} resume=<its folder>" if job in ("search", "train")
+               else "")
+        what = f"{type(e).__name__}: {e}".strip().splitlines()[0].split(". ")[0].rstrip(".")[:200] + "."  # its first sentence
+        print(f"error: a job of the sweep died ({what}); the sweep stopped; the jobs that had started "
+              f"are in {_SWEEP_DIR} (a folder each){how}", file=sys.stderr, flush=True)
+        sys.exit(1)
     finally:
         os.environ.pop("HYDRA_FULL_ERROR", None)
         if "--help" in sys.argv or "-h" in sys.argv or "--cfg" in sys.argv:  # (printed, not yet flushed)
@@ -592,7 +604,7 @@ def report_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             except Exception:
                 pass
             print(f"error: {e}", file=sys.stderr, flush=True)
-            if _multirun():  # one bad job of a sweep must not kill the others (or an Optuna study)
+            if multirun():  # one bad job of a sweep must not kill the others (or an Optuna study)
                 raise JobError(str(e)) from None
             sys.exit(getattr(e, "exit_code", 2))
 

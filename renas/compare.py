@@ -21,7 +21,7 @@ with it, the same color and one legend entry. ``--json`` prints the rows as JSON
 
 Examples::
 
-    python -m renas.compare outputs/search-multirun/2026-11-28/05-44-28 --group-by ga.mutation_rate
+    python -m renas.compare outputs/search-multirun/2026-11-28/05-44-28-123456 --group-by ga.mutation_rate
     python -m renas.compare outputs/search/2026-11-28/10-00-00-000001 outputs/search/2026-11-28/11-00-00-000002 --json
 """
 
@@ -74,7 +74,11 @@ def find_runs(paths: list[str]) -> list[Path]:
 
 
 def _value(text: str) -> Any:
-    """An override's value as a number where it is one, else the text."""
+    """An override's value as a number, a boolean or null where it is one (as Hydra reads it), else the text."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if text.lower() == "null":
+        return None
     for kind in (int, float):
         try:
             return kind(text)
@@ -88,8 +92,14 @@ def read_overrides(run: Path) -> dict[str, Any]:
     path = run / ".hydra" / "overrides.yaml"
     if not path.is_file():
         return {}
+    try:
+        items = yaml.safe_load(path.read_text()) or []
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise RenasError(f"{path} cannot be read ({' '.join(str(e).split())[:200]})") from None
+    if not isinstance(items, list):
+        raise RenasError(f"{path} is not a list of overrides")
     out = {}
-    for item in yaml.safe_load(path.read_text()) or []:
+    for item in items:
         key, _, value = str(item).partition("=")
         out[key.lstrip("+")] = _value(value)
     return out
@@ -134,6 +144,10 @@ def read_run(run: Path) -> dict[str, Any]:
             raise RenasError(f"{run / 'summary.json'} is not a search's summary (a JSON object)")
     if summary:
         best, evaluations = summary.get("best"), summary.get("evaluations")
+        if not (best is None or isinstance(best, dict) and isinstance(best.get("fitness"), (int, float))
+                and isinstance(best.get("arch"), str)) or not (evaluations is None or type(evaluations) is int):
+            raise RenasError(f"{run / 'summary.json'} is not a search's summary (its best or evaluations are not "
+                             f"what a search writes)")
     else:
         history = read_history(run / "history.jsonl")
         ok = [r for r in history if r.get("status") == "ok"]
@@ -162,6 +176,8 @@ def read_run(run: Path) -> dict[str, Any]:
 
 #: what makes two runs' fitness values incomparable when it differs (a column whenever it does)
 COMPARABLE = ("search_space", "evaluator", "dataset")
+#: what changes how a run is shown, logged or saved, not what it finds: no column
+NOT_SETTINGS = ("progress", "snapshot", "logger")
 
 
 def setting(row: dict[str, Any], key: str) -> Any:
@@ -177,7 +193,8 @@ def differing_keys(rows: list[dict[str, Any]]) -> list[str]:
     the same in every run (in first-seen order); ``algorithm`` has a column of its own."""
     keys: list[str] = []
     for row in rows:
-        keys += [k for k in dict.fromkeys([*COMPARABLE, *row["overrides"]]) if k not in keys and k != "algorithm"]
+        keys += [k for k in dict.fromkeys([*COMPARABLE, *row["overrides"]]) if k not in keys and k != "algorithm"
+                 and k.split(".")[0] not in NOT_SETTINGS]
     def differs(key: str) -> bool:
         values = {repr(setting(r, key)) for r in rows}
         if key in COMPARABLE:  # a run folder that does not say: not a difference
@@ -267,13 +284,33 @@ def plot_curves(rows: list[dict[str, Any]], names: list[str], keys: list[str], o
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small")
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=100)
+    except OSError as e:
+        raise RenasError(f"--out {out}: cannot write the plot ({e.strerror or e})") from None
+    finally:
+        plt.close(fig)
+
+
+#: the plot's formats (matplotlib's, by the file name's ending)
+PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
+def check_out(out: str) -> None:
+    """``--out`` names a file of a format the plot can be written in, before any run is read."""
+    path = Path(out)
+    if path.is_dir():
+        raise RenasError(f"--out {out} is a folder; give a file in it, e.g. --out {path / 'compare.png'}")
+    if path.suffix.lower() not in PLOT_FORMATS:
+        raise RenasError(f"--out {out}: the plot is written as {', '.join(f[1:] for f in PLOT_FORMATS)}; "
+                         f"give a file name with one of those endings")
 
 
 def compare(paths: list[str], group_by: str | None = None, out: str | None = "compare.png", as_json: bool = False) -> None:
     """Print the table (or JSON rows) of the runs ``paths`` name and write the plot to ``out``."""
+    if out:
+        check_out(out)
     runs = find_runs(paths)
     rows = [read_run(r) for r in runs]
     if group_by:

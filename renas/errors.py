@@ -11,6 +11,7 @@ import re
 import shlex
 import signal
 import sys
+import traceback
 from collections.abc import Iterator
 from typing import Any, Callable
 
@@ -69,6 +70,16 @@ class DiskFullError(RenasError):
         return f"disk full while writing {self.path}" + (f"; {self.hint}" if self.hint else "")
 
 
+def error_line(error: BaseException, limit: int = 500) -> str:
+    """``<Type>: <first line of the message> (at <file>:<line>)``: an exception in one line, where it
+    was raised; for an error raised from another (a search space's hook that failed), the place
+    of the original one, in the user's code rather than renas's."""
+    text = f"{type(error).__name__}: {error}".strip().splitlines()[0][:limit]
+    source = error.__cause__ if error.__cause__ is not None and error.__cause__.__traceback__ else error
+    tb = traceback.extract_tb(source.__traceback__)
+    return text + (f" (at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else "")
+
+
 def disk_full(error: BaseException) -> bool:
     """True for an ``OSError`` that says the disk or the quota is full."""
     return isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS
@@ -93,21 +104,32 @@ class Terminated(KeyboardInterrupt):
 _terminated: str | None = None  # the signal's name
 
 
-def stop_on_sigterm() -> None:
+def stop_on_sigterm() -> Callable[[], None]:
     """Make SIGTERM raise :class:`Terminated` in the main thread. Lightning turns any
     KeyboardInterrupt inside ``fit`` into its own shutdown, so :func:`was_terminated` keeps the
     fact even when the exception's type is lost on the way. In a job submitit started (Hydra's
     submitit launchers: ``SUBMITIT_EXECUTOR`` is set) SIGUSR2 too: submitit asks SLURM for it
     before the time limit, and its own handler would raise inside a child's training (a child
-    recorded as failed) or requeue a job that cannot start again in its own folder."""
+    recorded as failed) or requeue a job that cannot start again in its own folder.
+
+    Returns what puts the handlers before back, for when the job is done: a process that runs
+    further jobs (a sweep's joblib worker) must stop on SIGTERM as it did, not raise where no
+    job is there to handle it."""
     def handler(signum, frame):
         global _terminated
         _terminated = signal.Signals(signum).name
         raise Terminated
 
-    signal.signal(signal.SIGTERM, handler)
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, handler)}
     if os.environ.get("SUBMITIT_EXECUTOR") and hasattr(signal, "SIGUSR2"):
-        signal.signal(signal.SIGUSR2, handler)
+        previous[signal.SIGUSR2] = signal.signal(signal.SIGUSR2, handler)
+
+    def restore() -> None:
+        for signum, before in previous.items():
+            if before is not None:  # (None: a handler not set from Python, which cannot be put back)
+                signal.signal(signum, before)
+
+    return restore
 
 
 @contextlib.contextmanager

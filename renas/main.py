@@ -19,13 +19,14 @@ from typing import NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from renas.build import sweep_group
-from renas.cli import (distributed_worker, hydra_run_dir, move_logging, quiet_lightning, quote_arch_overrides, refuse_occupied_run_dir,
+from renas.cli import (distributed_worker, hydra_run_dir, move_logging, multirun, quiet_lightning, quote_arch_overrides, refuse_occupied_run_dir,
                        remove_empty_run_dir, report_errors, run_hydra_main, set_threads)
-from renas.errors import ConfigError, DiskFullError, RenasError, as_disk_full, command, stop_on_sigterm, stop_status
-from renas.tracking.run_folder import (CHECKPOINTS, STATE_FILE, TRAIN_STATE, discard_unstarted, holding, keep_hydra_files,
+from renas.errors import (ConfigError, DiskFullError, RenasError, as_disk_full, command, error_line, stop_on_sigterm,
+                          stop_status)
+from renas.tracking.run_folder import (CHECKPOINTS, STATE_FILE, TRAIN_STATE, discard_unstarted, finished_search, holding, keep_hydra_files,
                                       refuse_existing_search, restore_hydra_files)
 from renas.tracking.versions import warn_changed_versions
 
@@ -46,7 +47,7 @@ class _Run:
         """Hold ``folder`` until the command ends (:func:`renas.tracking.run_folder.holding`);
         a further process of a multi-device training works in the folder its first one holds."""
         if not distributed_worker():
-            self.locks.enter_context(holding(folder, job, resume))
+            self.locks.enter_context(holding(folder, job, resume, _folder_key()))
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="search")
@@ -59,7 +60,7 @@ def search_main(cfg: DictConfig) -> float:
         with locks:
             return _search(cfg, run)
     except KeyboardInterrupt:
-        if _finished(run.resume or run.dir):  # held while its last files were written (renas.errors.signals_held)
+        if finished_search(run.resume or run.dir):  # held while its last files were written (renas.errors.signals_held)
             what, status = stop_status()
             print(f"{what} as the search finished; its results are complete in {run.resume or run.dir}",
                   file=sys.stderr, flush=True)
@@ -69,12 +70,19 @@ def search_main(cfg: DictConfig) -> float:
                     "before the search wrote its first state (state.pt)")
 
 
-def _finished(run_dir: Path) -> bool:
-    """Whether ``run_dir``'s ``summary.json`` says its search finished."""
-    try:
-        return json.loads((Path(run_dir) / "summary.json").read_text()).get("finished") is True
-    except (OSError, ValueError, AttributeError):
-        return False
+def _folder_key() -> str:
+    """The setting that names this run's folder: a sweep job's is under ``hydra.sweep.dir``."""
+    return "hydra.sweep.dir" if multirun() else "hydra.run.dir"
+
+
+def _hydra_files(cfg: DictConfig) -> dict[str, str]:
+    """The files Hydra wrote to ``.hydra/`` for this job, as Hydra writes them (``run_job``), from
+    the job's own config: what the folder holds may be another sweep's, written since."""
+    hydra_cfg = HydraConfig.instance().cfg
+    return {"config.yaml": OmegaConf.to_yaml(cfg), "hydra.yaml": OmegaConf.to_yaml(hydra_cfg),
+            "overrides.yaml": OmegaConf.to_yaml(hydra_cfg.hydra.overrides.task)}
+
+
 
 
 def _search(cfg: DictConfig, run: _Run) -> float:
@@ -92,9 +100,11 @@ def _search(cfg: DictConfig, run: _Run) -> float:
             run.hold(run.resume, "search")
         overrides = [o for o in HydraConfig.get().overrides.task if o.split("=", 1)[0] not in ("resume", "+resume")]
         cfg, choices, resume = prepare_resume(cfg.resume, overrides)
+        if hydra_run_dir().resolve() == Path(resume["run_dir"]).resolve():  # hydra.run.dir=<the folder>: Hydra
+            restore_hydra_files(run.resume)  # wrote this command's files over the search's; the search's back
         run.dir = run.resume = move_logging(hydra_run_dir(), resume["run_dir"])
         done = int(resume["state"]["search"]["steps"])
-        if done >= int(cfg.ga.budget) and _finished(run.dir):
+        if done >= int(cfg.ga.budget) and finished_search(run.dir):
             from renas.search.run import restore_generations  # deferred: torch via renas.search, as above
 
             restore_generations(run.dir, resume)
@@ -112,12 +122,12 @@ def _search(cfg: DictConfig, run: _Run) -> float:
             # Hydra writes there: renas.cli.CheckFirst): that search's own Hydra files back
             restore_hydra_files(run.dir)
             raise
-        refuse_existing_search(run.dir)
+        refuse_existing_search(run.dir, _folder_key())
         run.fresh = True
-        keep_hydra_files(run.dir)
+        keep_hydra_files(run.dir, _hydra_files(cfg))
     run_dir = run.dir
     set_threads(cfg.get("threads"))
-    stop_on_sigterm()  # a scheduler's time limit stops the search as Ctrl-C does
+    run.locks.callback(stop_on_sigterm())  # a scheduler's time limit stops the search as Ctrl-C does (until it ends)
     try:
         summary = run_search(cfg, run_dir, choices=choices, group=sweep_group(), resume=resume)
     except (DiskFullError, OSError) as e:
@@ -190,7 +200,7 @@ def _train(cfg: DictConfig, run: _Run) -> float:
         run.hold(run.dir, "training", resume=False)
     run_dir = run.dir
     set_threads(cfg.get("threads"))
-    stop_on_sigterm()  # a scheduler's time limit: checkpoint, then the resume command
+    run.locks.callback(stop_on_sigterm())  # a scheduler's time limit: checkpoint, then the resume command (until it ends)
     try:
         result = train_architecture(cfg, run_dir, resume_from=resume_from)
     except (DiskFullError, OSError) as e:  # OSError: e.g. the checkpoint, which Lightning writes itself
@@ -200,6 +210,16 @@ def _train(cfg: DictConfig, run: _Run) -> float:
         if full is None:
             raise
         raise full from None
+    except RenasError:
+        raise
+    except Exception as e:  # the network or its data failed in training: one line (a traceback: RENAS_DEBUG=1)
+        from renas.train.module import DivergedError  # deferred: torch, imported by train_architecture already
+
+        kept = ("; its last checkpoint is in " + str(run_dir / CHECKPOINTS)) if (run_dir / CHECKPOINTS / "last.ckpt").is_file() else ""
+        if isinstance(e, DivergedError):
+            raise RenasError(f"the training diverged: {e}{kept}; lower optim.optimizer.lr (or add "
+                             f"trainer.gradient_clip_val=...) and train it again") from e
+        raise RenasError(f"the training failed: {error_line(e)}{kept}; RENAS_DEBUG=1 shows the traceback") from e
     # deferred: Lightning (~4 s) stays off start-up
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 

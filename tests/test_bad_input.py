@@ -98,6 +98,7 @@ CASES = [
     ("train.py", ["arch_from={tmp}/nowhere"], "arch_from"),
     ("train.py", ["trainer.max_epochs=-1"], "trainer.max_epochs"),
     ("search.py", ["resume={tmp}/nowhere"], "resume"),
+    ("search.py", ["resume={tmp}/a_file"], "a_file: a file, not a run folder (give the folder that holds the search)"),
     # a value left ??? in an option: the whole key (was: "evaluator: Missing mandatory value: table")
     ("search.py", ["evaluator=table"], "evaluator.table is not set: give it on the command line (evaluator.table=...)"),
     ("search.py", ["dataset=image_folder"], "dataset.root is not set: give it on the command line (dataset.root=...)"),
@@ -133,7 +134,7 @@ CASES = [
 ENTRY = [c for c in CASES if c[1] in (
     ["ga.mutation_rate=abc"], ["ga.foo=1"], ["evaluator.workers=2"], ["ga.mutation_rate=1.5"], ["ga.budget=2"],
     ["experiment=toy_table", "search_space.valid.max_pools=3"], ["dataset=mnist", "dataset.root={tmp}/empty", "dataset.download=false"],
-    ["arch=|bogus~0|sep_conv_3x3~1|"], ["arch_from={tmp}/nowhere"], ["resume={tmp}/nowhere"], ["threads=-1"],
+    ["arch=|bogus~0|sep_conv_3x3~1|"], ["arch_from={tmp}/nowhere"], ["resume={tmp}/nowhere"], ["resume={tmp}/a_file"], ["threads=-1"],
     ["experiment=toy_table"], [*TABLE, "algorithm._target_=renas.search.renas.RENAZ"],
 )]
 #: cases also run as real commands: a Hydra composition error (a wrong type, with --cfg job), a validation error, train.py
@@ -149,6 +150,7 @@ def _check_bad_input(run, tmp_path, script, args, expected):
     if any("nasbench201" in a for a in args) and script == "search.py" and not (SHARED / "data/nasbench201").is_dir():
         pytest.skip(f"needs shared data at {SHARED / 'data/nasbench201'}")
     (tmp_path / "empty").mkdir()
+    (tmp_path / "a_file").write_text("")
     run_dir = tmp_path / "run"
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     proc = run(script, f"hydra.run.dir={run_dir}", "logger=none", *args)
@@ -192,6 +194,7 @@ def test_bad_input(tmp_path, script, args, expected):
     if any("nasbench201" in a for a in args) and not (SHARED / "data/nasbench201").is_dir():
         pytest.skip(f"needs shared data at {SHARED / 'data/nasbench201'}")
     (tmp_path / "empty").mkdir()
+    (tmp_path / "a_file").write_text("")
     line = _first_error(tmp_path, script, [a.replace("{tmp}", str(tmp_path)) for a in args])
     assert line is not None and "\n" not in line and expected in line, line
 
@@ -510,8 +513,18 @@ def test_a_new_search_in_a_folder_that_holds_one_is_refused(finished_runs, tmp_p
                      "logger=none", f"hydra.run.dir={run}")
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert lines and "already holds a search" in lines[0] and f"resume={run}" in lines[0], proc.stderr[-2000:]
+    assert lines == [f"error: {run} already holds a finished search; choose another hydra.run.dir; nothing in it was "
+                     f"changed"], proc.stderr[-2000:]  # (it said how to resume a search that was finished)
     assert _digest(run) == before
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "finished": False}))  # stopped short: resumable
+    proc = run_entry("search.py", *TABLE, "ga.population_size=10", "ga.sample_size=3", "ga.budget=15",
+                     "logger=none", f"hydra.run.dir={run}")
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and lines == [
+        f"error: {run} already holds a search; continue it with: python search.py resume={run} (or choose another "
+        f"hydra.run.dir); nothing in it was changed"], proc.stderr[-2000:]
+    (run / "summary.json").write_text(json.dumps(summary))
     proc = run_entry("search.py", f"resume={run}", "progress=none", f"hydra.run.dir={tmp_path / 'new'}")
     assert proc.returncode == 0 and "nothing to resume" in proc.stdout, proc.stderr[-2000:]
 

@@ -226,6 +226,24 @@ def test_a_failed_download_is_one_line_and_leaves_no_empty_folders(tmp_path, mon
     assert list(tmp_path.iterdir()) == []
 
 
+
+def test_cifar_files_that_do_not_match_their_checksums_are_not_called_missing(tmp_path):
+    """torchvision's "Dataset not found or corrupted" for junk in ``cifar-10-batches-py/`` was
+    reported as "cifar10 not found in ...": the files were there, damaged."""
+    from renas.data import CIFARDataModule
+
+    folder = tmp_path / "cifar-10-batches-py"
+    with pytest.raises(DataError, match=r"^cifar10 not found in .*cifar-10-batches-py; put the extracted"):
+        CIFARDataModule(root=str(tmp_path)).load_test()
+    folder.mkdir()
+    for name in ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch",
+                 "batches.meta"):
+        (folder / name).write_bytes(b"junk")
+    with pytest.raises(DataError, match=r"^cifar10 in .*cifar-10-batches-py is damaged or incomplete \(its files do "
+                                        r"not match torchvision's checksums\); put the extracted python version there "
+                                        r"again, or remove it and set dataset.download=true$"):
+        CIFARDataModule(root=str(tmp_path)).load_test()
+
 @pytest.mark.needs_shared("data/mnist")
 def test_idx_files_in_torchvision_layout(tmp_path, shared):
     src = shared / "data" / "mnist"

@@ -127,11 +127,14 @@ def test_ray_that_cannot_start_or_has_no_node_for_a_child_is_one_line_and_keeps_
     monkeypatch.setattr(executors, "_no_running_ray", lambda ray: True)  # ray.init() would start its own
     monkeypatch.setattr(local_ray, "is_initialized", lambda: False)
     monkeypatch.setattr(local_ray, "init", lambda **kw: signal.signal(signal.SIGTERM, lambda *a: None))
+    shut = []  # (the module's cluster stays up: a Ray the search started is shut down when it is done with it)
+    monkeypatch.setattr(local_ray, "shutdown", lambda: shut.append(True))
     ours = signal.getsignal(signal.SIGTERM)
     with pytest.raises(ConfigError, match=r"executor.num_cpus=4 executor.num_gpus=0: no node .*; lower them, or join"):
         executors.RayExecutor(spec, 1, None, num_cpus=4, num_gpus=0)
-    assert signal.getsignal(signal.SIGTERM) is ours
+    assert signal.getsignal(signal.SIGTERM) is ours and len(shut) == 1  # refused: the Ray it started is stopped
     executors.RayExecutor(spec, 1, None, num_cpus=1, num_gpus=0).close()
+    assert len(shut) == 2
 
     def no_cluster(**kwargs):
         raise ConnectionError("Could not find any running Ray instance.\n  Please specify the one to connect to.")

@@ -82,6 +82,28 @@ def test_too_many_failures_in_a_row_stop_the_search_with_a_clear_message(tmp_pat
     assert len(read_jsonl(tmp_path / "history.jsonl")) == 2
 
 
+@pytest.mark.slow
+def test_failures_that_end_the_budget_finish_the_search_and_a_stop_says_how_to_go_on(tmp_path, sabotage):
+    """The budget's last children failing in a row ended in ``finished: true`` with a ``stopped``
+    reason and status 2 (a search that had spent its budget, reported as stopped); now it is a
+    finished search. A stop with budget left says how to go on."""
+    sabotage.update({3: "raise", 4: "raise"})
+    summary = run_search(compose("search", [*TINY, "loop.max_failures=2"]), tmp_path / "end")
+    assert summary["finished"] is True and summary["stopped"] is None and summary["failures"] == 2
+    assert json.loads((tmp_path / "end" / "summary.json").read_text())["stopped"] is None
+
+    sabotage.clear()
+    sabotage.update({2: "raise", 3: "raise"})
+    run_dir = tmp_path / "stopped"
+    (run_dir / ".hydra").mkdir(parents=True)  # a command's search (a script's has no resume=)
+    with pytest.raises(SearchStopped) as stop:
+        run_search(compose("search", [*TINY, "loop.max_failures=2"]), run_dir)
+    assert str(stop.value).endswith(f"(loop.max_failures=2); when the cause is fixed, go on with: python search.py "
+                                    f"resume={run_dir} (it tries the next child)")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["finished"] is False and summary["stopped"].endswith("(loop.max_failures=2)")
+
+
 def test_a_non_finite_fitness_fails_the_child_and_keeps_its_metrics():
     from renas.evaluate.base import Outcome, Task, safe_evaluate
 
@@ -94,3 +116,22 @@ def test_a_non_finite_fitness_fails_the_child_and_keeps_its_metrics():
     out = safe_evaluate(NanEvaluator(), Task(0, "a", (0,), seed=0))
     assert out.status == "failed" and "non-finite fitness nan" in out.error
     assert out.metrics == {"params": 3, "flops": 5}
+
+
+def test_a_failure_raised_from_a_users_hook_names_the_line_in_the_hook():
+    """A search space's hook that failed was reported ``(at genes.py:367)``: the line of renas's
+    wrapper that re-raised it, not the line of the user's hook that failed."""
+    from renas.errors import RenasError, error_line
+
+    def users_hook():
+        raise ValueError("no such width")
+
+    try:
+        try:
+            users_hook()
+        except ValueError as e:
+            raise RenasError("search_space.build (users_hook) failed on a:1: ValueError: no such width\nmore") from e
+    except RenasError as e:
+        line = error_line(e)
+    assert line == (f"RenasError: search_space.build (users_hook) failed on a:1: ValueError: no such width "
+                    f"(at test_failures.py:{users_hook.__code__.co_firstlineno + 1})")

@@ -193,6 +193,32 @@ def test_missing_parent_weights_warn_and_are_recorded(tmp_path, caplog):
     assert any("child 5" in r.message and "missing" in r.message for r in caplog.records)
 
 
+
+@pytest.mark.parametrize("damage", ["junk", "cut", "a list"])
+def test_unreadable_parent_weights_warn_and_the_child_trains_from_scratch(tmp_path, caplog, damage):
+    """A damaged weights file in the run folder (a disk error, a copy cut short) failed every
+    child of that parent (``KeyError: 174812789``, naming no file) and fed the controller their
+    failures as rewards. It is now a parent whose weights are missing: a warning naming the
+    file, ``parent_weights_missing: true``, and the child trains from scratch."""
+    ev, space = _evaluator(tmp_path, "evaluator.inherit_weights=true", "trainer.max_epochs=2",
+                           "evaluator.finetune_epochs=1")
+    parent = space.format(CellGenotype(RENASNET))
+    child = space.format(_edit(RENASNET, 0, op="conv_3x3"))
+    assert ev.evaluate(Task(0, parent, (), 1)).status == "ok"
+    (weights,) = (tmp_path / "run" / "weights").glob("*.pt")
+    if damage == "junk":
+        weights.write_bytes(b"junk\n")
+    elif damage == "cut":
+        weights.write_bytes(weights.read_bytes()[:1000])
+    else:
+        torch.save([1, 2, 3], weights)
+    with caplog.at_level(logging.WARNING, logger="renas.evaluate"):
+        out = ev.evaluate(Task(1, child, (), 2, parent_arch=parent))
+    assert out.status == "ok" and out.metrics["parent_weights_missing"] is True
+    assert out.metrics["epochs"] == 2 and out.metrics["inherited"] == 0.0
+    assert any("child 1: its parent's weights cannot be read" in r.message and str(weights) in r.message
+               for r in caplog.records)
+
 def test_search_history_records_epochs_inheritance_and_lost_weights(tmp_path, monkeypatch):
     """A real (tiny) search with inheritance whose parents' weights disappear: every child's
     history line says its epochs, seconds and inherited fraction, the lost weights are a field,

@@ -104,20 +104,49 @@ def test_ctrl_c_before_the_task_starts_is_one_line(tmp_path, monkeypatch):
     assert not (tmp_path / "run").exists()
 
 
+
+def basic_launcher() -> type:
+    """The class Hydra launches a sweep's jobs with: the one its plugin scan loaded (the scan
+    executes the plugin modules again, so the class imported from the module may not be it)."""
+    from hydra.core.plugins import Plugins
+
+    return Plugins.instance().class_name_to_class["hydra._internal.core_plugins.basic_launcher.BasicLauncher"]
+
 def test_ctrl_c_in_a_sweeps_launcher_points_at_the_sweep_folder(tmp_path, monkeypatch):
     """The joblib and submitit launchers run the jobs in other processes: Ctrl-C reaches the
     launcher (here: the basic one, interrupted as joblib's waits) while the jobs stop on their own,
     each resumable. It used to say "before the command started; nothing to resume"."""
     import renas.cli
-    from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 
     monkeypatch.setattr(renas.cli, "_SWEEP_DIR", None)  # set by the sweep; put back after the test
-    monkeypatch.setattr(BasicLauncher, "launch", _ctrl_c)
+    monkeypatch.setattr(basic_launcher(), "launch", _ctrl_c)
     sweep = tmp_path / "sweep"
     proc = run_entry("search.py", "-m", "seed=0,1", "logger=none", "threads=1", f"hydra.sweep.dir={sweep}")
     _interrupted(proc, f"the sweep's jobs that had started are in {sweep} (a folder each): continue one with "
                        f"python search.py resume=<its folder>")
 
+
+
+def test_a_sweep_job_whose_process_died_is_one_line_pointing_at_the_sweep_folder(tmp_path, monkeypatch):
+    """A joblib worker killed (out of memory, ``kill -9``) ended the sweep in a page of loky's
+    ``TerminatedWorkerError`` (submitit: ``UncompletedJobError``), with no word on where the
+    jobs are or how to go on. Now one line, status 1 (here: the basic launcher raising as joblib's does)."""
+    import renas.cli
+
+    class TerminatedWorkerError(Exception):
+        pass
+
+    def died(*args, **kwargs):
+        raise TerminatedWorkerError("A worker process managed by the executor was unexpectedly terminated.\nmore")
+
+    monkeypatch.setattr(renas.cli, "_SWEEP_DIR", None)  # set by the sweep; put back after the test
+    monkeypatch.setattr(basic_launcher(), "launch", died)
+    sweep = tmp_path / "sweep"
+    proc = run_entry("search.py", "-m", "seed=0,1", "logger=none", "threads=1", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines() == [
+        "error: a job of the sweep died (TerminatedWorkerError: A worker process managed by the executor was unexpectedly "
+        f"terminated.); the sweep stopped; the jobs that had started are in {sweep} (a folder each); continue an "
+        "unfinished one with python search.py resume=<its folder>"], proc.stderr[-2000:]
 
 def test_a_search_interrupted_after_its_first_state_says_how_to_resume(tmp_path, monkeypatch):
     import renas.search.run
@@ -250,3 +279,18 @@ def test_a_second_signal_while_the_last_files_are_written_goes_through():
     with pytest.raises(KeyboardInterrupt):
         act_on_held(["SIGINT"])
     act_on_held([])  # nothing held: nothing raised
+
+
+@pytest.mark.needs_shared("data/nasbench201")
+def test_a_search_done_puts_back_the_sigterm_handler_it_found(tmp_path):
+    """A search made SIGTERM raise in its process and left it so: a sweep's joblib worker, idle
+    after its job, then ignored SIGTERM (the exception raised where no job handled it) and lived
+    on at 690 MB. The handler before the search is put back when it ends, also when it fails."""
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    table = ["search_space=nasbench201", "evaluator=nasbench201", "ga.budget=12", "logger=none", "progress=none", "threads=1"]
+    proc = run_entry("search.py", *table, f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 0 and signal.getsignal(signal.SIGTERM) is before, proc.stderr[-2000:]
+    proc = run_entry("search.py", *table, "evaluator.table=/nonexistent.csv", f"hydra.run.dir={tmp_path / 'bad'}")
+    assert proc.returncode == 2 and signal.getsignal(signal.SIGTERM) is before

@@ -178,3 +178,21 @@ def test_more_worker_threads_than_cores_warn(tmp_path, caplog, monkeypatch):
         with caplog.at_level("WARNING", logger="renas.evaluate"):
             executors.make_executor(compose("search", overrides), None, tmp_path).close()
         assert (line in caplog.text) if line else not caplog.records, caplog.text
+
+
+def test_a_ray_the_search_started_is_shut_down_when_it_closes(fake_ray, tmp_path):
+    """A sweep's jobs in one process (the basic launcher, a reused joblib worker): the second job
+    found the first one's Ray running, joined it and ignored its own executor settings (a job
+    with executor.num_cpus=4 waited for ever on the first job's 1-CPU instance). A Ray the search
+    started is now shut down when the search closes it; a Ray it joined is left running."""
+    ray = sys.modules["ray"]
+    shut = []
+    ray.shutdown = lambda: shut.append(True)
+    ray.cancel = lambda ref, force: None
+    executor = executors.make_executor(compose("search", ["executor=ray", "executor.workers=2"]), None, tmp_path)
+    executor.close()
+    executor.close()  # (once is enough)
+    assert shut == [True]
+    ray.is_initialized = lambda: True  # joined: someone else's Ray
+    executors.make_executor(compose("search", ["executor=ray", "executor.workers=2"]), None, tmp_path).close()
+    assert shut == [True]

@@ -421,3 +421,49 @@ def test_a_refused_command_leaves_a_folder_in_use_as_it_is(tmp_path):
             assert proc.returncode == 2 and "is in use: another process holds its" in proc.stderr, proc.stderr[-2000:]
             assert (run_dir / ".renas.lock").is_file()
             assert _files(run_dir) == before  # refused before Hydra writes its files there
+
+
+def test_a_search_keeps_its_own_hydra_files_whoever_rewrote_them(tmp_path, monkeypatch):
+    """Two sweeps given one sweep folder (two ``-m`` commands started in the same second, before
+    the folder's name had microseconds): Hydra writes each job's ``.hydra/`` before the job takes
+    its lock, and the job that held the folder copied the other sweep's files as its own: its
+    resume was refused ("seed: 0 in the state, 7 in .hydra/config.yaml"). It now writes them from
+    its own config. And ``resume=<run> hydra.run.dir=<run>`` left the resume command's files in
+    ``.hydra/`` (what ``renas.compare`` reads); the search's are put back."""
+    import renas.main
+
+    sweep, small = tmp_path / "sweep", [*TABLE, "ga.budget=12"]
+    original = renas.main.refuse_existing_search
+
+    def another_sweep_wrote(run_dir: Path, *args) -> None:  # the other sweep's job, at the same moment
+        (run_dir / ".hydra" / "overrides.yaml").write_text("- seed=7\n")
+        config = run_dir / ".hydra" / "config.yaml"
+        config.write_text(config.read_text().replace("\nseed: 0\n", "\nseed: 7\n"))
+        original(run_dir, *args)
+
+    monkeypatch.setattr(renas.main, "refuse_existing_search", another_sweep_wrote)
+    proc = run_entry("search.py", "-m", *small, "seed=0", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    monkeypatch.undo()
+    job = sweep / "0"
+    for folder in (job / ".hydra", job / ".hydra" / "search"):
+        assert "- seed=0" in (folder / "overrides.yaml").read_text()
+        assert "\nseed: 0\n" in (folder / "config.yaml").read_text()
+    kept = {f.name: f.read_text() for f in (job / ".hydra").glob("*.yaml")}
+    proc = run_entry("search.py", f"resume={job}", f"hydra.run.dir={job}")
+    assert proc.returncode == 0 and "nothing to resume" in proc.stdout, proc.stderr[-2000:]
+    assert {f.name: f.read_text() for f in (job / ".hydra").glob("*.yaml")} == kept
+
+
+def test_a_sweep_job_refused_by_a_held_folder_names_the_sweeps_setting(tmp_path):
+    """A sweep's job refused because another process holds its folder said "choose another
+    hydra.run.dir", a setting a sweep's job folders do not come from."""
+    from filelock import FileLock
+
+    job = tmp_path / "sweep" / "0"
+    job.mkdir(parents=True)
+    with FileLock(str(job / ".renas.lock"), timeout=0):  # as a search of another sweep at work there
+        proc = run_entry("search.py", "-m", *TABLE, "ga.budget=12", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert "is in use: another process holds its search" in proc.stderr, proc.stderr[-2000:]
+    assert "; choose another hydra.sweep.dir; nothing in it was changed" in proc.stderr
+    assert not (job / "history.jsonl").exists()

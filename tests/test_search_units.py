@@ -427,6 +427,23 @@ def test_the_remaining_time_leaves_out_the_first_evaluations_start_up(monkeypatc
     assert [m.split("remaining ~")[1] for m in caplog.messages] == expected
 
 
+
+def test_progress_lines_before_any_child_succeeded_say_so_without_nan(caplog):
+    """While every child so far had failed the lines said ``best nan`` and ``best so far nan``
+    (and a best of 0.0 showed as nan)."""
+    progress = run_module.Progress(budget=10, mode="generation")
+    progress.mode = "eval"
+    search = types.SimpleNamespace(steps=1, best=None)
+    with caplog.at_level("INFO", logger="renas.search"):
+        progress.step(search, {"fitness": None, "status": "failed", "error": "boom", "generation": 0, "origin": "random"})
+        progress.generation({"generation": 0, "evaluations": 3, "fitness/best_so_far": None})
+        progress.generation({"generation": 1, "evaluations": 6, "fitness/max": 0.0, "fitness/mean": 0.0,
+                             "fitness/best_so_far": 0.0})
+    assert "| best - |" in caplog.messages[0] and "nan" not in caplog.messages[0]
+    assert caplog.messages[1] == "generation 0 done: 3 evaluations | population max - mean - | best so far -"
+    assert caplog.messages[2] == ("generation 1 done: 6 evaluations | population max 0.0000 mean 0.0000 | "
+                                  "best so far 0.0000")
+
 def test_a_search_whose_every_child_failed_stops_with_an_error_and_keeps_its_files(tmp_path, monkeypatch):
     """Every evaluation failed within the budget (below loop.max_failures): no result, so an
     error naming the first failure, not a finished search with best fitness nan (exit 0)."""

@@ -269,16 +269,30 @@ def test_compare_shows_the_values_runs_ran_with_and_warns_across_spaces(tmp_path
     ("empty", "is not a run folder and holds none"),
     ("group_by", "--group-by nope: not an override or setting of these runs (overrides: seed)"),
     ("not_an_object", "summary.json is not a search's summary (a JSON object)"),
+    ("wrong_types", "summary.json is not a search's summary (its best or evaluations are not what a search writes)"),
+    ("bad_overrides", "overrides.yaml cannot be read (while parsing"),
+    ("out_json", "--out {tmp}/x.json: the plot is written as png, pdf, svg, jpg, jpeg; give a file name with one of those endings"),
+    ("out_folder", "--out {tmp} is a folder; give a file in it, e.g. --out {tmp}/compare.png"),
+    ("out_unwritable", "--out /proc/x.png: cannot write the plot ("),
 ])
 def test_compare_errors_are_one_line(tmp_path, capsys, case, message):
+    """Damaged runs and a plot that cannot be written were tracebacks (a summary with a string for
+    its best, an unparsable overrides.yaml, ``--out x.json``, ``--out /proc/x.png``); ``--out
+    <folder>`` wrote ``<folder>.png`` and said it wrote ``<folder>``."""
     (tmp_path / "empty").mkdir()
     run = _fake_run(tmp_path / "run", ["seed=0"], [0.5])
     if case == "not_an_object":
         (run / "summary.json").write_text("null")
+    if case == "wrong_types":
+        (run / "summary.json").write_text('{"best": "x", "evaluations": "many"}')
+    if case == "bad_overrides":
+        (run / ".hydra" / "overrides.yaml").write_text("[\n")
     args = {"missing": [str(tmp_path / "missing")], "empty": [str(tmp_path / "empty")],
-            "group_by": [str(run), "--group-by", "nope"], "not_an_object": [str(run)]}[case]
+            "group_by": [str(run), "--group-by", "nope"]}.get(case, [str(run)])
+    out = {"out_json": tmp_path / "x.json", "out_folder": tmp_path, "out_unwritable": "/proc/x.png"}.get(case, tmp_path / "x.png")
     with pytest.raises(SystemExit) as exit_info:
-        compare.main([*args, "--out", str(tmp_path / "x.png")])
+        compare.main([*args, "--out", str(out)])
+    message = message.format(tmp=tmp_path)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err
@@ -298,3 +312,17 @@ def test_one_bad_job_does_not_stop_the_sweep(tmp_path):
             "ga.sample_size=50 is larger than ga.population_size=10") in proc.stderr.splitlines()[0]
     jobs = _jobs(sweep)
     assert [j.name for j in jobs] == ["1"] and _summary(jobs[0])["finished"]
+
+
+def test_compare_reads_override_values_as_hydra_does_and_leaves_out_display_settings(tmp_path, capsys):
+    """``--json`` gave ``"true"`` for a boolean override (and real booleans in ``settings``), and
+    ``progress`` (how a run is shown) came out as a setting that differs."""
+    _fake_run(tmp_path / "a", ["evaluator.inherit_weights=true", "progress=none", "ga.mutation_rate=null"], [0.5])
+    _fake_run(tmp_path / "b", ["evaluator.inherit_weights=false", "progress=eval", "ga.mutation_rate=0.2"], [0.6])
+    compare.main([str(tmp_path / "a"), str(tmp_path / "b"), "--json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["overrides"] for r in rows] == [
+        {"evaluator.inherit_weights": True, "progress": "none", "ga.mutation_rate": None},
+        {"evaluator.inherit_weights": False, "progress": "eval", "ga.mutation_rate": 0.2}]
+    assert [r["settings"] for r in rows] == [{"evaluator.inherit_weights": True, "ga.mutation_rate": None},
+                                             {"evaluator.inherit_weights": False, "ga.mutation_rate": 0.2}]

@@ -309,7 +309,36 @@ def io_bytes(data: bytes):
     return io.BytesIO(data)
 
 
+
+def test_a_training_that_diverges_or_whose_network_fails_is_one_line(tmp_path, monkeypatch):
+    """A learning rate far too high (NaN loss) and a network that raises in training ended train.py
+    in a page of traceback (44 frames). Both are now one line, status 2, naming what failed and
+    where; the run folder keeps its log."""
+    proc, run_dir = train(tmp_path, "logger=none", "trainer.max_epochs=1", "dataset.subset=0.3",
+                          "optim.optimizer.lr=1e12")
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert lines[0].startswith("error: the training diverged: training loss is nan at epoch 0")
+    assert lines[0].endswith("; lower optim.optimizer.lr (or add trainer.gradient_clip_val=...) and train it again")
+    assert (run_dir / "train.log").is_file()
+
+    from renas.train.module import ClassifierModule
+
+    def broken(self, batch, batch_idx):
+        raise ValueError("a user's op broke\non two lines")
+
+    monkeypatch.setattr(ClassifierModule, "training_step", broken)
+    proc, run_dir = train(tmp_path / "broken", "logger=none", "trainer.max_epochs=1", "dataset.subset=0.3")
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-3000:]
+    assert lines[0] == ("error: the training failed: ValueError: a user's op broke (at test_train_cli.py:"
+                        f"{broken.__code__.co_firstlineno + 1}); RENAS_DEBUG=1 shows the traceback")
+
 def test_resume_of_a_folder_without_a_checkpoint_is_one_line(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    proc = run_entry("train.py", f"resume={tmp_path / 'a_file'}", f"hydra.run.dir={tmp_path / 'new'}")
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        f"error: resume={tmp_path / 'a_file'}: a file, not a run folder (give the folder that holds the training)")
     (tmp_path / "run" / ".hydra").mkdir(parents=True)
     (tmp_path / "run" / ".hydra" / "overrides.yaml").write_text("- logger=none\n")
     proc = run_entry("train.py", f"resume={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'new'}")
@@ -577,3 +606,20 @@ def test_a_training_of_a_users_config_folder_resumes_from_anywhere(tmp_path, mon
     monkeypatch.chdir(tmp_path)
     proc = run_entry("train.py", f"resume={run_dir}", f"hydra.run.dir={tmp_path / 'new'}")
     assert result_of(proc, run_dir)["epochs"] == 2
+
+
+@pytest.mark.parametrize("summary, message", [
+    ('{"best": null, "evaluations": 3, "finished": true}',
+     "that search has no result: every one of its 3 children failed (their errors are in its history.jsonl)"),
+    ('{"best": "x"}', "its summary.json is not a search's (no best architecture)"),
+    ('{"best": {"arch', "its summary.json cannot be read (not JSON: cut short, or not a search's)"),
+])
+def test_arch_from_a_search_without_a_result_says_so(tmp_path, summary, message):
+    """``arch_from`` of a search whose every child failed said "summary.json has no best
+    architecture ('NoneType' object is not subscriptable)"."""
+    run = tmp_path / "search"
+    run.mkdir()
+    (run / "summary.json").write_text(summary)
+    proc = run_entry("train.py", *FAST, f"arch_from={run}", f"hydra.run.dir={tmp_path / 'new'}")
+    assert proc.returncode == 2 and proc.stderr.strip() == f"error: arch_from={run}: {message}", proc.stderr[-2000:]
+    assert not (tmp_path / "new").exists()

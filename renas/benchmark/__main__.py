@@ -40,7 +40,7 @@ def main(cfg: DictConfig) -> float:
     set_threads(cfg.get("threads"))
     overrides = list(HydraConfig.get().overrides.task)
     run_dir = hydra_run_dir()
-    stop_on_sigterm()  # a scheduler's time limit: the finished algorithms are kept, as with Ctrl-C
+    restore = stop_on_sigterm()  # a scheduler's time limit: the finished algorithms are kept, as with Ctrl-C
     try:
         data = run_benchmark(cfg, run_dir, overrides, out=_console_and_log_file())
     except KeyboardInterrupt:
@@ -48,6 +48,8 @@ def main(cfg: DictConfig) -> float:
         kept = partial_results(run_dir)
         print(f"{what}; {kept}", file=sys.stderr, flush=True)
         sys.exit(status)
+    finally:
+        restore()
     return float(data["seconds"])
 
 

@@ -158,9 +158,15 @@ class CIFARDataModule(ImageDataModule):
                 return getattr(tvd, self.tv_name)(str(self.root), train=train, download=True)
         try:
             return getattr(tvd, self.tv_name)(str(self.root), train=train, download=False)
-        except RuntimeError:
+        except RuntimeError:  # torchvision's "Dataset not found or corrupted" (its files' MD5 do not match)
+            folder = self.root / self.base_folder
+            if folder.is_dir() and any(folder.iterdir()):
+                raise DataError(
+                    f"{self.name} in {folder} is damaged or incomplete (its files do not match torchvision's "
+                    "checksums); put the extracted python version there again, or remove it and set dataset.download=true"
+                ) from None
             raise DataError(
-                f"{self.name} not found in {self.root / self.base_folder}; put the extracted python version there, "
+                f"{self.name} not found in {folder}; put the extracted python version there, "
                 "or set dataset.download=true"
             ) from None
         except Exception as e:

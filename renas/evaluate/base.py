@@ -12,11 +12,10 @@ import collections
 import gc
 import math
 import time
-import traceback
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from renas.errors import DiskFullError, disk_full
+from renas.errors import DiskFullError, disk_full, error_line
 
 
 @dataclass
@@ -87,12 +86,8 @@ def safe_evaluate(evaluator: Evaluator, task: Task) -> Outcome:
             raise DiskFullError(getattr(e, "filename", None) or f"the files of child {task.id}") from None
         if type(e).__name__ == "OutOfMemoryError":
             _free_accelerator_memory()
-        text = f"{type(e).__name__}: {e}".strip()
-        tb = traceback.extract_tb(e.__traceback__)
-        where = f" (at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
         # what the evaluator measured before the failure (a child's params and FLOPs): METRICS_ATTRIBUTE
-        return Outcome.failed(text.splitlines()[0][:500] + where, time.perf_counter() - start,
-                              getattr(e, METRICS_ATTRIBUTE, None))
+        return Outcome.failed(error_line(e), time.perf_counter() - start, getattr(e, METRICS_ATTRIBUTE, None))
     if out.status == "ok" and (out.fitness is None or not math.isfinite(out.fitness)):
         return Outcome.failed(f"non-finite fitness {out.fitness}", out.seconds, out.metrics)
     if not out.seconds:

@@ -192,6 +192,7 @@ class RayExecutor:
             raise ConfigError('executor=ray needs Ray: pip install -e ".[ray]"') from None
         self.ray = ray
         started_here = False  # joined a running Ray: a node may join later
+        self.owns_ray = False  # this search called ray.init: close() shuts it down
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": log_to_driver}
             if address:
@@ -228,7 +229,12 @@ class RayExecutor:
                     # Ray's driver installs its own, which aborts: SIGTERM (a scheduler's time limit) must
                     # stop the search as everywhere else, with its summary and the resume command
                     signal.signal(signal.SIGTERM, sigterm)
-        self._check_resources(num_cpus, num_gpus, started_here)
+            self.owns_ray = True
+        try:
+            self._check_resources(num_cpus, num_gpus, started_here)
+        except ConfigError:
+            self.close()
+            raise
         self.capacity = workers
         self.remote = ray.remote(_ray_evaluate).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=1,
                                                         retry_exceptions=False)
@@ -280,8 +286,11 @@ class RayExecutor:
         return task, outcome
 
     def close(self) -> None:
-        for ref in self.refs:
+        for ref in getattr(self, "refs", ()):
             self.ray.cancel(ref, force=True)
+        if self.owns_ray:  # the next search in this process (a sweep's next job) starts Ray with its own settings
+            self.owns_ray = False
+            _shutdown_quietly(self.ray)
 
 
 def _shutdown_quietly(ray) -> None:

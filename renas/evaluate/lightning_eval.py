@@ -110,9 +110,9 @@ class TrainEvaluator:
 
         ``inherited`` is the fraction of the child's parameters that really came from the
         parent. A parent whose weights should be on disk but are not (deleted, another
-        machine's disk, a run folder copied without ``weights/``) is a warning and
-        ``parent_weights_missing: true``; the child then trains from scratch, for
-        ``trainer.max_epochs``.
+        machine's disk, a run folder copied without ``weights/``), or cannot be read (a
+        damaged file), is a warning and ``parent_weights_missing: true``; the child then trains
+        from scratch, for ``trainer.max_epochs``.
         """
         if not self.inherit_weights:
             return False, {"inherited": 0.0}
@@ -131,7 +131,17 @@ class TrainEvaluator:
             return False, info
 
         source = io.BytesIO(task.parent_weights) if task.parent_weights is not None else path
-        state = torch.load(source, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(source, map_location="cpu", weights_only=True)
+            if not (isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values())):
+                raise ValueError(f"a {type(state).__name__}, not a network's state dict")
+        except Exception as e:  # (torch.load's errors for a damaged file are of many kinds)
+            info["parent_weights_missing"] = True
+            log.warning("child %d: its parent's weights cannot be read (%s: %s: %s, parent %s); it trains from "
+                        "scratch for %d epochs", task.id, "sent with the task" if path is None else path,
+                        type(e).__name__, " ".join(str(e).split())[:200], task.parent_arch,
+                        int(self.trainer_cfg.max_epochs))
+            return False, info
         with torch.device("meta"):  # the parent's structure only: no memory, no initialisation
             parent = self.space.build(self.space.parse(task.parent_arch), self.datamodule.in_channels,
                                       self.datamodule.num_classes)

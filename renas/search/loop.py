@@ -439,7 +439,8 @@ class Search:
             self._log_generation()
         for cb in self.callbacks:
             cb.on_step(self, record)
-        if self.failures_in_row >= self.settings.max_failures:
+        if self.failures_in_row >= self.settings.max_failures and self.steps < self.budget:  # (the budget's last
+            # child failing ends the search as it would anyway: finished, not stopped)
             raise SearchStopped(
                 f"{self.failures_in_row} children failed in a row (last: {outcome.error}); stopping "
                 f"(loop.max_failures={self.settings.max_failures})"

@@ -52,7 +52,8 @@ def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[s
     """
     run_dir = Path(run_dir).expanduser().resolve()
     if not run_dir.is_dir():
-        raise ConfigError(f"resume={run_dir}: no such folder")
+        why = "a file, not a run folder (give the folder that holds the search)" if run_dir.exists() else "no such folder"
+        raise ConfigError(f"resume={run_dir}: {why}")
     hydra_dir = saved_hydra_dir(run_dir)
     saved_overrides = hydra_dir / "overrides.yaml"
     saved_config = hydra_dir / "config.yaml"

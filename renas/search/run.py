@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from renas.build import build, build_evaluator, build_space, build_strategy, locate_class, run_name
 from renas.config import SAFE_KEYS, SAFE_SETTINGS, check_schema, group_choices, plain
-from renas.errors import ConfigError, DiskFullError, RenasError, act_on_held, signals_held, was_terminated
+from renas.errors import ConfigError, DiskFullError, RenasError, act_on_held, command, signals_held, was_terminated
 from renas.evaluate.executors import executor_settings
 from renas.search.loop import JournalMismatch, LoopSettings, Search, SearchCallback, SearchStopped
 from renas.tracking.files import atomic_write_json
@@ -208,9 +208,9 @@ class Progress:
             rate = (elapsed - self.first[0]) / (done - self.first[1])
         fit = record["fitness"]
         status = f"{fit:.4f}" if record["status"] == "ok" else f"FAILED ({record.get('error', '')[:80]})"
-        best = search.best["fitness"] if search.best else float("nan")
+        best = f"{search.best['fitness']:.4f}" if search.best else "-"  # (every child so far failed)
         log.info(
-            "gen %d | eval %d/%d | fitness %s | best %.4f | %s | elapsed %s, remaining ~%s",
+            "gen %d | eval %d/%d | fitness %s | best %s | %s | elapsed %s, remaining ~%s",
             record["generation"], done, self.budget, status, best, record["origin"],
             _fmt_time(elapsed), _fmt_time(rate * (self.budget - done)),
         )
@@ -221,10 +221,13 @@ class Progress:
         extra = ""
         if "controller/reward_mean" in row:
             extra = f" | controller reward {row['controller/reward_mean']:+.4f}"
+        def f(value: float | None) -> str:
+            return "-" if value is None else f"{value:.4f}"  # (no fitness yet: every child so far failed)
+
         log.info(
-            "generation %d done: %d evaluations | population max %.4f mean %.4f | best so far %.4f%s",
-            row["generation"], row["evaluations"], row.get("fitness/max", float("nan")),
-            row.get("fitness/mean", float("nan")), row["fitness/best_so_far"] or float("nan"), extra,
+            "generation %d done: %d evaluations | population max %s mean %s | best so far %s%s",
+            row["generation"], row["evaluations"], f(row.get("fitness/max")), f(row.get("fitness/mean")),
+            f(row["fitness/best_so_far"]), extra,
         )
 
 
@@ -353,6 +356,9 @@ def run_search(
     except SearchStopped as e:
         stopped = str(e)
         snapshots.now(search)  # stopped after a complete evaluation: the state is whole
+        if search.steps < budget and (run_dir / ".hydra").is_dir():  # (a command's search: it has a resume=)
+            raise SearchStopped(f"{e}; when the cause is fixed, go on with: {command('search')} resume={run_dir} "
+                                f"(it tries the next child)") from None
         raise
     except KeyboardInterrupt:
         how = "terminated" if was_terminated() else "interrupted"
@@ -395,29 +401,8 @@ def run_search(
                 summary["wandb_run_id"] = sink.run_id  # its artifact search-<id>: what train.py arch_from= links to
                 executor.close()
 
-                def write(*steps: Callable[[], Any]) -> None:
-                    try:
-                        for step in steps:
-                            step()
-                    except DiskFullError as e:
-                        if not failed:
-                            raise
-                        log.warning("could not write %s either (disk full)", e.path)  # the first error is the one to report
-
-                write(history.close, generations_file.close)
-                try:  # before summary.json: a search killed now has no summary, and its resume draws them again
-                    # deferred: matplotlib (~0.6 s) only at the end; in the try, a broken install costs only the plots
-                    from renas.tracking.plots import plot_children, plot_generations
-
-                    reward = getattr(strategy, "reward_meaning", "child - parent fitness")
-                    plot_generations(search.generations, run_dir / "plots", title=f"{strategy.name} on {space.name}",
-                                     reward=reward)
-                    plot_children(run_dir / "history.jsonl", run_dir / "plots",
-                                  title=f"{strategy.name} on {space.name}: every child", reward=reward)
-                except Exception as e:  # a plot must never cost the results
-                    log.warning("could not write plots: %s", e)
-                write(lambda: atomic_write_json(run_dir / "summary.json", summary))
-                _finish_sink(sink, search, summary, exit_code)  # (its artifact holds summary.json)
+                _write_results(run_dir, search, strategy, space, summary, exit_code, failed,
+                               (history, generations_file), sink)
     log.info(
         "done: %d evaluations in %s; best fitness %.4f: %s; results in %s", search.steps, _fmt_time(seconds),
         summary["best"]["fitness"] if summary["best"] else float("nan"),
@@ -425,6 +410,37 @@ def run_search(
     )
     act_on_held(held)  # the search is complete; the command still stops as asked (130 / 143; a sweep goes no further)
     return summary
+
+
+def _write_results(run_dir: Path, search: Search, strategy, space, summary: dict[str, Any], exit_code: int,
+                   failed: bool, writers: tuple[HistoryWriter, ...], sink) -> None:
+    """A search's last files, in order: its records closed, the plots, ``summary.json``, the sink.
+
+    After a failure (``failed``) a full disk is only warned about: the first error is the one the
+    command reports.
+    """
+    def write(*steps: Callable[[], Any]) -> None:
+        try:
+            for step in steps:
+                step()
+        except DiskFullError as e:
+            if not failed:
+                raise
+            log.warning("could not write %s either (disk full)", e.path)
+
+    write(*(w.close for w in writers))
+    try:  # before summary.json: a search killed now has no summary, and its resume draws them again
+        # deferred: matplotlib (~0.6 s) only at the end; in the try, a broken install costs only the plots
+        from renas.tracking.plots import plot_children, plot_generations
+
+        reward = getattr(strategy, "reward_meaning", "child - parent fitness")
+        plot_generations(search.generations, run_dir / "plots", title=f"{strategy.name} on {space.name}", reward=reward)
+        plot_children(run_dir / "history.jsonl", run_dir / "plots",
+                      title=f"{strategy.name} on {space.name}: every child", reward=reward)
+    except Exception as e:  # a plot must never cost the results
+        log.warning("could not write plots: %s", e)
+    write(lambda: atomic_write_json(run_dir / "summary.json", summary))
+    _finish_sink(sink, search, summary, exit_code)  # (its artifact holds summary.json)
 
 
 def restore_generations(run_dir: Path, resume: dict[str, Any]) -> None:

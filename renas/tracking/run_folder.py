@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 from pathlib import Path
 
@@ -41,13 +42,14 @@ HYDRA_COPY = Path(".hydra") / "search"  # the search's own copy of Hydra's files
 _HELD: dict[Path, FileLock] = {}
 
 
-def take(run_dir: Path, job: str, resume: bool = True) -> None:
+def take(run_dir: Path, job: str, resume: bool = True, folder_key: str = "hydra.run.dir") -> None:
     """Hold ``run_dir`` for this process until :func:`release`: an exclusive lock on
     ``<run_dir>/.renas.lock`` (``filelock``: ``flock``, released by the system when the process
     ends, however it ends). A single run takes it as soon as Hydra has composed the config,
     before Hydra writes its files there (``renas.cli.CheckFirst``); a second process that would
     write there at the same time (a ``resume=`` of a search still running, two resumes at once,
-    a requeued job whose first copy is alive) is refused in one line. Taken already: nothing."""
+    a requeued job whose first copy is alive) is refused in one line (a new run's: choose another
+    ``folder_key``, ``hydra.sweep.dir`` for a sweep's job). Taken already: nothing."""
     key = Path(run_dir).resolve()
     if key in _HELD:
         return
@@ -58,7 +60,7 @@ def take(run_dir: Path, job: str, resume: bool = True) -> None:
         raise ConfigError(
             f"{run_dir} is in use: another process holds its {job} ({Path(run_dir) / LOCK_FILE} is locked: the "
             f"{job} still running, or another resume of it); "
-            + ("wait for it to end or stop it, then resume" if resume else "choose another hydra.run.dir")
+            + ("wait for it to end or stop it, then resume" if resume else f"choose another {folder_key}")
             + "; nothing in it was changed") from None
     except OSError as e:  # (after Timeout, a TimeoutError: an OSError too) a read-only folder, or another user's lock file
         raise ConfigError(f"{run_dir}: cannot take its lock file {Path(run_dir) / LOCK_FILE} ({e.strerror or e}): "
@@ -74,9 +76,9 @@ def release(run_dir: Path) -> None:
 
 
 @contextlib.contextmanager
-def holding(run_dir: Path, job: str, resume: bool = True):
+def holding(run_dir: Path, job: str, resume: bool = True, folder_key: str = "hydra.run.dir"):
     """:func:`take` ``run_dir`` (or keep it, taken already) for the ``with`` block, then :func:`release` it."""
-    take(run_dir, job, resume)
+    take(run_dir, job, resume, folder_key)
     try:
         yield
     finally:
@@ -116,14 +118,16 @@ def saved_hydra_dir(run_dir: Path) -> Path:
     return copy if (copy / "overrides.yaml").is_file() else Path(run_dir) / ".hydra"
 
 
-def keep_hydra_files(run_dir: Path) -> None:
-    """Copy ``.hydra/*.yaml`` to ``.hydra/search/`` when a search starts: Hydra rewrites
-    ``.hydra/`` whenever a command is pointed at the folder, and resume needs the original."""
-    src, dst = Path(run_dir) / ".hydra", Path(run_dir) / HYDRA_COPY
-    if src.is_dir():
-        dst.mkdir(parents=True, exist_ok=True)
-        for f in src.glob("*.yaml"):
-            shutil.copy2(f, dst / f.name)
+def keep_hydra_files(run_dir: Path, files: dict[str, str]) -> None:
+    """Write the search's own Hydra files (``files``: name -> text, from its composed config)
+    to ``.hydra/search/``, and over ``.hydra/``, when a new search starts: Hydra rewrites
+    ``.hydra/`` whenever a command is pointed at the folder, and resume needs the original. They
+    come from the search's own config, not from ``.hydra/``: a sweep job's files may have been
+    rewritten by another sweep given the same folder before this job took its lock."""
+    for folder in (Path(run_dir) / ".hydra", Path(run_dir) / HYDRA_COPY):
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (folder / name).write_text(text, encoding="utf-8")
 
 
 def discard_unstarted(run_dir: Path) -> bool:
@@ -159,7 +163,7 @@ def _discard_wandb_since(folder: Path, since: float) -> None:
         folder.rmdir()
 
 
-def refuse_existing_search(run_dir: Path) -> None:
+def refuse_existing_search(run_dir: Path, folder_key: str = "hydra.run.dir") -> None:
     """A new search pointed at a folder that already holds one (e.g. a re-run SLURM job with the
     same hydra.run.dir) must not append to its history: restore Hydra's files and refuse. A
     search killed before its first state file (an empty history, no ``state.pt``: nothing to
@@ -174,7 +178,18 @@ def refuse_existing_search(run_dir: Path) -> None:
     restore_hydra_files(run_dir)
     if not (run_dir / ".hydra").is_dir():  # a search of run_search's (a script's): no resume= for it
         raise ConfigError(f"{run_dir} already holds a search; choose another run folder; nothing in it was changed")
+    if finished_search(run_dir):
+        raise ConfigError(f"{run_dir} already holds a finished search; choose another {folder_key}; nothing in it "
+                          f"was changed")
     raise ConfigError(
         f"{run_dir} already holds a search; continue it with: {command('search')} resume={run_dir} "
-        f"(or choose another hydra.run.dir); nothing in it was changed"
+        f"(or choose another {folder_key}); nothing in it was changed"
     )
+
+
+def finished_search(run_dir: Path) -> bool:
+    """Whether ``run_dir``'s ``summary.json`` says its search finished."""
+    try:
+        return json.loads((Path(run_dir) / "summary.json").read_text()).get("finished") is True
+    except (OSError, ValueError, AttributeError):
+        return False

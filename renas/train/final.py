@@ -77,9 +77,16 @@ def resolve_arch(cfg: DictConfig, space) -> tuple[Any, str]:
             raise ConfigError(f"arch_from={run}: no summary.json there (is it a search run folder?)")
         try:
             data = json.loads(summary.read_text())
-            arch = data["best"]["arch"]
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise ConfigError(f"arch_from={run}: summary.json has no best architecture ({e})") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            raise ConfigError(f"arch_from={run}: its summary.json cannot be read (not JSON: cut short, or not a "
+                              f"search's)") from None
+        best = data.get("best") if isinstance(data, dict) else None
+        if isinstance(data, dict) and best is None and "best" in data:
+            raise ConfigError(f"arch_from={run}: that search has no result: every one of its "
+                              f"{data.get('evaluations', '?')} children failed (their errors are in its history.jsonl)")
+        if not (isinstance(best, dict) and isinstance(best.get("arch"), str)):
+            raise ConfigError(f"arch_from={run}: its summary.json is not a search's (no best architecture)")
+        arch = best["arch"]
         searched = data.get("search_space")
         if searched and searched != space.name:
             how = f"add search_space={searched}" if searched in SPACES and searched != "genes" else \
@@ -172,7 +179,8 @@ def prepare_train_resume(folder: str | Path) -> tuple[DictConfig, Path, Path | N
     the checkpoint to continue from (``None``: the training finished, ``result.json`` is there)."""
     run_dir = Path(str(folder)).expanduser().resolve()
     if not run_dir.is_dir():
-        raise ConfigError(f"resume={run_dir}: no such folder")
+        why = "a file, not a run folder (give the folder that holds the training)" if run_dir.exists() else "no such folder"
+        raise ConfigError(f"resume={run_dir}: {why}")
     if run_folder_kind(run_dir) == "search":
         raise ConfigError(f"resume={run_dir}: that is a search run folder, not a training; train its best "
                           f"architecture with: {command('train')} arch_from={run_dir}")
