@@ -26,7 +26,7 @@ from omegaconf.errors import OmegaConfBaseException
 from renas.config import check_number, check_schema, group_options, may_change_on_resume, resume_may_change
 from renas.errors import JOB_NAMES, ConfigError, RenasError, command, one_line
 from renas.tracking.loggers import online_without_login
-from renas.tracking.run_folder import LOCK_FILE, held_elsewhere, run_folder_kind, take
+from renas.tracking.run_folder import LOCK_FILE, copy_hydra_files, held_elsewhere, run_folder_kind, take
 from renas.train.quiet import quiet_lightning  # noqa: F401 (the entry points' import)
 
 log = logging.getLogger("renas")
@@ -211,6 +211,8 @@ def hold_before_hydra_writes(config: DictConfig, task_cfg: DictConfig, job: str)
         folder = Path(str(resume)).expanduser().resolve()
         if (folder / ".hydra").is_dir():
             take(folder, what)
+            if job == "search" and Path(str(config.hydra.run.dir)).expanduser().resolve() == folder:
+                copy_hydra_files(folder)  # Hydra writes this command's files there next; the search's stay in .hydra/search/
         return
     run_dir = Path(str(config.hydra.run.dir))
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -603,7 +605,8 @@ def report_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 remove_empty_run_dir(hydra_run_dir())
             except Exception:
                 pass
-            print(f"error: {e}", file=sys.stderr, flush=True)
+            if not distributed_worker():  # (a multi-device training's further processes fail alike: one line)
+                print(f"error: {e}", file=sys.stderr, flush=True)
             if multirun():  # one bad job of a sweep must not kill the others (or an Optuna study)
                 raise JobError(str(e)) from None
             sys.exit(getattr(e, "exit_code", 2))

@@ -293,18 +293,19 @@ def plot_curves(rows: list[dict[str, Any]], names: list[str], keys: list[str], o
         plt.close(fig)
 
 
-#: the plot's formats (matplotlib's, by the file name's ending)
-PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
-
-
 def check_out(out: str) -> None:
-    """``--out`` names a file of a format the plot can be written in, before any run is read."""
+    """``--out`` names a file of a format the plot can be written in (matplotlib's, by the file
+    name's ending), before any run is read."""
+    # deferred: matplotlib (~0.6 s) only for the plot
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     path = Path(out)
     if path.is_dir():
         raise RenasError(f"--out {out} is a folder; give a file in it, e.g. --out {path / 'compare.png'}")
-    if path.suffix.lower() not in PLOT_FORMATS:
-        raise RenasError(f"--out {out}: the plot is written as {', '.join(f[1:] for f in PLOT_FORMATS)}; "
-                         f"give a file name with one of those endings")
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    if path.suffix.lower().lstrip(".") not in formats:
+        raise RenasError(f"--out {out}: the plot is written as one of {', '.join(sorted(formats))}; give a file "
+                         f"name with one of those endings")
 
 
 def compare(paths: list[str], group_by: str | None = None, out: str | None = "compare.png", as_json: bool = False) -> None:

@@ -99,9 +99,11 @@ def _search(cfg: DictConfig, run: _Run) -> float:
         if (run.resume / ".hydra").is_dir():  # (taken before Hydra wrote; anything else is refused below, untouched)
             run.hold(run.resume, "search")
         overrides = [o for o in HydraConfig.get().overrides.task if o.split("=", 1)[0] not in ("resume", "+resume")]
-        cfg, choices, resume = prepare_resume(cfg.resume, overrides)
-        if hydra_run_dir().resolve() == Path(resume["run_dir"]).resolve():  # hydra.run.dir=<the folder>: Hydra
-            restore_hydra_files(run.resume)  # wrote this command's files over the search's; the search's back
+        try:
+            cfg, choices, resume = prepare_resume(cfg.resume, overrides)
+        finally:  # hydra.run.dir=<the folder>: Hydra wrote this command's files over the search's (also when refused)
+            if hydra_run_dir().resolve() == run.resume and (run.resume / ".hydra").is_dir():
+                restore_hydra_files(run.resume)  # from .hydra/search/ (renas.cli.CheckFirst made it where it was missing)
         run.dir = run.resume = move_logging(hydra_run_dir(), resume["run_dir"])
         done = int(resume["state"]["search"]["steps"])
         if done >= int(cfg.ga.budget) and finished_search(run.dir):
@@ -217,8 +219,7 @@ def _train(cfg: DictConfig, run: _Run) -> float:
 
         kept = ("; its last checkpoint is in " + str(run_dir / CHECKPOINTS)) if (run_dir / CHECKPOINTS / "last.ckpt").is_file() else ""
         if isinstance(e, DivergedError):
-            raise RenasError(f"the training diverged: {e}{kept}; lower optim.optimizer.lr (or add "
-                             f"trainer.gradient_clip_val=...) and train it again") from e
+            raise RenasError(f"the training diverged: {e}{kept}; lower optim.optimizer.lr and train it again") from e
         raise RenasError(f"the training failed: {error_line(e)}{kept}; RENAS_DEBUG=1 shows the traceback") from e
     # deferred: Lightning (~4 s) stays off start-up
     from lightning.fabric.utilities.rank_zero import rank_zero_only

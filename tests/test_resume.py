@@ -453,6 +453,15 @@ def test_a_search_keeps_its_own_hydra_files_whoever_rewrote_them(tmp_path, monke
     proc = run_entry("search.py", f"resume={job}", f"hydra.run.dir={job}")
     assert proc.returncode == 0 and "nothing to resume" in proc.stdout, proc.stderr[-2000:]
     assert {f.name: f.read_text() for f in (job / ".hydra").glob("*.yaml")} == kept
+    # refused (an override that would change the search): the files were left as the refused command wrote them
+    proc = run_entry("search.py", f"resume={job}", f"hydra.run.dir={job}", "ga.budget=9")
+    assert proc.returncode == 2 and "ga.budget=9 would change the search" in proc.stderr, proc.stderr[-2000:]
+    assert {f.name: f.read_text() for f in (job / ".hydra").glob("*.yaml")} == kept
+    # a folder without the copy (made before it existed): the command destroyed the only one, and every resume failed
+    shutil.rmtree(job / ".hydra" / "search")
+    proc = run_entry("search.py", f"resume={job}", f"hydra.run.dir={job}")
+    assert proc.returncode == 0 and "nothing to resume" in proc.stdout, proc.stderr[-2000:]
+    assert {f.name: f.read_text() for f in (job / ".hydra").glob("*.yaml")} == kept
 
 
 def test_a_sweep_job_refused_by_a_held_folder_names_the_sweeps_setting(tmp_path):

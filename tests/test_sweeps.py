@@ -271,7 +271,7 @@ def test_compare_shows_the_values_runs_ran_with_and_warns_across_spaces(tmp_path
     ("not_an_object", "summary.json is not a search's summary (a JSON object)"),
     ("wrong_types", "summary.json is not a search's summary (its best or evaluations are not what a search writes)"),
     ("bad_overrides", "overrides.yaml cannot be read (while parsing"),
-    ("out_json", "--out {tmp}/x.json: the plot is written as png, pdf, svg, jpg, jpeg; give a file name with one of those endings"),
+    ("out_json", "--out {tmp}/x.json: the plot is written as one of avif, eps, gif, jpeg, jpg, pdf, "),
     ("out_folder", "--out {tmp} is a folder; give a file in it, e.g. --out {tmp}/compare.png"),
     ("out_unwritable", "--out /proc/x.png: cannot write the plot ("),
 ])

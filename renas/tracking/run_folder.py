@@ -130,6 +130,17 @@ def keep_hydra_files(run_dir: Path, files: dict[str, str]) -> None:
             (folder / name).write_text(text, encoding="utf-8")
 
 
+def copy_hydra_files(run_dir: Path) -> None:
+    """Copy ``.hydra/*.yaml`` to ``.hydra/search/`` where the search has no copy yet (a folder
+    made before the copy existed, or copied without it): called before a command Hydra is about
+    to write into the folder (``resume=<run> hydra.run.dir=<run>``), so the search's files survive."""
+    src, dst = Path(run_dir) / ".hydra", Path(run_dir) / HYDRA_COPY
+    if src.is_dir() and not (dst / "overrides.yaml").is_file():
+        dst.mkdir(parents=True, exist_ok=True)
+        for f in src.glob("*.yaml"):
+            shutil.copy2(f, dst / f.name)
+
+
 def discard_unstarted(run_dir: Path) -> bool:
     """A new search that stopped before its first state file was written (e.g. the disk was
     already full) has nothing to resume: remove what it made, leaving Hydra's own files (the

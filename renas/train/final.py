@@ -82,6 +82,9 @@ def resolve_arch(cfg: DictConfig, space) -> tuple[Any, str]:
                               f"search's)") from None
         best = data.get("best") if isinstance(data, dict) else None
         if isinstance(data, dict) and best is None and "best" in data:
+            if not data.get("evaluations"):
+                raise ConfigError(f"arch_from={run}: that search stopped before its first child was evaluated "
+                                  f"(stopped: {data.get('stopped')}); continue it with: {command('search')} resume={run}")
             raise ConfigError(f"arch_from={run}: that search has no result: every one of its "
                               f"{data.get('evaluations', '?')} children failed (their errors are in its history.jsonl)")
         if not (isinstance(best, dict) and isinstance(best.get("arch"), str)):
