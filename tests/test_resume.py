@@ -273,6 +273,14 @@ def test_a_killed_search_resumes_into_one_whole_offline_wandb_run(tmp_path, refe
     choices = run["config"]["choices"]
     assert choices.get("value", choices)["algorithm"] == "renas"  # (the resumed run's, saved with its state)
     assert run["summary"]["children/nrows"] == 60
+    # which table, and the threads it ran with resolved: in the summary and the W&B config (a rerun can check them)
+    import torch
+
+    data = torch.load(run_dir / "state.pt", weights_only=False)["evaluator_data"]
+    assert data["table"].endswith("nb201_cifar10.csv") and len(data["digest"]) == 64
+    assert json.loads((run_dir / "summary.json").read_text())["evaluator_data"] == data
+    config = {k: v.get("value", v) if isinstance(v, dict) else v for k, v in run["config"].items()}
+    assert config["evaluator_data"] == data and config["threads"] == 1
 
 
 @pytest.mark.needs_shared("data/nasbench201")

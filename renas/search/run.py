@@ -297,7 +297,9 @@ def run_search(
         # a resumed search keeps its W&B run: its id, and the group and name a sweep job gave it
         group = saved.get("group", group)
         name = saved.get("name") or run_name(choices.get("algorithm") or strategy.name, f"s{cfg.seed}")
-        config = {**plain(cfg), "choices": group_choices(choices), "versions": versions()}
+        # the thread count the children train with (threads=null: torch's default, resolved) and the table's rows read
+        config = {**plain(cfg), "threads": threads, "choices": group_choices(choices), "versions": versions(),
+                  **({"evaluator_data": data} if data else {})}
         sink.start(run_dir, config, name=name, job_type="search", group=group, resume_id=saved.get("run_id"))
         if resume:
             sink.replay(resume["history"], resume["generations"])
@@ -399,6 +401,8 @@ def run_search(
                 seconds = earlier + time.perf_counter() - start
                 summary = summarize(search, cfg, choices, seconds, stopped, threads)
                 summary["wandb_run_id"] = sink.run_id  # its artifact search-<id>: what train.py arch_from= links to
+                if data:  # which table (its path as read, and a digest of its rows): a rerun elsewhere can check it
+                    summary["evaluator_data"] = data
                 executor.close()
 
                 _write_results(run_dir, search, strategy, space, summary, exit_code, failed,
