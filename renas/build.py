@@ -6,6 +6,7 @@ Kept free of heavy imports (Lightning, W&B) so that bad input is reported quickl
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,52 @@ def build_evaluator(cfg: DictConfig, space, run_dir: Path):
     return evaluator
 
 
+#: the annotations :func:`check_annotated` checks a setting against (others are the class's own business)
+_PLAIN_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "None": type(None)}
+
+
+def _plain_kinds(annotation: Any) -> set[type] | None:
+    """The plain types an ``__init__`` annotation allows (``int``, ``float | None``, also written
+    as strings under ``from __future__ import annotations``), or ``None`` for anything else."""
+    if isinstance(annotation, str):
+        parts = [p.strip() for p in annotation.removeprefix("Optional[").removesuffix("]").split("|")]
+        kinds = {_PLAIN_TYPES.get(p) for p in parts}
+        if annotation.startswith("Optional["):
+            kinds.add(type(None))
+        return None if None in kinds else kinds
+    if annotation in _PLAIN_TYPES.values():
+        return {annotation}
+    args = getattr(annotation, "__args__", None)  # int | None, Optional[int]
+    if args and all(a in _PLAIN_TYPES.values() for a in args):
+        return set(args)
+    return None
+
+
+def _fits(value: Any, kinds: set[type]) -> bool:
+    if isinstance(value, bool):
+        return bool in kinds
+    if isinstance(value, int):
+        return int in kinds or float in kinds
+    return any(isinstance(value, k) for k in kinds - {bool, int})
+
+
+def check_annotated(cls: type, settings: dict[str, Any], group: str) -> None:
+    """A user's class takes its settings unchecked (no schema of renas's knows its keys): each
+    one whose ``__init__`` parameter is annotated with a plain type (``n_init: int``,
+    ``rate: float | None``) must be of it, in one line before anything runs (a string for an
+    ``int`` ran, or failed inside the class with its traceback)."""
+    try:
+        parameters = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return
+    names = {int: "an int", float: "a number", bool: "true or false", str: "a string", type(None): "null"}
+    for key, value in settings.items():
+        kinds = _plain_kinds(parameters[key].annotation) if key in parameters else None
+        if kinds and not _fits(value, kinds):
+            takes = " or ".join(names[k] for k in (int, float, bool, str, type(None)) if k in kinds)
+            raise ConfigError(f"{group}.{key}={value!r}: {cls.__name__} takes {takes} (its __init__'s annotation)")
+
+
 def build_strategy(cfg: DictConfig, space):
     """The search algorithm of ``cfg.algorithm`` (its ``_target_`` class, given the space, the
     ``ga`` and ``controller`` configs, the seed and the bundle's own settings)."""
@@ -142,7 +189,12 @@ def build_strategy(cfg: DictConfig, space):
         kwargs = {k: v for k, v in algo.items() if k not in ("_target_", "name")}
     except OmegaConfBaseException as e:  # a user's own bundle: a value left ???
         raise ConfigError(f"algorithm: {one_line(e)}") from None
-    cls = get_class(algo._target_)
+    try:
+        cls = get_class(algo._target_)
+    except ValueError as e:  # "Located non-class of type 'function' ...": an algorithm is a class
+        raise ConfigError(f"algorithm._target_={algo._target_}: not a class ({one_line(e)}); an algorithm is a "
+                          f"subclass of renas.search.strategies.Strategy") from None
+    check_annotated(cls, kwargs, "algorithm")
     try:
         return cls(space=space, ga=cfg.ga, controller=cfg.get("controller"), seed=int(cfg.seed), name=algo.get("name"),
                    **kwargs)

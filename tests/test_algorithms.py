@@ -305,3 +305,51 @@ def test_an_algorithm_setting_outside_its_choices_fails_while_composing(override
     with pytest.raises(HydraException) as e:
         compose("search", [*TABLE, *overrides])
     assert one_line(e.value) == line
+
+
+@pytest.mark.needs_shared("data/nasbench201")
+@pytest.mark.parametrize("target, settings, message", [
+    ("user_algorithms.NoAsk", {}, "NoAsk has no ask() of its own"),
+    ("user_algorithms.NotAStrategy", {}, "NotAStrategy is not a subclass of renas.search.strategies.Strategy"),
+    ("user_algorithms.not_a_class", {}, "not a class (Located non-class of type 'function'"),
+    ("user_algorithms.Typed", {"n_init": "abc"}, "algorithm.n_init='abc': Typed takes an int (its __init__'s annotation)"),
+    ("user_algorithms.Typed", {"n_init": 2.7}, "algorithm.n_init=2.7: Typed takes an int"),
+    ("user_algorithms.Typed", {"rate": "fast"}, "algorithm.rate='fast': Typed takes a number or null"),
+    ("user_algorithms.InitTypo", {}, "InitTypo.initial = 'algorithm.n_inti': the config has no whole number there (None)"),
+    ("user_algorithmz.Typed", {}, "algorithm._target_=user_algorithmz.Typed: no module named 'user_algorithmz'"),
+])
+def test_a_users_algorithm_that_cannot_work_is_one_line_before_the_search(tmp_path, target, settings, message):
+    """A class without ask(), not a Strategy, a function, a setting of the wrong type for its
+    annotation, an ``initial`` naming no setting: tracebacks after the run folder was made (or
+    a string ran as an int); a misspelled module was reported as the budget's rule. Now each is
+    one line from the checks before the search (what the entry point prints)."""
+    from omegaconf import OmegaConf
+
+    from renas.errors import ConfigError
+    from renas.search.run import prepare_search
+
+    budget = 3 if target.startswith("user_algorithmz") else 20  # (3: below the population the budget's rule asks for)
+    cfg = compose("search", [*TABLE, "evaluator=nasbench201", "algorithm=random", f"ga.budget={budget}"])
+    OmegaConf.set_struct(cfg, False)
+    cfg.algorithm = {"_target_": target, "name": "mine", **settings}
+    with pytest.raises(ConfigError) as info:
+        prepare_search(cfg, tmp_path / "run")
+    assert message in str(info.value) and "\n" not in str(info.value)
+    Typed = pytest.importorskip("user_algorithms").Typed
+    cfg.algorithm = {"_target_": "user_algorithms.Typed", "name": "mine", "n_init": 3, "rate": 1}  # (an int is a number)
+    assert isinstance(prepare_search(cfg, tmp_path / "run")[1], Typed)
+
+
+@pytest.mark.needs_shared("data/nasbench201")
+def test_a_users_algorithm_whose_ask_returns_no_proposal_stops_in_one_line(tmp_path):
+    from omegaconf import OmegaConf
+
+    from renas.errors import RenasError
+    from renas.search.run import run_search
+
+    cfg = compose("search", [*TABLE, "evaluator=nasbench201", "algorithm=random", "ga.budget=3"])
+    OmegaConf.set_struct(cfg, False)
+    cfg.algorithm = {"_target_": "user_algorithms.ReturnsTuple", "name": "mine"}
+    with pytest.raises(RenasError, match=r"^mine: ask\(\) returned a tuple; it returns a renas.search.strategies.Proposal, "
+                                         r"or None to wait for results in flight$"):
+        run_search(cfg, tmp_path / "run")

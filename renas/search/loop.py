@@ -318,6 +318,9 @@ class Search:
                 proposal = self.strategy.ask() if streak < self.settings.max_duplicates else self.strategy.fallback()
                 if proposal is None:
                     break
+                if not isinstance(proposal, Proposal):  # (a user's algorithm: its mistake in one line)
+                    raise RenasError(f"{self.strategy.name}: ask() returned a {type(proposal).__name__}; it returns a "
+                                     f"renas.search.strategies.Proposal, or None to wait for results in flight")
                 if not self._submit(proposal):
                     streak += 1
                     if streak >= 10 * self.settings.max_duplicates:

@@ -18,9 +18,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from renas.build import build, build_evaluator, build_space, build_strategy, locate_class, run_name
 from renas.config import SAFE_KEYS, SAFE_SETTINGS, check_schema, group_choices, plain
-from renas.errors import ConfigError, DiskFullError, RenasError, act_on_held, command, signals_held, was_terminated
+from renas.errors import (ConfigError, DiskFullError, RenasError, act_on_held, command, signals_held, was_terminated,
+                          why_not_importable)
 from renas.evaluate.executors import executor_settings
 from renas.search.loop import JournalMismatch, LoopSettings, Search, SearchCallback, SearchStopped
+from renas.search.strategies import Strategy
 from renas.tracking.files import atomic_write_json
 from renas.tracking.history import HistoryWriter, read_history, rewrite_history
 from renas.tracking.versions import versions
@@ -34,10 +36,20 @@ def initial_phase(cfg: DictConfig) -> tuple[str, int] | None:
     """``(key, evaluations)`` of the algorithm's initial random phase (``Strategy.initial``:
     ``ga.population_size`` for the population-based ones, ``algorithm.n_init`` for local search),
     or ``None`` for an algorithm without one (random search, TPE, REINFORCE)."""
-    # the class only, not built: a bad target is reported when the strategy is built
-    cls = locate_class(cfg.get("algorithm", {}).get("_target_"))
+    # the class only, not built (what else is wrong with it is reported when the strategy is built)
+    target = cfg.get("algorithm", {}).get("_target_")
+    cls = locate_class(target)
+    if cls is None and target and (reason := why_not_importable(str(target))):  # said first, not the budget's rule
+        raise ConfigError(f"algorithm._target_={target}: {reason}")
     key = getattr(cls, "initial", "ga.population_size") if cls is not None else "ga.population_size"
-    return None if key is None else (key, int(OmegaConf.select(cfg, key)))
+    if key is None:
+        return None
+    value = OmegaConf.select(cfg, key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{getattr(cls, '__name__', target)}.initial = {key!r}: the config has no whole number there "
+                          f"({value!r}); initial names the setting that counts the random architectures the search "
+                          f"starts with, or is None")
+    return key, value
 
 
 def initial_need(key: str, n: int) -> str:
@@ -106,7 +118,22 @@ def prepare_search(cfg: DictConfig, run_dir: Path) -> tuple[Any, Any, Any]:
     check_schema(cfg)
     space = build_space(cfg.search_space)
     check_between(cfg, space)
-    return space, build_strategy(cfg, space), build_evaluator(cfg, space, run_dir)
+    strategy = build_strategy(cfg, space)
+    check_strategy(strategy, str(cfg.algorithm._target_))
+    return space, strategy, build_evaluator(cfg, space, run_dir)
+
+
+def check_strategy(strategy: Any, target: str) -> None:
+    """A user's algorithm is a :class:`~renas.search.strategies.Strategy` with its own ``ask``
+    (the README's "Your own algorithm"): anything else failed after the run folder was made, with
+    a traceback."""
+    if not isinstance(strategy, Strategy):
+        raise ConfigError(f"algorithm._target_={target}: {type(strategy).__name__} is not a subclass of "
+                          f"renas.search.strategies.Strategy (an algorithm subclasses it: see the README's 'Your own "
+                          f"algorithm')")
+    if type(strategy).ask is Strategy.ask:
+        raise ConfigError(f"algorithm._target_={target}: {type(strategy).__name__} has no ask() of its own (it "
+                          f"returns the next Proposal, or None to wait for results in flight)")
 
 
 def snapshot_settings(cfg: DictConfig) -> tuple[int, float]:
