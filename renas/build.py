@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -145,9 +147,10 @@ def _plain_kinds(annotation: Any) -> set[type] | None:
         return None if None in kinds else kinds
     if annotation in _PLAIN_TYPES.values():
         return {annotation}
-    args = getattr(annotation, "__args__", None)  # int | None, Optional[int]
-    if args and all(a in _PLAIN_TYPES.values() for a in args):
-        return set(args)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):  # int | None, Optional[int] (not list[int])
+        args = typing.get_args(annotation)
+        if all(a in _PLAIN_TYPES.values() for a in args):
+            return set(args)
     return None
 
 
@@ -171,6 +174,8 @@ def check_annotated(cls: type, settings: dict[str, Any], group: str) -> None:
     names = {int: "an int", float: "a number", bool: "true or false", str: "a string", type(None): "null"}
     for key, value in settings.items():
         kinds = _plain_kinds(parameters[key].annotation) if key in parameters else None
+        if kinds and value is None and parameters[key].default is None:  # n: int = None: None is meant
+            continue
         if kinds and not _fits(value, kinds):
             takes = " or ".join(names[k] for k in (int, float, bool, str, type(None)) if k in kinds)
             raise ConfigError(f"{group}.{key}={value!r}: {cls.__name__} takes {takes} (its __init__'s annotation)")

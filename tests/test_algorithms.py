@@ -315,6 +315,7 @@ def test_an_algorithm_setting_outside_its_choices_fails_while_composing(override
     ("user_algorithms.Typed", {"n_init": "abc"}, "algorithm.n_init='abc': Typed takes an int (its __init__'s annotation)"),
     ("user_algorithms.Typed", {"n_init": 2.7}, "algorithm.n_init=2.7: Typed takes an int"),
     ("user_algorithms.Typed", {"rate": "fast"}, "algorithm.rate='fast': Typed takes a number or null"),
+    ("user_algorithms.Quoted", {"n_init": "abc", "widths": [3]}, "algorithm.n_init='abc': Quoted takes an int"),
     ("user_algorithms.InitTypo", {}, "InitTypo.initial = 'algorithm.n_inti': the config has no whole number there (None)"),
     ("user_algorithmz.Typed", {}, "algorithm._target_=user_algorithmz.Typed: no module named 'user_algorithmz'"),
 ])
@@ -336,7 +337,9 @@ def test_a_users_algorithm_that_cannot_work_is_one_line_before_the_search(tmp_pa
         prepare_search(cfg, tmp_path / "run")
     assert message in str(info.value) and "\n" not in str(info.value)
     Typed = pytest.importorskip("user_algorithms").Typed
-    cfg.algorithm = {"_target_": "user_algorithms.Typed", "name": "mine", "n_init": 3, "rate": 1}  # (an int is a number)
+    # an int is a number; containers are the class's own business (list[int] was taken for int); n: int = None takes null
+    cfg.algorithm = {"_target_": "user_algorithms.Typed", "name": "mine", "n_init": 3, "rate": 1, "widths": [1, 2],
+                     "weights": {"a": 1.0}, "cap": None}
     assert isinstance(prepare_search(cfg, tmp_path / "run")[1], Typed)
 
 

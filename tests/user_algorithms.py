@@ -1,6 +1,8 @@
-"""A user's own algorithms, some of them wrong (tests/test_algorithms.py: what renas says of each)."""
+"""A user's own algorithms, some of them wrong (tests/test_algorithms.py: what renas says of each).
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: the annotations are objects (``list[int]``,
+``float | None``), as in a user's module without it; :class:`Quoted` has them as strings.
+"""
 
 from renas.search.strategies import Proposal, Strategy
 
@@ -10,9 +12,10 @@ class Typed(Strategy):
 
     initial = None
 
-    def __init__(self, space, ga, controller, seed, name=None, n_init: int = 2, rate: float | None = None) -> None:
+    def __init__(self, space, ga, controller, seed, name=None, n_init: int = 2, rate: float | None = None,
+                 widths: list[int] = (1,), weights: dict[str, float] | None = None, cap: int = None) -> None:
         super().__init__(space, ga, controller, seed, name)
-        self.n_init, self.rate = n_init, rate
+        self.n_init, self.rate, self.widths, self.weights, self.cap = n_init, rate, widths, weights, cap
 
     def ask(self) -> Proposal | None:
         return self.random_proposal()
@@ -46,3 +49,10 @@ class InitTypo(Typed):
 
 def not_a_class(**kwargs) -> None:
     """A function where an algorithm class belongs."""
+
+
+class Quoted(Typed):
+    """Annotations as strings (``from __future__ import annotations`` makes them so)."""
+
+    def __init__(self, space, ga, controller, seed, name=None, n_init: "int" = 2, widths: "list[int]" = (1,)) -> None:
+        super().__init__(space, ga, controller, seed, name, n_init=n_init, widths=widths)

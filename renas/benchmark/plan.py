@@ -15,7 +15,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from renas.build import build_evaluator, build_space, build_strategy
 from renas.config import check_schema, compose, group_options, plain
 from renas.errors import ConfigError, RenasError, one_line
-from renas.search.run import initial_need, initial_phase
+from renas.search.run import check_strategy, initial_need, initial_phase
 
 #: RENAS, its ablation, and the baselines it must beat (README: "Search algorithms compared")
 DEFAULT_ALGORITHMS = ("renas", "evolution", "rea", "rea_tuned", "local", "tpe", "reinforce", "random")
@@ -233,7 +233,7 @@ def check(plan_: Plan, parts: dict[str, tuple[Any, Any]]) -> None:
         with open_dict(c2):
             c2.seed = plan_.seeds[0]
         try:
-            build_strategy(c2, space)
+            check_strategy(build_strategy(c2, space), str(c2.algorithm._target_))
         except ConfigError as e:  # e.g. an algorithm.* key another algorithm does not take
             text, hint = str(e), " (a key of another algorithm option?)"
             if text.endswith(hint):  # say why here: the override reaches every algorithm
