@@ -109,6 +109,9 @@ CASES = [
     ("search.py", ["experiment=toy_table", "evaluator.metric=nope"], "'nope'"),
     ("search.py", ["experiment=toy_table", "search_space.genes.4.choices=[16,32,64]"], "gene width: '128' is not one of 16, 32, 64"),
     ("search.py", ["experiment=toy_table", "search_space.valid.max_pools=3"], "has no row for"),
+    # a canonical hook that fails: before the run folder (it was found at the first child, the folder left)
+    ("search.py", ["experiment=toy_table", "loop.dedup=isomorphic", "+search_space.canonical._target_=user_algorithms.canonical_without_return"],
+     "search_space.canonical (user_algorithms.canonical_without_return) returned None for "),
     ("search.py", ["experiment=toy_table", "evaluator=train"], "Key 'table' not in 'TrainEvaluatorSchema'"),
     ("search.py", ["experiment=toy_table", "evaluator.duplicates=max"], "evaluator.duplicates='max' is not one of: error, mean, first"),
     ("train.py", ["search_space=digits_cnn", "arch=depth:2|width1:32|width2:16|width3:8|act1:relu|act2:relu|act3:relu"],

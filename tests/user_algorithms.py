@@ -56,3 +56,7 @@ class Quoted(Typed):
 
     def __init__(self, space, ga, controller, seed, name=None, n_init: "int" = 2, widths: "list[int]" = (1,)) -> None:
         super().__init__(space, ga, controller, seed, name, n_init=n_init, widths=widths)
+
+
+def canonical_without_return(arch: dict) -> None:
+    """A search space's ``canonical`` hook that forgot its ``return``."""

@@ -82,6 +82,8 @@ def check_between(cfg: DictConfig, space) -> None:
         raise ConfigError(f"ga.budget={b} is larger than the search space ({space.size} architectures)")
     if space.constrained:
         check_allowed(space, b if cfg.loop.dedup == "exact" else None)
+    if cfg.loop.dedup == "isomorphic":  # a space's canonical hook that fails: said now, not at the first child
+        space.canonical(space.sample(np.random.default_rng(0)))
     executor_settings(cfg.executor)  # before the run folder gets any file
     if cfg.evaluator.get("name") == "train":
         check_trainer(cfg.trainer)
