@@ -540,15 +540,16 @@ def run_hydra_main(main: Callable[[], Any], job: str | None = None) -> Any:
                 text = f"resume: {' '.join(given)} cannot be given to a resumed search; {resume_may_change()}"
         print(f"error: {text}", file=sys.stderr, flush=True)
         sys.exit(2)
+    except ValueError as e:  # Hydra's own flags given together (``-m ... --cfg job``)
+        if _TASK_STARTED or not str(e).startswith("Only one of --run"):
+            raise
+        print(f"error: {e} (--cfg shows one run's config: drop -m)", file=sys.stderr, flush=True)
+        sys.exit(2)
     except BrokenPipeError:  # the reader stopped early (`--help | head`): what it read is all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush does not fail again
         sys.exit(141)
     except Exception as e:
         if _TASK_STARTED or _SWEEP_DIR is None or type(e).__name__ not in LAUNCHER_JOB_DIED:
-            if isinstance(e, ValueError) and not _TASK_STARTED and str(e).startswith("Only one of --run"):
-                # Hydra's own flags given together (``-m ... --cfg job``)
-                print(f"error: {e} (--cfg shows one run's config: drop -m)", file=sys.stderr, flush=True)
-                sys.exit(2)
             raise
         # a sweep's job process died (killed, out of memory): the launcher raises where it waits
         how = (f"; continue an unfinished one with {command(job)} resume=<its folder>" if job in ("search", "train")

@@ -73,12 +73,14 @@ def find_runs(paths: list[str]) -> list[Path]:
     return runs
 
 
+#: override values Hydra reads as booleans and null (in any case)
+_WORDS = {"true": True, "false": False, "null": None}
+
+
 def _value(text: str) -> Any:
     """An override's value as a number, a boolean or null where it is one (as Hydra reads it), else the text."""
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    if text.lower() == "null":
-        return None
+    if text.lower() in _WORDS:
+        return _WORDS[text.lower()]
     for kind in (int, float):
         try:
             return kind(text)

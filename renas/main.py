@@ -83,8 +83,6 @@ def _hydra_files(cfg: DictConfig) -> dict[str, str]:
             "overrides.yaml": OmegaConf.to_yaml(hydra_cfg.hydra.overrides.task)}
 
 
-
-
 def _search(cfg: DictConfig, run: _Run) -> float:
     # deferred: the search stack pulls torch (~3 s); start-up (--help, Hydra's own errors) stays light
     from renas.search.run import run_search

@@ -193,6 +193,7 @@ class RayExecutor:
         self.ray = ray
         started_here = False  # joined a running Ray: a node may join later
         self.owns_ray = False  # this search called ray.init: close() shuts it down
+        self.refs: dict[Any, Task] = {}
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": log_to_driver}
             if address:
@@ -242,7 +243,6 @@ class RayExecutor:
         # starts the worker): so a child gets the fitness it gets in-process with threads=<that count>
         self.spec_ref = ray.put({**spec, "threads": max(1, int(num_cpus))})
         self.weights_dir = Path(weights_dir) if weights_dir is not None else None
-        self.refs: dict[Any, Task] = {}
 
     def _check_resources(self, num_cpus: float, num_gpus: float, started_here: bool) -> None:
         """A child's task needs ``num_cpus`` and ``num_gpus`` on one node; where no node has them
@@ -286,7 +286,7 @@ class RayExecutor:
         return task, outcome
 
     def close(self) -> None:
-        for ref in getattr(self, "refs", ()):
+        for ref in self.refs:
             self.ray.cancel(ref, force=True)
         if self.owns_ray:  # the next search in this process (a sweep's next job) starts Ray with its own settings
             self.owns_ray = False

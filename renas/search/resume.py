@@ -22,7 +22,7 @@ from renas.config import flatten, load_saved, may_change_on_resume, resume_may_c
 from renas.errors import ConfigError, RenasError, command, one_line
 from renas.search.run import search_identity, without_safe
 from renas.tracking.history import read_history
-from renas.tracking.run_folder import HISTORY_FILE, STATE_FILE, run_folder_kind, saved_hydra_dir
+from renas.tracking.run_folder import HISTORY_FILE, STATE_FILE, check_is_folder, run_folder_kind, saved_hydra_dir
 from renas.tracking.state import load_state
 from renas.tracking.versions import started_by
 
@@ -51,9 +51,7 @@ def prepare_resume(run_dir: Path, new_overrides: list[str]) -> tuple[Any, dict[s
     change the search are refused.
     """
     run_dir = Path(run_dir).expanduser().resolve()
-    if not run_dir.is_dir():
-        why = "a file, not a run folder (give the folder that holds the search)" if run_dir.exists() else "no such folder"
-        raise ConfigError(f"resume={run_dir}: {why}")
+    check_is_folder(run_dir, "resume", "search")
     hydra_dir = saved_hydra_dir(run_dir)
     saved_overrides = hydra_dir / "overrides.yaml"
     saved_config = hydra_dir / "config.yaml"

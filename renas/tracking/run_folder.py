@@ -23,6 +23,14 @@ BENCHMARK_FILES = ("benchmark.json",)  # python -m renas.benchmark
 LOCK_FILE = ".renas.lock"
 
 
+def check_is_folder(run_dir: Path, key: str, job: str) -> None:
+    """``run_dir`` (given as ``key=``) is a folder: else one line, saying whether it is missing or a file."""
+    if not Path(run_dir).is_dir():
+        why = f"a file, not a run folder (give the folder that holds the {job})" if Path(run_dir).exists() else \
+            "no such folder"
+        raise ConfigError(f"{key}={run_dir}: {why}")
+
+
 def run_folder_kind(run_dir: Path) -> str | None:
     """``"search"``, ``"training"`` or ``"benchmark"`` when ``run_dir`` holds one, else ``None``."""
     run_dir = Path(run_dir)

@@ -22,7 +22,7 @@ from renas.errors import ConfigError, GenotypeError, command, one_line
 from renas.space import SPACES
 from renas.tracking.files import atomic_write_json
 from renas.tracking.loggers import Sink
-from renas.tracking.run_folder import CHECKPOINTS, TRAIN_STATE, run_folder_kind, saved_hydra_dir
+from renas.tracking.run_folder import CHECKPOINTS, TRAIN_STATE, check_is_folder, run_folder_kind, saved_hydra_dir
 from renas.tracking.versions import versions, warn_changed_versions
 from renas.train.checks import check_optim, check_trainer
 from renas.train.profile import count_flops, count_params, torch_threads, trains_on_cpu
@@ -181,9 +181,7 @@ def prepare_train_resume(folder: str | Path) -> tuple[DictConfig, Path, Path | N
     """``python train.py resume=<train run folder>``: the folder's own config, the folder, and
     the checkpoint to continue from (``None``: the training finished, ``result.json`` is there)."""
     run_dir = Path(str(folder)).expanduser().resolve()
-    if not run_dir.is_dir():
-        why = "a file, not a run folder (give the folder that holds the training)" if run_dir.exists() else "no such folder"
-        raise ConfigError(f"resume={run_dir}: {why}")
+    check_is_folder(run_dir, "resume", "training")
     if run_folder_kind(run_dir) == "search":
         raise ConfigError(f"resume={run_dir}: that is a search run folder, not a training; train its best "
                           f"architecture with: {command('train')} arch_from={run_dir}")
